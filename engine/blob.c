@@ -1,0 +1,389 @@
+/*
+ * blob.c - the segment log (see blob.h for the record format).  Calls only
+ * the OS seam (os.h).
+ */
+#define _GNU_SOURCE
+#include "blob.h"
+
+#include "os.h"
+#include "sop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+
+static void seg_path(char *buf, size_t n, const char *dir, uint32_t seg)
+{
+    snprintf(buf, n, "%s/%08u.seg", dir, seg);
+}
+
+static int grow_fds(struct seglog *l, uint32_t seg)
+{
+    if (seg < l->nfds)
+        return 0;
+    uint32_t n = l->nfds ? l->nfds : 16;
+    while (n <= seg)
+        n *= 2;
+    int *f = realloc(l->fds, n * sizeof(*f));
+    if (!f)
+        return SOP_ENOMEM;
+    for (uint32_t i = l->nfds; i < n; i++)
+        f[i] = -1;
+    l->fds = f;
+    l->nfds = n;
+    return 0;
+}
+
+/* fd of segment `seg`, opening it when needed; caller holds l->mu. */
+static int seg_fd(struct seglog *l, uint32_t seg, bool create, int *fd)
+{
+    char p[4096];
+    int rc = grow_fds(l, seg);
+    if (rc)
+        return rc;
+    if (l->fds[seg] >= 0) {
+        *fd = l->fds[seg];
+        return 0;
+    }
+    seg_path(p, sizeof(p), l->dir, seg);
+    int r = l->os->open(l->os, p, O_RDWR | (create ? O_CREAT : 0), 0644);
+    if (r < 0) {
+        snprintf(l->err, sizeof(l->err), "open segment %s: %s", p, strerror(-r));
+        return os_err(r);
+    }
+    if (create) {
+        /* the new name must be durable before any commit in it is */
+        int s = l->os->fsync_dir(l->os, l->dir);
+        if (s < 0) {
+            snprintf(l->err, sizeof(l->err), "fsync folder %s: %s", l->dir, strerror(-s));
+            l->os->close(l->os, r);
+            return os_err(s);
+        }
+    }
+    l->fds[seg] = r;
+    *fd = r;
+    return 0;
+}
+
+int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32_t seg,
+              uint64_t off)
+{
+    int fd;
+    memset(l, 0, sizeof(*l));
+    l->os = os;
+    l->dir = strdup(dir);
+    l->seg_max = 256ull << 20;
+    if (!l->dir)
+        return SOP_ENOMEM;
+    pthread_mutex_init(&l->mu, NULL);
+    l->cur = seg ? seg : 1;
+    l->cur_off = off;
+    return seg_fd(l, l->cur, true, &fd);
+}
+
+void blob_close(struct seglog *l)
+{
+    for (uint32_t i = 0; i < l->nfds; i++)
+        if (l->fds[i] >= 0)
+            l->os->close(l->os, l->fds[i]);
+    free(l->fds);
+    free(l->dir);
+    pthread_mutex_destroy(&l->mu);
+    memset(l, 0, sizeof(*l));
+}
+
+size_t blob_rec_begin(struct wbuf *w, int type, const struct rkey *key)
+{
+    size_t start = w->len;
+    uint8_t h[REC_HDR];
+    memset(h, 0, sizeof(h));
+    put_u32(h, REC_MAGIC);
+    h[4] = (uint8_t)type;
+    if (key) {
+        memcpy(h + 16, key->id.b, 16);
+        put_u64(h + 32, key->idx);
+    }
+    wb_bytes(w, h, sizeof(h));
+    return start;
+}
+
+static uint32_t rec_crc(const uint8_t *h, const uint8_t *payload, size_t plen)
+{
+    uint32_t c = codec_crc32(0, h, 12);
+    c = codec_crc32(c, h + 16, REC_HDR - 16);
+    return codec_crc32(c, payload, plen);
+}
+
+void blob_rec_end(struct wbuf *w, size_t start)
+{
+    if (w->err)
+        return;
+    uint8_t *h = w->p + start;
+    size_t plen = w->len - start - REC_HDR;
+    put_u32(h + 8, (uint32_t)plen);
+    put_u32(h + 12, rec_crc(h, h + REC_HDR, plen));
+}
+
+int blob_check(const uint8_t *rec, size_t avail, int *type, struct rkey *key, uint32_t *plen)
+{
+    if (avail < REC_HDR || get_u32(rec) != REC_MAGIC)
+        return SOP_ECORRUPT;
+    uint32_t n = get_u32(rec + 8);
+    int t = rec[4];
+    if (t < REC_NODE || t > REC_COMMIT || n > avail - REC_HDR)
+        return SOP_ECORRUPT;
+    if (rec_crc(rec, rec + REC_HDR, n) != get_u32(rec + 12))
+        return SOP_ECORRUPT;
+    if (type)
+        *type = t;
+    if (key) {
+        memcpy(key->id.b, rec + 16, 16);
+        key->idx = get_u64(rec + 32);
+    }
+    if (plen)
+        *plen = n;
+    return 0;
+}
+
+int blob_append(struct seglog *l, const void *buf, size_t len, uint32_t *seg, uint64_t *off)
+{
+    int rc = 0, fd;
+    if (len > UINT32_MAX)
+        return SOP_EINVAL;
+    pthread_mutex_lock(&l->mu);
+    if (l->broken) {
+        rc = SOP_EIO;
+        goto out;
+    }
+    if (l->cur_off > 0 && l->cur_off + len > l->seg_max) {
+        /* roll over: the previous segment keeps its unsynced bytes on the
+         * list of segments blob_sync must flush */
+        if ((rc = seg_fd(l, l->cur + 1, true, &fd)) != 0)
+            goto out;
+        if (!l->unsynced_lo)
+            l->unsynced_lo = l->cur;
+        l->cur++;
+        l->cur_off = 0;
+    }
+    if ((rc = seg_fd(l, l->cur, true, &fd)) != 0)
+        goto out;
+    int w = os_pwrite_full(l->os, fd, buf, len, l->cur_off);
+    if (w < 0) {
+        snprintf(l->err, sizeof(l->err), "write segment %08u at %llu: %s", l->cur,
+                 (unsigned long long)l->cur_off, strerror(-w));
+        rc = os_err(w);
+        /* cut the torn bytes off; if even that fails, start a new segment so
+         * valid records never follow a torn one in the same file */
+        if (l->os->ftruncate(l->os, fd, l->cur_off) < 0) {
+            int fd2;
+            if (seg_fd(l, l->cur + 1, true, &fd2) == 0) {
+                if (!l->unsynced_lo)
+                    l->unsynced_lo = l->cur;
+                l->cur++;
+                l->cur_off = 0;
+            } else {
+                l->broken = true;
+            }
+        }
+        goto out;
+    }
+    *seg = l->cur;
+    *off = l->cur_off;
+    l->cur_off += len;
+    l->appended += len;
+    if (!l->unsynced_lo)
+        l->unsynced_lo = l->cur;
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int blob_sync(struct seglog *l)
+{
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    if (l->broken) {
+        rc = SOP_EIO;
+        goto out;
+    }
+    if (!l->unsynced_lo)
+        goto out;
+    for (uint32_t s = l->unsynced_lo; s <= l->cur; s++) {
+        int fd;
+        if ((rc = seg_fd(l, s, false, &fd)) != 0) {
+            if (rc == SOP_ENOTFOUND) { /* a segment rolled past and never written */
+                rc = 0;
+                continue;
+            }
+            goto out;
+        }
+        int r = l->os->fsync(l->os, fd);
+        if (r < 0) {
+            snprintf(l->err, sizeof(l->err), "fsync segment %08u: %s", s, strerror(-r));
+            l->broken = true;
+            rc = os_err(r);
+            goto out;
+        }
+    }
+    l->unsynced_lo = 0;
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct rkey *key,
+              void *buf)
+{
+    int fd, rc;
+    struct rkey k;
+    uint8_t h[REC_HDR];
+    pthread_mutex_lock(&l->mu);
+    rc = seg_fd(l, loc->seg, false, &fd);
+    pthread_mutex_unlock(&l->mu);
+    if (rc)
+        return rc == SOP_ENOTFOUND ? SOP_ECORRUPT : rc;
+    int r = os_pread_full(l->os, fd, h, REC_HDR, loc->off);
+    if (r == 0)
+        r = os_pread_full(l->os, fd, buf, loc->len, loc->off + REC_HDR);
+    if (r < 0)
+        return r == -EIO ? SOP_ECORRUPT : os_err(r);
+    /* check the header against the payload without copying them together */
+    if (get_u32(h) != REC_MAGIC || get_u32(h + 8) != loc->len)
+        return SOP_ECORRUPT;
+    if (*type == 0 && (h[4] == REC_NODE || h[4] == REC_DELTA))
+        *type = h[4];
+    else if (h[4] != *type)
+        return SOP_ECORRUPT;
+    if (rec_crc(h, buf, loc->len) != get_u32(h + 12))
+        return SOP_ECORRUPT;
+    memcpy(k.id.b, h + 16, 16);
+    k.idx = get_u64(h + 32);
+    if (key && (k.idx != key->idx || memcmp(k.id.b, key->id.b, 16) != 0))
+        return SOP_ECORRUPT;
+    return 0;
+}
+
+struct seglist {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+static int add_seg(const char *name, void *arg)
+{
+    struct seglist *s = arg;
+    unsigned u;
+    char tail[8];
+    if (strlen(name) != 12 || sscanf(name, "%8u.%3s", &u, tail) != 2 || strcmp(tail, "seg") ||
+        u == 0)
+        return 0;
+    if (s->n == s->cap) {
+        size_t c = s->cap ? s->cap * 2 : 16;
+        uint32_t *v = realloc(s->v, c * sizeof(*v));
+        if (!v)
+            return SOP_ENOMEM;
+        s->v = v;
+        s->cap = c;
+    }
+    s->v[s->n++] = u;
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int blob_list_segments(const struct os_ops *os, const char *dir, uint32_t **out, size_t *n)
+{
+    struct seglist s = {0};
+    int r = os->list(os, dir, add_seg, &s);
+    if (r != 0) {
+        free(s.v);
+        return r < 0 ? os_err(r) : r;
+    }
+    qsort(s.v, s.n, sizeof(*s.v), cmp_u32);
+    *out = s.v;
+    *n = s.n;
+    return 0;
+}
+
+/* Scan one segment from `off`; *end gets the end of its valid part. */
+static int scan_one(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t off,
+                    blob_scan_fn fn, void *arg, uint64_t *end)
+{
+    char p[4096];
+    uint64_t size;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    seg_path(p, sizeof(p), dir, seg);
+    int fd = os->open(os, p, O_RDONLY, 0);
+    if (fd < 0)
+        return os_err(fd);
+    if ((rc = os->fsize(os, fd, &size)) < 0) {
+        rc = os_err(rc);
+        goto out;
+    }
+    *end = off;
+    while (off + REC_HDR <= size) {
+        uint8_t h[REC_HDR];
+        if (os_pread_full(os, fd, h, REC_HDR, off) < 0)
+            break;
+        uint32_t n = get_u32(h + 8);
+        if (get_u32(h) != REC_MAGIC || off + REC_HDR + n > size)
+            break;
+        if (REC_HDR + (size_t)n > cap) {
+            uint8_t *b = realloc(buf, REC_HDR + (size_t)n);
+            if (!b) {
+                rc = SOP_ENOMEM;
+                goto out;
+            }
+            buf = b;
+            cap = REC_HDR + (size_t)n;
+        }
+        memcpy(buf, h, REC_HDR);
+        if (os_pread_full(os, fd, buf + REC_HDR, n, off + REC_HDR) < 0)
+            break;
+        int type;
+        struct rkey key;
+        if (blob_check(buf, REC_HDR + (size_t)n, &type, &key, NULL) != 0)
+            break;
+        struct loc loc = {.seg = seg, .len = n, .off = off};
+        if ((rc = fn(type, &key, &loc, buf + REC_HDR, arg)) != 0)
+            goto out;
+        off += REC_HDR + n;
+        *end = off;
+    }
+out:
+    free(buf);
+    os->close(os, fd);
+    return rc;
+}
+
+int blob_scan(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t off,
+              blob_scan_fn fn, void *arg, uint32_t *last_seg, uint64_t *last_end)
+{
+    uint32_t *segs = NULL;
+    size_t n = 0;
+    int rc = blob_list_segments(os, dir, &segs, &n);
+    if (rc)
+        return rc;
+    *last_seg = seg ? seg : 1;
+    *last_end = off;
+    for (size_t i = 0; i < n; i++) {
+        if (segs[i] < seg)
+            continue;
+        uint64_t end = 0;
+        rc = scan_one(os, dir, segs[i], segs[i] == seg ? off : 0, fn, arg, &end);
+        if (rc)
+            break;
+        *last_seg = segs[i];
+        *last_end = end;
+    }
+    free(segs);
+    return rc;
+}

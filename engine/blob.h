@@ -1,0 +1,95 @@
+/*
+ * blob.h - the segment log: every persistent record (node images, node
+ * deltas, value chunks, commit records) is appended to numbered segment
+ * files DATA/NNNNNNNN.seg and never overwritten while live.
+ *
+ * Record layout (little-endian), header 40 bytes then payload:
+ *
+ *   off size meaning
+ *   0   4    magic 0x52504F53 ("SOPR")
+ *   4   1    type: 1 node image, 2 node delta, 3 value chunk, 4 commit
+ *   5   1    flags (0)
+ *   6   2    reserved (0)
+ *   8   4    payload length
+ *   12  4    crc32 of bytes 0..11, 16..39 and the payload
+ *   16  16   logical ID the record belongs to (zero for commits)
+ *   32  8    index under that ID (0 for nodes, chunk number for chunks)
+ *   40  ...  payload
+ *
+ * A reader gets SOP_ECORRUPT when any of magic, type, length, owner or crc
+ * disagree with what the registry promised: never wrong data.
+ *
+ * Appends are serialised by the log's mutex and written with one pwrite per
+ * batch; a failed append is cut off again (ftruncate) so the log never holds
+ * a torn record followed by valid ones.  blob_sync makes everything appended
+ * so far durable; a failed fsync marks the log broken (the kernel may have
+ * dropped the dirty pages, so nothing later can be trusted to be durable
+ * until the database is reopened and recovered).
+ */
+#ifndef SOP_BLOB_H
+#define SOP_BLOB_H
+
+#include "codec.h"
+#include "registry.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct os_ops;
+
+#define REC_HDR 40u
+#define REC_MAGIC 0x52504F53u
+enum { REC_NODE = 1, REC_DELTA = 2, REC_CHUNK = 3, REC_COMMIT = 4 };
+
+struct seglog {
+    const struct os_ops *os;
+    char *dir;
+    pthread_mutex_t mu; /* appends, fds, sync bookkeeping */
+    uint32_t cur;       /* segment being appended to */
+    uint64_t cur_off;   /* its end */
+    uint64_t seg_max;   /* roll over past this size */
+    int *fds;           /* fds[seg], -1 when not open */
+    uint32_t nfds;
+    uint32_t unsynced_lo; /* lowest segment with writes not yet fsynced, 0: none */
+    uint64_t appended;    /* bytes appended since open (stats, checkpoints) */
+    bool broken;
+    char err[256]; /* why it broke / last failure */
+};
+
+/* Open the log in `dir` positioned at (seg, off): the end found by
+ * recovery.  The segment is created when absent. */
+int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32_t seg,
+              uint64_t off);
+void blob_close(struct seglog *l);
+
+/* Start a record of `type` owned by `key` (NULL: zero) in w; returns the
+ * offset of its header in w.  Write its payload after, then blob_rec_end. */
+size_t blob_rec_begin(struct wbuf *w, int type, const struct rkey *key);
+void blob_rec_end(struct wbuf *w, size_t start);
+
+/* Append the records in buf (one or more, built with blob_rec_begin/end) as one
+ * write; *seg and *off get where buf[0] landed.  SOP_EIO/SOP_ENOSPC/SOP_EINVAL. */
+int blob_append(struct seglog *l, const void *buf, size_t len, uint32_t *seg, uint64_t *off);
+/* Make all appended records durable. */
+int blob_sync(struct seglog *l);
+/* Read the payload of the record at loc into buf (loc->len bytes), checking
+ * type and owner (key may be NULL to skip the owner check).  *type 0 accepts
+ * a node image or a node delta and says which. */
+int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct rkey *key,
+              void *buf);
+/* Check a record header + payload held in memory; 0 or SOP_ECORRUPT. */
+int blob_check(const uint8_t *rec, size_t avail, int *type, struct rkey *key, uint32_t *plen);
+
+/* Recovery: walk records from (seg, off) to the end of the log, calling fn
+ * for each valid one; stops a segment at its first invalid record and
+ * reports where each segment's valid part ended through end_fn.  */
+typedef int (*blob_scan_fn)(int type, const struct rkey *key, const struct loc *loc,
+                            const uint8_t *payload, void *arg);
+int blob_scan(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t off,
+              blob_scan_fn fn, void *arg, uint32_t *last_seg, uint64_t *last_end);
+
+/* Segment numbers present in dir, ascending; *out malloc'd. */
+int blob_list_segments(const struct os_ops *os, const char *dir, uint32_t **out, size_t *n);
+
+#endif

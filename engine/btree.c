@@ -1,0 +1,867 @@
+/*
+ * btree.c - the B+tree of a store inside a transaction (see btree.h), and
+ * the chunks of external values.
+ *
+ * Invariants kept here:
+ *  - every node but the root holds between max(1, slot/2) and slot items; an
+ *    internal node's item 0 key is unused, item i >= 1 keys separate
+ *    children; keys of child i lie in [key[i], key[i+1]];
+ *  - a changed node is a clone owned by the transaction (dirty set); the
+ *    clean version stays shared and immutable;
+ *  - a node that changed only by item edits records the keys it changed, so
+ *    commit can write a delta; a split/merge/borrow marks it `full`.
+ */
+#define _GNU_SOURCE
+#include "btree.h"
+
+#include "os.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+
+void item_free_own(struct item *it)
+{
+    if (it->own)
+        free((void *)it->k);
+    it->k = NULL;
+    it->v = NULL;
+    it->own = 0;
+}
+
+int item_copy_own(struct item *dst, const struct item *src)
+{
+    size_t vl = src->ext ? 0 : src->vl;
+    uint8_t *m = malloc(src->kl + vl + 1);
+    if (!m)
+        return SOP_ENOMEM;
+    *dst = *src;
+    memcpy(m, src->k, src->kl);
+    if (vl)
+        memcpy(m + src->kl, src->v, vl);
+    dst->k = m;
+    dst->v = vl ? m + src->kl : NULL;
+    dst->own = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ dirty set */
+
+static size_t lid_hash(const struct lid *l)
+{
+    uint64_t h;
+    memcpy(&h, l->b, 8);
+    return (size_t)(h * 0x9E3779B97F4A7C15ull >> 7);
+}
+
+struct dnode *bt_dirty(sop_store *s, const struct lid *id)
+{
+    if (!s->capdn)
+        return NULL;
+    for (size_t i = lid_hash(id) & (s->capdn - 1);; i = (i + 1) & (s->capdn - 1)) {
+        struct dnode *d = s->dn[i];
+        if (!d)
+            return NULL;
+        if (!memcmp(d->id.b, id->b, 16))
+            return d;
+    }
+}
+
+static int dirty_put(sop_store *s, struct dnode *d)
+{
+    if ((s->ndn + 1) * 2 > s->capdn) {
+        size_t cap = s->capdn ? s->capdn * 2 : 64;
+        struct dnode **v = calloc(cap, sizeof(*v));
+        if (!v)
+            return SOP_ENOMEM;
+        for (size_t i = 0; i < s->capdn; i++) {
+            struct dnode *e = s->dn[i];
+            if (!e)
+                continue;
+            size_t j = lid_hash(&e->id) & (cap - 1);
+            while (v[j])
+                j = (j + 1) & (cap - 1);
+            v[j] = e;
+        }
+        free(s->dn);
+        s->dn = v;
+        s->capdn = cap;
+    }
+    size_t j = lid_hash(&d->id) & (s->capdn - 1);
+    while (s->dn[j])
+        j = (j + 1) & (s->capdn - 1);
+    s->dn[j] = d;
+    s->ndn++;
+    return 0;
+}
+
+static void dnode_free(struct dnode *d)
+{
+    for (size_t i = 0; i < d->nchanged; i++)
+        item_free_own(&d->changed[i]);
+    free(d->changed);
+    node_unref(d->n);
+    free(d);
+}
+
+void bt_reset(sop_store *s)
+{
+    for (size_t i = 0; i < s->capdn; i++)
+        if (s->dn[i])
+            dnode_free(s->dn[i]);
+    free(s->dn);
+    s->dn = NULL;
+    s->ndn = s->capdn = 0;
+    s->t->gen++;
+}
+
+int set_add_key(struct item **v, size_t *n, size_t *cap, const void *k, size_t kl)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 8;
+        struct item *p = realloc(*v, c * sizeof(*p));
+        if (!p)
+            return SOP_ENOMEM;
+        *v = p;
+        *cap = c;
+    }
+    struct item src = {.k = k, .kl = (uint32_t)kl};
+    int rc = item_copy_own(&(*v)[*n], &src);
+    if (rc == 0)
+        (*n)++;
+    return rc;
+}
+
+static int changed(struct dnode *d, const void *k, size_t kl)
+{
+    if (d->full || d->fresh)
+        return 0;
+    /* the last few are the likeliest repeats */
+    for (size_t i = d->nchanged; i > 0 && i + 4 > d->nchanged; i--)
+        if (!key_cmp(d->changed[i - 1].k, d->changed[i - 1].kl, k, kl))
+            return 0;
+    return set_add_key(&d->changed, &d->nchanged, &d->capchanged, k, kl);
+}
+
+/* ------------------------------------------------------------ node access */
+
+static int load_depth(sop_db *db, const struct lid *id, const struct loc *loc, struct node **out,
+                      int depth)
+{
+    struct node *n = cache_get(&db->cache, loc);
+    int rc, type = 0;
+    if (n) {
+        *out = n;
+        return 0;
+    }
+    if (depth > 64)
+        return SOP_ECORRUPT;
+    struct raw *raw = raw_new(loc->len);
+    if (!raw)
+        return SOP_ENOMEM;
+    struct rkey key = {.id = *id, .idx = 0};
+    if ((rc = blob_read(&db->log, loc, &type, &key, raw->data)) != 0) {
+        raw_unref(raw);
+        db_seterr(db, "read node: %s (segment %08u offset %llu)", sop_strerror(rc), loc->seg,
+                  (unsigned long long)loc->off);
+        return rc;
+    }
+    if (type == REC_NODE) {
+        if ((rc = node_decode(raw, &n)) != 0) {
+            db_seterr(db, "decode node: %s (segment %08u offset %llu)", sop_strerror(rc),
+                      loc->seg, (unsigned long long)loc->off);
+            return rc;
+        }
+        n->chain = 0;
+        n->chain_bytes = 0;
+    } else {
+        struct loc prev;
+        uint16_t chain;
+        struct node *base;
+        if ((rc = node_delta_prev(raw, &prev, &chain)) != 0 ||
+            (rc = load_depth(db, id, &prev, &base, depth + 1)) != 0) {
+            raw_unref(raw);
+            return rc;
+        }
+        n = node_clone(base);
+        uint32_t base_chain_bytes = base->chain_bytes;
+        node_unref(base);
+        if (!n) {
+            raw_unref(raw);
+            return SOP_ENOMEM;
+        }
+        if ((rc = node_apply_delta(n, raw)) != 0 || (rc = node_seal(n)) != 0) {
+            node_unref(n);
+            db_seterr(db, "apply node delta: %s (segment %08u offset %llu)", sop_strerror(rc),
+                      loc->seg, (unsigned long long)loc->off);
+            return rc;
+        }
+        n->chain = chain;
+        n->chain_bytes = base_chain_bytes + loc->len + REC_HDR;
+    }
+    n->at = *loc;
+    cache_put(&db->cache, loc, n);
+    *out = n;
+    return 0;
+}
+
+int bt_load(sop_db *db, const struct lid *id, const struct loc *loc, struct node **out)
+{
+    return load_depth(db, id, loc, out, 0);
+}
+
+int bt_node(sop_store *s, const struct lid *id, struct node **out)
+{
+    struct dnode *d = bt_dirty(s, id);
+    struct loc loc;
+    sop_db *db = s->t->db;
+    if (d) {
+        node_ref(d->n);
+        *out = d->n;
+        return 0;
+    }
+    struct rkey key = {.id = *id, .idx = 0};
+    pthread_rwlock_rdlock(&db->lock);
+    int rc = reg_get(&db->reg, &key, s->snap, &loc);
+    pthread_rwlock_unlock(&db->lock);
+    if (rc) {
+        txn_seterr(s->t, "read node: the registry has no node the tree refers to (store %s)",
+                   s->info.name);
+        return SOP_ECORRUPT;
+    }
+    rc = bt_load(db, id, &loc, out);
+    if (rc)
+        txn_seterr(s->t, "%s", db->errmsg);
+    return rc;
+}
+
+static int bt_mut(sop_store *s, const struct lid *id, struct dnode **out)
+{
+    struct dnode *d = bt_dirty(s, id);
+    struct node *n;
+    int rc;
+    if (d) {
+        *out = d;
+        return 0;
+    }
+    if ((rc = bt_node(s, id, &n)) != 0)
+        return rc;
+    d = calloc(1, sizeof(*d));
+    struct node *c = d ? node_clone(n) : NULL;
+    node_unref(n);
+    if (d)
+        d->id = *id;
+    if (!c || (rc = dirty_put(s, d)) != 0) {
+        if (c)
+            node_unref(c);
+        free(d);
+        return SOP_ENOMEM;
+    }
+    d->n = c;
+    *out = d;
+    return 0;
+}
+
+static int bt_new(sop_store *s, bool leaf, struct dnode **out)
+{
+    struct dnode *d = calloc(1, sizeof(*d));
+    if (!d)
+        return SOP_ENOMEM;
+    d->n = node_new(leaf);
+    if (!d->n) {
+        free(d);
+        return SOP_ENOMEM;
+    }
+    uuid_generate(d->id.b);
+    d->fresh = d->full = true;
+    int rc = dirty_put(s, d);
+    if (rc) {
+        dnode_free(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+/* ------------------------------------------------------------ positions */
+
+static void tp_release(struct tpos *tp)
+{
+    for (int i = 0; i <= tp->depth; i++)
+        node_unref(tp->nd[i]);
+    tp->depth = -1;
+}
+
+/* Descend to key k: lower (first >= k) or upper (after equal keys).  The
+ * leaf index may equal its size: the position is then in a later leaf. */
+static int tp_descend(sop_store *s, const void *k, size_t kl, bool upper, struct tpos *tp)
+{
+    tp->depth = -1;
+    struct lid id = s->info.root;
+    if (lid_is_zero(&id))
+        return SOP_ENOTFOUND;
+    for (int d = 0;; d++) {
+        struct node *n;
+        int rc;
+        if (d >= MAX_DEPTH) {
+            tp_release(tp);
+            return SOP_ECORRUPT;
+        }
+        if ((rc = bt_node(s, &id, &n)) != 0) {
+            tp_release(tp);
+            return rc;
+        }
+        tp->nd[d] = n;
+        tp->id[d] = id;
+        tp->depth = d;
+        if (n->n == 0 && !n->leaf) {
+            tp_release(tp);
+            return SOP_ECORRUPT;
+        }
+        if (n->leaf) {
+            tp->ix[d] = upper ? node_upper(n, k, kl) : node_lower(n, k, kl);
+            return 0;
+        }
+        uint32_t ci = upper ? node_child_upper(n, k, kl) : node_child_lower(n, k, kl);
+        tp->ix[d] = ci;
+        id = n->it[ci].vid;
+    }
+}
+
+/* Leftmost (first) or rightmost (last) path from level `from`'s chosen child down. */
+static int tp_edge(sop_store *s, struct tpos *tp, int from, bool last)
+{
+    for (int d = from;;) {
+        struct node *n = tp->nd[d];
+        if (n->leaf) {
+            tp->ix[d] = last ? (n->n ? n->n - 1 : 0) : 0;
+            return 0;
+        }
+        struct lid id = n->it[tp->ix[d]].vid;
+        struct node *c;
+        int rc;
+        if (d + 1 >= MAX_DEPTH)
+            return SOP_ECORRUPT;
+        if ((rc = bt_node(s, &id, &c)) != 0)
+            return rc;
+        d++;
+        tp->nd[d] = c;
+        tp->id[d] = id;
+        tp->depth = d;
+        if (!c->leaf && c->n == 0)
+            return SOP_ECORRUPT;
+        tp->ix[d] = last ? c->n - 1 : 0;
+    }
+}
+
+static int tp_first(sop_store *s, struct tpos *tp, bool last)
+{
+    tp->depth = -1;
+    struct lid id = s->info.root;
+    struct node *n;
+    int rc;
+    if (lid_is_zero(&id))
+        return SOP_ENOTFOUND;
+    if ((rc = bt_node(s, &id, &n)) != 0)
+        return rc;
+    tp->nd[0] = n;
+    tp->id[0] = id;
+    tp->depth = 0;
+    tp->ix[0] = last && n->n ? n->n - 1 : 0;
+    if ((rc = tp_edge(s, tp, 0, last)) != 0) {
+        tp_release(tp);
+        return rc;
+    }
+    if (tp->nd[tp->depth]->n == 0) {
+        tp_release(tp);
+        return SOP_ENOTFOUND;
+    }
+    return 0;
+}
+
+/* Move to the next leaf's first item (dir > 0) or the previous leaf's last. */
+static int tp_step_leaf(sop_store *s, struct tpos *tp, int dir)
+{
+    int d = tp->depth - 1;
+    while (d >= 0) {
+        struct node *n = tp->nd[d];
+        if (dir > 0 ? tp->ix[d] + 1 < n->n : tp->ix[d] > 0)
+            break;
+        d--;
+    }
+    if (d < 0)
+        return SOP_ENOTFOUND;
+    for (int i = d + 1; i <= tp->depth; i++)
+        node_unref(tp->nd[i]);
+    tp->depth = d;
+    tp->ix[d] = dir > 0 ? tp->ix[d] + 1 : tp->ix[d] - 1;
+    int rc = tp_edge(s, tp, d, dir < 0);
+    if (rc)
+        return rc;
+    if (tp->nd[tp->depth]->n == 0)
+        return SOP_ECORRUPT;
+    return 0;
+}
+
+/* After tp_descend: make the position point at an item (or ENOTFOUND). */
+static int tp_settle(sop_store *s, struct tpos *tp)
+{
+    struct node *leaf = tp->nd[tp->depth];
+    if (tp->ix[tp->depth] < leaf->n)
+        return 0;
+    return tp_step_leaf(s, tp, 1);
+}
+
+int bt_find(sop_store *s, const void *k, size_t kl, struct node **leaf, uint32_t *pos)
+{
+    struct tpos tp;
+    int rc = tp_descend(s, k, kl, false, &tp);
+    if (rc)
+        return rc;
+    if ((rc = tp_settle(s, &tp)) != 0) {
+        tp_release(&tp);
+        return rc;
+    }
+    struct node *n = tp.nd[tp.depth];
+    struct item *it = &n->it[tp.ix[tp.depth]];
+    if (key_cmp(it->k, it->kl, k, kl) != 0) {
+        tp_release(&tp);
+        return SOP_ENOTFOUND;
+    }
+    node_ref(n);
+    *leaf = n;
+    *pos = tp.ix[tp.depth];
+    tp_release(&tp);
+    return 0;
+}
+
+/* ------------------------------------------------------------ insert */
+
+static uint32_t min_items(const sop_store *s)
+{
+    uint32_t m = s->info.slot_length / 2;
+    return m ? m : 1;
+}
+
+static int split_up(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
+{
+    int rc;
+    while (d->n->n > s->info.slot_length) {
+        struct dnode *nd;
+        if ((rc = bt_new(s, d->n->leaf, &nd)) != 0)
+            return rc;
+        uint32_t half = d->n->n / 2;
+        if ((rc = node_move_tail(d->n, half, nd->n)) != 0)
+            return rc;
+        d->full = true;
+        struct item sep = {.k = nd->n->it[0].k, .kl = nd->n->it[0].kl, .vid = nd->id};
+        if (depth == 0) {
+            struct dnode *root;
+            struct item left = {.k = (const uint8_t *)"", .kl = 0, .vid = d->id};
+            if ((rc = bt_new(s, false, &root)) != 0 ||
+                (rc = node_insert(root->n, 0, &left)) != 0 ||
+                (rc = node_insert(root->n, 1, &sep)) != 0)
+                return rc;
+            s->info.root = root->id;
+            return 0;
+        }
+        struct dnode *p;
+        if ((rc = bt_mut(s, &tp->id[depth - 1], &p)) != 0)
+            return rc;
+        if ((rc = node_insert(p->n, tp->ix[depth - 1] + 1, &sep)) != 0)
+            return rc;
+        p->full = true;
+        d = p;
+        depth--;
+    }
+    return 0;
+}
+
+int bt_insert(sop_store *s, const struct item *it)
+{
+    struct tpos tp;
+    struct dnode *d;
+    int rc;
+    s->t->gen++;
+    if (lid_is_zero(&s->info.root)) {
+        if ((rc = bt_new(s, true, &d)) != 0 || (rc = node_insert(d->n, 0, it)) != 0)
+            return rc;
+        s->info.root = d->id;
+        s->info.count++;
+        return 0;
+    }
+    if ((rc = tp_descend(s, it->k, it->kl, true, &tp)) != 0)
+        return rc;
+    int depth = tp.depth;
+    uint32_t pos = tp.ix[depth];
+    for (int i = 0; i <= tp.depth; i++) { /* keep ids and indices, drop refs */
+        node_unref(tp.nd[i]);
+        tp.nd[i] = NULL;
+    }
+    if ((rc = bt_mut(s, &tp.id[depth], &d)) != 0)
+        return rc;
+    if ((rc = node_insert(d->n, pos, it)) != 0 || (rc = changed(d, it->k, it->kl)) != 0)
+        return rc;
+    s->info.count++;
+    return split_up(s, &tp, depth, d);
+}
+
+/* ------------------------------------------------------------ remove */
+
+static int replace_key(struct node *n, uint32_t pos, const uint8_t *k, uint32_t kl)
+{
+    struct item it = n->it[pos];
+    uint8_t *copy = malloc(kl + 1);
+    if (!copy)
+        return SOP_ENOMEM;
+    memcpy(copy, k, kl);
+    it.k = copy;
+    it.kl = kl;
+    it.own = 0;
+    int rc = node_replace(n, pos, &it);
+    free(copy);
+    return rc;
+}
+
+static void free_node(struct dnode *d)
+{
+    d->freed = true;
+    d->full = true;
+}
+
+static int rebalance(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
+{
+    int rc;
+    for (;;) {
+        struct node *n = d->n;
+        if (depth == 0) {
+            if (!n->leaf && n->n == 1) {
+                s->info.root = n->it[0].vid;
+                free_node(d);
+            } else if (n->leaf && n->n == 0) {
+                memset(&s->info.root, 0, sizeof(s->info.root));
+                free_node(d);
+            }
+            return 0;
+        }
+        if (n->n >= min_items(s))
+            return 0;
+        struct dnode *p, *sib;
+        if ((rc = bt_mut(s, &tp->id[depth - 1], &p)) != 0)
+            return rc;
+        uint32_t ci = tp->ix[depth - 1];
+        struct node *peek;
+        /* borrow from the left sibling */
+        if (ci > 0) {
+            struct lid lid = p->n->it[ci - 1].vid;
+            if ((rc = bt_node(s, &lid, &peek)) != 0)
+                return rc;
+            uint32_t ln = peek->n;
+            node_unref(peek);
+            if (ln > min_items(s)) {
+                if ((rc = bt_mut(s, &lid, &sib)) != 0)
+                    return rc;
+                struct node *L = sib->n;
+                if (n->leaf) {
+                    if ((rc = node_take(n, 0, L, L->n - 1)) != 0)
+                        return rc;
+                    rc = replace_key(p->n, ci, n->it[0].k, n->it[0].kl);
+                } else {
+                    if ((rc = replace_key(n, 0, p->n->it[ci].k, p->n->it[ci].kl)) != 0 ||
+                        (rc = node_take(n, 0, L, L->n - 1)) != 0)
+                        return rc;
+                    rc = replace_key(p->n, ci, n->it[0].k, n->it[0].kl);
+                }
+                d->full = sib->full = p->full = true;
+                return rc;
+            }
+        }
+        /* borrow from the right sibling */
+        if (ci + 1 < p->n->n) {
+            struct lid rid = p->n->it[ci + 1].vid;
+            if ((rc = bt_node(s, &rid, &peek)) != 0)
+                return rc;
+            uint32_t rn = peek->n;
+            node_unref(peek);
+            if (rn > min_items(s)) {
+                if ((rc = bt_mut(s, &rid, &sib)) != 0)
+                    return rc;
+                struct node *R = sib->n;
+                if (n->leaf) {
+                    if ((rc = node_take(n, n->n, R, 0)) != 0)
+                        return rc;
+                    rc = replace_key(p->n, ci + 1, R->it[0].k, R->it[0].kl);
+                } else {
+                    if ((rc = replace_key(R, 0, p->n->it[ci + 1].k, p->n->it[ci + 1].kl)) != 0 ||
+                        (rc = node_take(n, n->n, R, 0)) != 0)
+                        return rc;
+                    rc = replace_key(p->n, ci + 1, R->it[0].k, R->it[0].kl);
+                }
+                d->full = sib->full = p->full = true;
+                return rc;
+            }
+        }
+        /* merge with a sibling: the right one into the left one */
+        struct dnode *L, *R;
+        uint32_t rpos;
+        if (ci > 0) {
+            if ((rc = bt_mut(s, &p->n->it[ci - 1].vid, &L)) != 0)
+                return rc;
+            R = d;
+            rpos = ci;
+        } else {
+            if (ci + 1 >= p->n->n)
+                return SOP_ECORRUPT; /* an internal node with one child below the root */
+            if ((rc = bt_mut(s, &p->n->it[ci + 1].vid, &R)) != 0)
+                return rc;
+            L = d;
+            rpos = ci + 1;
+        }
+        if (!R->n->leaf && R->n->n > 0 &&
+            (rc = replace_key(R->n, 0, p->n->it[rpos].k, p->n->it[rpos].kl)) != 0)
+            return rc;
+        if ((rc = node_move_tail(R->n, 0, L->n)) != 0)
+            return rc;
+        node_delete(p->n, rpos);
+        L->full = p->full = true;
+        free_node(R);
+        d = p;
+        depth--;
+    }
+}
+
+int bt_remove_first(sop_store *s, const void *k, size_t kl, struct item *old)
+{
+    struct tpos tp;
+    struct dnode *d;
+    int rc = tp_descend(s, k, kl, false, &tp);
+    if (rc)
+        return rc;
+    if ((rc = tp_settle(s, &tp)) != 0) {
+        tp_release(&tp);
+        return rc;
+    }
+    int depth = tp.depth;
+    struct node *leaf = tp.nd[depth];
+    uint32_t pos = tp.ix[depth];
+    if (key_cmp(leaf->it[pos].k, leaf->it[pos].kl, k, kl) != 0) {
+        tp_release(&tp);
+        return SOP_ENOTFOUND;
+    }
+    for (int i = 0; i <= tp.depth; i++) {
+        node_unref(tp.nd[i]);
+        tp.nd[i] = NULL;
+    }
+    s->t->gen++;
+    if ((rc = bt_mut(s, &tp.id[depth], &d)) != 0)
+        return rc;
+    if (old && (rc = item_copy_own(old, &d->n->it[pos])) != 0)
+        return rc;
+    if ((rc = changed(d, k, kl)) != 0)
+        goto fail;
+    node_delete(d->n, pos);
+    s->info.count--;
+    if ((rc = rebalance(s, &tp, depth, d)) != 0)
+        goto fail;
+    return 0;
+fail:
+    if (old)
+        item_free_own(old);
+    return rc;
+}
+
+int bt_replace_first(sop_store *s, const struct item *it)
+{
+    struct tpos tp;
+    struct dnode *d;
+    int rc = tp_descend(s, it->k, it->kl, false, &tp);
+    if (rc)
+        return rc;
+    if ((rc = tp_settle(s, &tp)) != 0) {
+        tp_release(&tp);
+        return rc;
+    }
+    int depth = tp.depth;
+    uint32_t pos = tp.ix[depth];
+    struct node *leaf = tp.nd[depth];
+    if (key_cmp(leaf->it[pos].k, leaf->it[pos].kl, it->k, it->kl) != 0) {
+        tp_release(&tp);
+        return SOP_ENOTFOUND;
+    }
+    struct lid id = tp.id[depth];
+    tp_release(&tp);
+    s->t->gen++;
+    if ((rc = bt_mut(s, &id, &d)) != 0 || (rc = changed(d, it->k, it->kl)) != 0)
+        return rc;
+    return node_replace(d->n, pos, it);
+}
+
+int bt_group(sop_store *s, const void *k, size_t kl, struct item **out, size_t *n)
+{
+    struct tpos tp;
+    struct item *v = NULL;
+    size_t cnt = 0, cap = 0;
+    *out = NULL;
+    *n = 0;
+    int rc = tp_descend(s, k, kl, false, &tp);
+    if (rc)
+        return rc == SOP_ENOTFOUND ? 0 : rc;
+    rc = tp_settle(s, &tp);
+    while (rc == 0) {
+        struct node *leaf = tp.nd[tp.depth];
+        struct item *it = &leaf->it[tp.ix[tp.depth]];
+        if (key_cmp(it->k, it->kl, k, kl) != 0)
+            break;
+        if (cnt == cap) {
+            size_t c = cap ? cap * 2 : 4;
+            struct item *p = realloc(v, c * sizeof(*p));
+            if (!p) {
+                rc = SOP_ENOMEM;
+                break;
+            }
+            v = p;
+            cap = c;
+        }
+        if ((rc = item_copy_own(&v[cnt], it)) != 0)
+            break;
+        cnt++;
+        if (++tp.ix[tp.depth] >= leaf->n)
+            rc = tp_step_leaf(s, &tp, 1);
+    }
+    tp_release(&tp);
+    if (rc && rc != SOP_ENOTFOUND) {
+        for (size_t i = 0; i < cnt; i++)
+            item_free_own(&v[i]);
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static int walk(sop_store *s, const struct lid *id, int depth,
+                int (*fn)(sop_store *, const struct lid *, struct node *, void *), void *arg)
+{
+    struct node *n;
+    int rc;
+    if (depth > MAX_DEPTH)
+        return SOP_ECORRUPT;
+    if ((rc = bt_node(s, id, &n)) != 0)
+        return rc;
+    if (!n->leaf)
+        for (uint32_t i = 0; i < n->n && rc == 0; i++)
+            rc = walk(s, &n->it[i].vid, depth + 1, fn, arg);
+    if (rc == 0)
+        rc = fn(s, id, n, arg);
+    node_unref(n);
+    return rc;
+}
+
+int bt_walk(sop_store *s, int (*fn)(sop_store *, const struct lid *, struct node *, void *),
+            void *arg)
+{
+    if (lid_is_zero(&s->info.root))
+        return 0;
+    return walk(s, &s->info.root, 0, fn, arg);
+}
+
+/* ------------------------------------------------------------ cursors */
+
+int bt_tp_first(sop_store *s, struct tpos *tp, bool last)
+{
+    return tp_first(s, tp, last);
+}
+
+int bt_tp_seek(sop_store *s, const void *k, size_t kl, struct tpos *tp)
+{
+    int rc = tp_descend(s, k, kl, false, tp);
+    if (rc)
+        return rc;
+    if ((rc = tp_settle(s, tp)) != 0)
+        tp_release(tp);
+    return rc;
+}
+
+int bt_tp_step(sop_store *s, struct tpos *tp, int dir)
+{
+    struct node *leaf = tp->nd[tp->depth];
+    if (dir > 0 && tp->ix[tp->depth] + 1 < leaf->n) {
+        tp->ix[tp->depth]++;
+        return 0;
+    }
+    if (dir < 0 && tp->ix[tp->depth] > 0) {
+        tp->ix[tp->depth]--;
+        return 0;
+    }
+    return tp_step_leaf(s, tp, dir);
+}
+
+void bt_tp_release(struct tpos *tp)
+{
+    tp_release(tp);
+}
+
+/* ------------------------------------------------------------ checks */
+
+struct chk {
+    uint64_t items;
+    int leaf_depth;
+};
+
+static int check_node(sop_store *s, const struct lid *id, int depth, const struct item *lo,
+                      const struct item *hi, struct chk *c)
+{
+    struct node *n;
+    int rc;
+    if (depth >= MAX_DEPTH)
+        return SOP_ECORRUPT;
+    if ((rc = bt_node(s, id, &n)) != 0)
+        return rc;
+    rc = SOP_ECORRUPT;
+    if (n->n > s->info.slot_length)
+        goto out;
+    if (depth > 0 && n->n < min_items(s))
+        goto out;
+    for (uint32_t i = n->leaf ? 1 : 2; i < n->n; i++)
+        if (key_cmp(n->it[i - 1].k, n->it[i - 1].kl, n->it[i].k, n->it[i].kl) > 0)
+            goto out;
+    if (n->leaf) {
+        if (c->leaf_depth >= 0 && c->leaf_depth != depth)
+            goto out;
+        c->leaf_depth = depth;
+        c->items += n->n;
+        for (uint32_t i = 0; i < n->n; i++) {
+            if (lo && key_cmp(n->it[i].k, n->it[i].kl, lo->k, lo->kl) < 0)
+                goto out;
+            if (hi && key_cmp(n->it[i].k, n->it[i].kl, hi->k, hi->kl) > 0)
+                goto out;
+        }
+        rc = 0;
+        goto out;
+    }
+    if (n->n < 2 && depth > 0)
+        goto out;
+    for (uint32_t i = 0; i < n->n; i++) {
+        const struct item *clo = i ? &n->it[i] : lo;
+        const struct item *chi = i + 1 < n->n ? &n->it[i + 1] : hi;
+        if ((rc = check_node(s, &n->it[i].vid, depth + 1, clo, chi, c)) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    node_unref(n);
+    return rc;
+}
+
+int bt_check(sop_store *s)
+{
+    struct chk c = {.items = 0, .leaf_depth = -1};
+    if (lid_is_zero(&s->info.root))
+        return s->info.count == 0 ? 0 : SOP_ECORRUPT;
+    int rc = check_node(s, &s->info.root, 0, NULL, NULL, &c);
+    if (rc == 0 && c.items != s->info.count)
+        rc = SOP_ECORRUPT;
+    return rc;
+}

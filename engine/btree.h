@@ -1,0 +1,60 @@
+/*
+ * btree.h - the B+tree of one store, as one transaction sees it: clean nodes
+ * resolved through the registry at the store's snapshot (and the cache),
+ * changed nodes cloned into the transaction's dirty set (copy-on-write by
+ * logical ID).  Splits keep every node at most slot_length items; removals
+ * borrow from or merge with a sibling below slot_length/2, so the tree stays
+ * balanced under any mix of operations.  Also: external value chunks.
+ */
+#ifndef SOP_BTREE_H
+#define SOP_BTREE_H
+
+#include "txn.h"
+
+/* Read node `id` (referenced; node_unref when done). */
+int bt_node(sop_store *s, const struct lid *id, struct node **out);
+/* Load the record at loc (node image or delta chain), via the cache. */
+int bt_load(sop_db *db, const struct lid *id, const struct loc *loc, struct node **out);
+
+/* Find the first item with key k: *leaf referenced, *pos its index.
+ * SOP_ENOTFOUND when absent (no reference then). */
+int bt_find(sop_store *s, const void *k, size_t kl, struct node **leaf, uint32_t *pos);
+/* Insert it after any equal keys. */
+int bt_insert(sop_store *s, const struct item *it);
+/* Replace the first item with key it->k (must exist). */
+int bt_replace_first(sop_store *s, const struct item *it);
+/* Remove the first item with key k; *old gets a copy of what was removed
+ * (own bytes) when old is not NULL.  SOP_ENOTFOUND. */
+int bt_remove_first(sop_store *s, const void *k, size_t kl, struct item *old);
+/* Items with key k, in order, as own copies (commit re-application). */
+int bt_group(sop_store *s, const void *k, size_t kl, struct item **out, size_t *n);
+/* Drop the store's dirty state (before re-applying on a newer snapshot). */
+void bt_reset(sop_store *s);
+struct dnode *bt_dirty(sop_store *s, const struct lid *id);
+/* Walk every node of the tree (drop): fn(id, node). */
+int bt_walk(sop_store *s, int (*fn)(sop_store *, const struct lid *, struct node *, void *),
+            void *arg);
+
+/* Cursor positions: first/last item, first item >= k, one step. */
+int bt_tp_first(sop_store *s, struct tpos *tp, bool last);
+int bt_tp_seek(sop_store *s, const void *k, size_t kl, struct tpos *tp);
+int bt_tp_step(sop_store *s, struct tpos *tp, int dir);
+void bt_tp_release(struct tpos *tp);
+
+/* Check the tree invariants (tests): 0 or SOP_ECORRUPT. */
+int bt_check(sop_store *s);
+
+void item_free_own(struct item *it);
+int item_copy_own(struct item *dst, const struct item *src);
+
+/* Chunks of external values. */
+int ch_read(sop_store *s, const struct item *it, uint64_t off, void *buf, size_t len);
+int ch_write(sop_store *s, struct item *it, uint64_t off, const void *buf, size_t len);
+int ch_truncate(sop_store *s, struct item *it, uint64_t size);
+/* Append every filled chunk buffer to the log. */
+int ch_flush(sop_store *s);
+/* Value chunks of vid (vsize bytes) are to be deleted at commit. */
+int ch_forget(sop_store *s, const struct item *it);
+int ch_lookup(sop_store *s, const struct rkey *key, struct loc *loc, bool *dead);
+
+#endif

@@ -1,0 +1,763 @@
+/*
+ * db.c - opening, recovering, checkpointing and closing a database, and the
+ * catalog of stores.
+ *
+ * Recovery at open (every step idempotent, so a crash during recovery is
+ * recovered by the next open):
+ *  R1. take the folder's flock (SOP_EBUSY if another process has it);
+ *  R2. load DATA/checkpoint if present: the registry and catalog as of
+ *      commit `seq`, and the log position replay starts from; a checkpoint
+ *      whose crc fails is SOP_ECORRUPT (it is written to a temporary name,
+ *      fsynced and renamed, so a crash never leaves a torn one);
+ *  R3. scan the segments from that position; every valid commit record
+ *      with seq = last + 1 is applied (registry entries, store infos).  A
+ *      segment's scan stops at its first invalid record: a torn tail,
+ *      never acknowledged.  A commit whose seq jumps (a gap) means lost
+ *      data in the middle of the log: SOP_ECORRUPT, nothing is guessed;
+ *  R4. the last segment is cut at the end of its valid part (ftruncate +
+ *      fsync), so later appends never follow garbage.
+ *
+ * Checkpoint file (little-endian):
+ *   "SOPCKPT1", u32 format (1), u64 seq, u32 log seg, u64 log offset,
+ *   u64 n, n x {16 lid, u64 idx, u32 seg, u64 off, u32 len},
+ *   u32 m, m x store info (info_encode), u32 crc32 of all the above.
+ */
+#define _GNU_SOURCE
+#include "db.h"
+
+#include "btree.h"
+#include "codec.h"
+#include "os.h"
+#include "txn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+
+#define CKPT_MAGIC "SOPCKPT1"
+#define MARKER "sop database format 1\n"
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void db_seterr(sop_db *db, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
+    va_end(ap);
+}
+
+SOP_API const char *sop_db_errmsg(sop_db *db)
+{
+    return db ? db->errmsg : "no database";
+}
+
+/* ------------------------------------------------------------ store info */
+
+void info_free(struct store_info *i)
+{
+    free(i->name);
+    free(i->description);
+    free(i->relations);
+    free(i->kind);
+    memset(i, 0, sizeof(*i));
+}
+
+static int sdup(char **dst, const char *src)
+{
+    *dst = strdup(src ? src : "");
+    return *dst ? 0 : SOP_ENOMEM;
+}
+
+int info_copy(struct store_info *dst, const struct store_info *src)
+{
+    *dst = *src;
+    dst->name = dst->description = dst->relations = dst->kind = NULL;
+    if (sdup(&dst->name, src->name) || sdup(&dst->description, src->description) ||
+        sdup(&dst->relations, src->relations) || sdup(&dst->kind, src->kind)) {
+        info_free(dst);
+        return SOP_ENOMEM;
+    }
+    return 0;
+}
+
+void info_encode(const struct store_info *i, struct wbuf *w)
+{
+    wb_bytes(w, i->id.b, 16);
+    wb_blob(w, i->name, strlen(i->name));
+    wb_u32(w, i->slot_length);
+    wb_u32(w, i->chunk_size);
+    wb_u8(w, (uint8_t)((i->unique ? 1 : 0) | (i->value_in_node ? 2 : 0)));
+    wb_blob(w, i->description, strlen(i->description));
+    wb_blob(w, i->relations, strlen(i->relations));
+    wb_blob(w, i->kind, strlen(i->kind));
+    wb_bytes(w, i->root.b, 16);
+    wb_u64(w, i->count);
+    wb_u64(w, i->created_ns);
+    wb_u64(w, i->modified_ns);
+}
+
+static int rb_str(struct rbuf *r, char **out)
+{
+    size_t n;
+    const uint8_t *p = rb_blob(r, &n);
+    if (!p && n)
+        return SOP_ECORRUPT;
+    if (r->err)
+        return SOP_ECORRUPT;
+    *out = malloc(n + 1);
+    if (!*out)
+        return SOP_ENOMEM;
+    if (n)
+        memcpy(*out, p, n);
+    (*out)[n] = 0;
+    return 0;
+}
+
+int info_decode(struct rbuf *r, struct store_info *i)
+{
+    int rc;
+    memset(i, 0, sizeof(*i));
+    const uint8_t *p = rb_bytes(r, 16);
+    if (p)
+        memcpy(i->id.b, p, 16);
+    if ((rc = rb_str(r, &i->name)) != 0)
+        goto bad;
+    i->slot_length = rb_u32(r);
+    i->chunk_size = rb_u32(r);
+    uint8_t f = rb_u8(r);
+    i->unique = f & 1;
+    i->value_in_node = (f & 2) != 0;
+    if ((rc = rb_str(r, &i->description)) || (rc = rb_str(r, &i->relations)) ||
+        (rc = rb_str(r, &i->kind)))
+        goto bad;
+    p = rb_bytes(r, 16);
+    if (p)
+        memcpy(i->root.b, p, 16);
+    i->count = rb_u64(r);
+    i->created_ns = rb_u64(r);
+    i->modified_ns = rb_u64(r);
+    if (r->err || i->slot_length < 4 || i->chunk_size == 0) {
+        rc = SOP_ECORRUPT;
+        goto bad;
+    }
+    return 0;
+bad:
+    info_free(i);
+    return rc;
+}
+
+/* ------------------------------------------------------------ catalog */
+
+static size_t cat_pos(const struct catalog *c, const char *name, bool *found)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int r = strcmp(c->v[mid].name, name);
+        if (r == 0) {
+            *found = true;
+            return mid;
+        }
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+const struct sver *cat_get(const struct catalog *c, const char *name, uint64_t snap)
+{
+    bool found;
+    size_t i = cat_pos(c, name, &found);
+    if (!found)
+        return NULL;
+    for (const struct sver *v = c->v[i].ver; v; v = v->older)
+        if (v->seq <= snap)
+            return v->dead ? NULL : v;
+    return NULL;
+}
+
+static void sver_free_chain(struct sver *v)
+{
+    while (v) {
+        struct sver *o = v->older;
+        info_free(&v->info);
+        free(v);
+        v = o;
+    }
+}
+
+int cat_set(struct catalog *c, const char *name, uint64_t seq, const struct store_info *info,
+            bool dead, uint64_t keep_from)
+{
+    bool found;
+    size_t i = cat_pos(c, name, &found);
+    struct sver *v = calloc(1, sizeof(*v));
+    if (!v)
+        return SOP_ENOMEM;
+    v->seq = seq;
+    v->dead = dead;
+    if (info && info_copy(&v->info, info) != 0) {
+        free(v);
+        return SOP_ENOMEM;
+    }
+    if (!found) {
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? c->cap * 2 : 16;
+            struct sent *p = realloc(c->v, cap * sizeof(*p));
+            if (!p)
+                goto nomem;
+            c->v = p;
+            c->cap = cap;
+        }
+        char *nm = strdup(name);
+        if (!nm)
+            goto nomem;
+        memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(*c->v));
+        c->v[i].name = nm;
+        c->v[i].ver = NULL;
+        c->n++;
+    }
+    v->older = c->v[i].ver;
+    c->v[i].ver = v;
+    for (struct sver *p = v; p; p = p->older)
+        if (p->seq <= keep_from) {
+            sver_free_chain(p->older);
+            p->older = NULL;
+            break;
+        }
+    return 0;
+nomem:
+    info_free(&v->info);
+    free(v);
+    return SOP_ENOMEM;
+}
+
+static void cat_free(struct catalog *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->v[i].name);
+        sver_free_chain(c->v[i].ver);
+    }
+    free(c->v);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+uint64_t db_oldest_snapshot(sop_db *db)
+{
+    pthread_mutex_lock(&db->txn_mu);
+    uint64_t m = db->seq;
+    for (sop_txn *t = db->active; t; t = t->next)
+        if (t->snap < m)
+            m = t->snap;
+    pthread_mutex_unlock(&db->txn_mu);
+    return m;
+}
+
+/* ------------------------------------------------------------ checkpoint */
+
+struct ckw {
+    struct wbuf *w;
+    uint64_t n;
+};
+
+static int ck_one(const struct rkey *k, const struct loc *l, void *arg)
+{
+    struct ckw *c = arg;
+    wb_bytes(c->w, k->id.b, 16);
+    wb_u64(c->w, k->idx);
+    wb_u32(c->w, l->seg);
+    wb_u64(c->w, l->off);
+    wb_u32(c->w, l->len);
+    c->n++;
+    return c->w->err ? SOP_ENOMEM : 0;
+}
+
+int db_checkpoint(sop_db *db)
+{
+    struct wbuf w;
+    char tmp[4096], fin[4096];
+    int rc, fd = -1;
+    /* everything the checkpoint points at must be durable first */
+    if ((rc = blob_sync(&db->log)) != 0) {
+        db_seterr(db, "checkpoint: %s", db->log.err);
+        return rc;
+    }
+    wb_init(&w);
+    pthread_rwlock_rdlock(&db->lock);
+    wb_bytes(&w, CKPT_MAGIC, 8);
+    wb_u32(&w, 1);
+    wb_u64(&w, db->seq);
+    pthread_mutex_lock(&db->log.mu);
+    wb_u32(&w, db->log.cur);
+    wb_u64(&w, db->log.cur_off);
+    uint64_t appended = db->log.appended;
+    pthread_mutex_unlock(&db->log.mu);
+    size_t npos = w.len;
+    wb_u64(&w, 0);
+    struct ckw c = {.w = &w, .n = 0};
+    rc = reg_foreach(&db->reg, ck_one, &c);
+    if (!w.err)
+        put_u64(w.p + npos, c.n);
+    uint32_t nst = 0;
+    size_t spos = w.len;
+    wb_u32(&w, 0);
+    for (size_t i = 0; i < db->cat.n; i++) {
+        const struct sver *v = db->cat.v[i].ver;
+        if (v && !v->dead) {
+            info_encode(&v->info, &w);
+            nst++;
+        }
+    }
+    pthread_rwlock_unlock(&db->lock);
+    if (w.err || rc) {
+        rc = rc ? rc : SOP_ENOMEM;
+        goto out;
+    }
+    put_u32(w.p + spos, nst);
+    wb_u32(&w, codec_crc32(0, w.p, w.len));
+    if (w.err) {
+        rc = SOP_ENOMEM;
+        goto out;
+    }
+    snprintf(tmp, sizeof(tmp), "%s/checkpoint.tmp", db->path);
+    snprintf(fin, sizeof(fin), "%s/checkpoint", db->path);
+    fd = db->os->open(db->os, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        db_seterr(db, "checkpoint: create %s: %s", tmp, strerror(-fd));
+        rc = os_err(fd);
+        goto out;
+    }
+    int r = os_pwrite_full(db->os, fd, w.p, w.len, 0);
+    if (r == 0)
+        r = db->os->fsync(db->os, fd);
+    db->os->close(db->os, fd);
+    if (r == 0)
+        r = db->os->rename(db->os, tmp, fin);
+    if (r == 0)
+        r = db->os->fsync_dir(db->os, db->path);
+    if (r < 0) {
+        db_seterr(db, "checkpoint: write %s: %s", fin, strerror(-r));
+        db->os->unlink(db->os, tmp);
+        rc = os_err(r);
+        goto out;
+    }
+    db->ckpt_at = appended;
+out:
+    wb_free(&w);
+    return rc;
+}
+
+static int load_checkpoint(sop_db *db, uint32_t *seg, uint64_t *off)
+{
+    char p[4096];
+    uint64_t size;
+    uint8_t *buf = NULL;
+    int rc = 0;
+    snprintf(p, sizeof(p), "%s/checkpoint", db->path);
+    int fd = db->os->open(db->os, p, O_RDONLY, 0);
+    if (fd == -ENOENT) {
+        *seg = 1;
+        *off = 0;
+        return 0;
+    }
+    if (fd < 0) {
+        db_seterr(db, "open: read %s: %s", p, strerror(-fd));
+        return os_err(fd);
+    }
+    if ((rc = db->os->fsize(db->os, fd, &size)) < 0) {
+        rc = os_err(rc);
+        goto out;
+    }
+    if (size < 40 || !(buf = malloc(size))) {
+        rc = size < 40 ? SOP_ECORRUPT : SOP_ENOMEM;
+        goto bad;
+    }
+    if ((rc = os_pread_full(db->os, fd, buf, size, 0)) < 0) {
+        rc = os_err(rc);
+        goto bad;
+    }
+    if (memcmp(buf, CKPT_MAGIC, 8) || codec_crc32(0, buf, size - 4) != get_u32(buf + size - 4)) {
+        rc = SOP_ECORRUPT;
+        goto bad;
+    }
+    struct rbuf r;
+    rb_init(&r, buf + 8, size - 12);
+    if (rb_u32(&r) != 1) {
+        rc = SOP_ECORRUPT;
+        goto bad;
+    }
+    db->seq = rb_u64(&r);
+    *seg = rb_u32(&r);
+    *off = rb_u64(&r);
+    uint64_t n = rb_u64(&r);
+    for (uint64_t i = 0; i < n && !r.err; i++) {
+        struct rkey k;
+        struct loc l;
+        const uint8_t *id = rb_bytes(&r, 16);
+        if (!id)
+            break;
+        memcpy(k.id.b, id, 16);
+        k.idx = rb_u64(&r);
+        l.seg = rb_u32(&r);
+        l.off = rb_u64(&r);
+        l.len = rb_u32(&r);
+        if ((rc = reg_set(&db->reg, &k, db->seq, &l, false, db->seq)) != 0)
+            goto out;
+    }
+    uint32_t m = rb_u32(&r);
+    for (uint32_t i = 0; i < m && !r.err; i++) {
+        struct store_info si;
+        if ((rc = info_decode(&r, &si)) != 0)
+            goto bad;
+        rc = cat_set(&db->cat, si.name, db->seq, &si, false, db->seq);
+        info_free(&si);
+        if (rc)
+            goto out;
+    }
+    if (r.err || r.pos != r.len) {
+        rc = SOP_ECORRUPT;
+        goto bad;
+    }
+    goto out;
+bad:
+    if (rc == SOP_ECORRUPT)
+        db_seterr(db, "open: checkpoint %s is damaged (checksum or format mismatch)", p);
+    else
+        db_seterr(db, "open: read checkpoint %s: %s", p, sop_strerror(rc));
+out:
+    free(buf);
+    db->os->close(db->os, fd);
+    return rc;
+}
+
+/* ------------------------------------------------------------ replay */
+
+/* Apply one commit record (also used by txn.c after a commit); its
+ * batch-relative locations are resolved from the record's own place. */
+int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *self,
+                    uint64_t keep_from)
+{
+    struct rbuf r;
+    int rc = 0;
+    rb_init(&r, p, len);
+    if (rb_u8(&r) != 1)
+        return SOP_ECORRUPT;
+    uint64_t seq = rb_u64(&r);
+    rb_u64(&r); /* time */
+    uint64_t rel = rb_u64(&r); /* this record's offset within its batch */
+    uint32_t nreg = rb_u32(&r);
+    if (r.err || rel > self->off)
+        return SOP_ECORRUPT;
+    uint64_t base = self->off - rel;
+    for (uint32_t i = 0; i < nreg; i++) {
+        struct rkey k;
+        struct loc l;
+        const uint8_t *id = rb_bytes(&r, 16);
+        if (!id)
+            return SOP_ECORRUPT;
+        memcpy(k.id.b, id, 16);
+        k.idx = rb_u64(&r);
+        uint8_t kind = rb_u8(&r);
+        l.seg = rb_u32(&r);
+        l.off = rb_u64(&r);
+        l.len = rb_u32(&r);
+        if (r.err || kind > 2)
+            return SOP_ECORRUPT;
+        if (kind == 1) { /* in this batch */
+            l.seg = self->seg;
+            l.off += base;
+        }
+        if ((rc = reg_set(&db->reg, &k, seq, kind == 2 ? NULL : &l, kind == 2, keep_from)) != 0)
+            return rc;
+    }
+    uint32_t nst = rb_u32(&r);
+    for (uint32_t i = 0; i < nst && !r.err; i++) {
+        uint8_t dead = rb_u8(&r);
+        struct store_info si;
+        if ((rc = info_decode(&r, &si)) != 0)
+            return rc;
+        rc = cat_set(&db->cat, si.name, seq, dead ? NULL : &si, dead != 0, keep_from);
+        info_free(&si);
+        if (rc)
+            return rc;
+    }
+    if (r.err || r.pos != r.len)
+        return SOP_ECORRUPT;
+    db->seq = seq;
+    return 0;
+}
+
+struct replay {
+    sop_db *db;
+    int rc;
+};
+
+static int replay_one(int type, const struct rkey *key, const struct loc *loc,
+                      const uint8_t *payload, void *arg)
+{
+    struct replay *rp = arg;
+    (void)key;
+    if (type != REC_COMMIT)
+        return 0;
+    if (loc->len < 9)
+        return SOP_ECORRUPT;
+    uint64_t seq = get_u64(payload + 1);
+    if (seq <= rp->db->seq)
+        return 0; /* already in the checkpoint */
+    if (seq != rp->db->seq + 1) {
+        db_seterr(rp->db,
+                  "open: commit %llu follows commit %llu in segment %08u: the log lost "
+                  "committed data in between",
+                  (unsigned long long)seq, (unsigned long long)rp->db->seq, loc->seg);
+        return SOP_ECORRUPT;
+    }
+    int rc = db_apply_commit(rp->db, payload, loc->len, loc, seq);
+    if (rc)
+        db_seterr(rp->db, "open: commit record %llu in segment %08u is malformed: %s",
+                  (unsigned long long)seq, loc->seg, sop_strerror(rc));
+    return rc;
+}
+
+static int recover(sop_db *db)
+{
+    uint32_t seg = 1, last_seg;
+    uint64_t off = 0, last_end;
+    char p[4096];
+    int rc = load_checkpoint(db, &seg, &off);
+    if (rc)
+        return rc;
+    struct replay rp = {.db = db, .rc = 0};
+    if ((rc = blob_scan(db->os, db->path, seg, off, replay_one, &rp, &last_seg, &last_end)) != 0) {
+        if (!db->errmsg[0])
+            db_seterr(db, "open: scan the log: %s", sop_strerror(rc));
+        return rc;
+    }
+    /* R4: cut a torn tail so new records never follow garbage */
+    snprintf(p, sizeof(p), "%s/%08u.seg", db->path, last_seg);
+    int fd = db->os->open(db->os, p, O_RDWR, 0);
+    if (fd >= 0) {
+        uint64_t size = 0;
+        int r = db->os->fsize(db->os, fd, &size);
+        if (r == 0 && size > last_end) {
+            r = db->os->ftruncate(db->os, fd, last_end);
+            if (r == 0)
+                r = db->os->fsync(db->os, fd);
+        }
+        db->os->close(db->os, fd);
+        if (r < 0) {
+            db_seterr(db, "open: cut the torn end of %s: %s", p, strerror(-r));
+            return os_err(r);
+        }
+    }
+    if ((rc = blob_open(&db->log, db->os, db->path, last_seg, last_end)) != 0) {
+        db_seterr(db, "open: %s", db->log.err);
+        return rc;
+    }
+    db->ckpt_at = 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static void *flusher_main(void *arg)
+{
+    sop_db *db = arg;
+    pthread_mutex_lock(&db->flush_mu);
+    while (!db->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)db->opts.flush_interval_ms * 1000000ull;
+        ts.tv_sec += (time_t)(ns / 1000000000ull);
+        ts.tv_nsec = (long)(ns % 1000000000ull);
+        pthread_cond_timedwait(&db->flush_cv, &db->flush_mu, &ts);
+        if (db->unsynced && !db->stopping) {
+            db->unsynced = false;
+            pthread_mutex_unlock(&db->flush_mu);
+            if (blob_sync(&db->log) != 0)
+                db_seterr(db, "group flush: %s", db->log.err);
+            pthread_mutex_lock(&db->flush_mu);
+        }
+    }
+    pthread_mutex_unlock(&db->flush_mu);
+    return NULL;
+}
+
+static int write_marker(sop_db *db)
+{
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/SOP", db->path);
+    int fd = db->os->open(db->os, p, O_RDONLY, 0);
+    if (fd >= 0) {
+        char buf[64] = {0};
+        ssize_t n = db->os->pread(db->os, fd, buf, sizeof(buf) - 1, 0);
+        db->os->close(db->os, fd);
+        if (n < 0 || strcmp(buf, MARKER) != 0) {
+            db_seterr(db, "open: %s does not hold a sop database of format 1", db->path);
+            return SOP_ECORRUPT;
+        }
+        return 0;
+    }
+    fd = db->os->open(db->os, p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        db_seterr(db, "open: create %s: %s", p, strerror(-fd));
+        return os_err(fd);
+    }
+    int r = os_pwrite_full(db->os, fd, MARKER, strlen(MARKER), 0);
+    if (r == 0)
+        r = db->os->fsync(db->os, fd);
+    db->os->close(db->os, fd);
+    if (r == 0)
+        r = db->os->fsync_dir(db->os, db->path);
+    if (r < 0) {
+        db_seterr(db, "open: write %s: %s", p, strerror(-r));
+        db->os->unlink(db->os, p);
+        return os_err(r);
+    }
+    return 0;
+}
+
+static sop_db *db_alloc(const char *path, const sop_db_options *opts, const struct os_ops *os)
+{
+    sop_db *db = calloc(1, sizeof(*db));
+    if (!db)
+        return NULL;
+    db->os = os;
+    db->lock_fd = -1;
+    if (opts)
+        db->opts = *opts;
+    db->opts.redis_url = NULL;
+    if (!db->opts.cache_bytes)
+        db->opts.cache_bytes = 64u << 20;
+    if (!db->opts.txn_max_age_ms)
+        db->opts.txn_max_age_ms = 15 * 60 * 1000;
+    if (!db->opts.flush_interval_ms)
+        db->opts.flush_interval_ms = 1000;
+    if (!db->opts.checkpoint_bytes)
+        db->opts.checkpoint_bytes = 256ull << 20;
+    db->path = strdup(path);
+    pthread_mutex_init(&db->commit_mu, NULL);
+    pthread_rwlock_init(&db->lock, NULL);
+    pthread_mutex_init(&db->txn_mu, NULL);
+    pthread_mutex_init(&db->flush_mu, NULL);
+    pthread_cond_init(&db->flush_cv, NULL);
+    if (!db->path || reg_init(&db->reg) != 0 || cache_init(&db->cache, db->opts.cache_bytes)) {
+        reg_free(&db->reg);
+        free(db->path);
+        free(db);
+        return NULL;
+    }
+    return db;
+}
+
+static void db_free(sop_db *db)
+{
+    if (db->log.dir)
+        blob_close(&db->log);
+    cache_free(&db->cache);
+    reg_free(&db->reg);
+    cat_free(&db->cat);
+    while (db->recent_old) {
+        struct wset *w = db->recent_old;
+        db->recent_old = w->next;
+        wset_free(w);
+    }
+    if (db->lock_fd >= 0)
+        db->os->close(db->os, db->lock_fd);
+    pthread_mutex_destroy(&db->commit_mu);
+    pthread_rwlock_destroy(&db->lock);
+    pthread_mutex_destroy(&db->txn_mu);
+    pthread_mutex_destroy(&db->flush_mu);
+    pthread_cond_destroy(&db->flush_cv);
+    free(db->path);
+    free(db);
+}
+
+int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops *os,
+               sop_db **out)
+{
+    char p[4096];
+    int rc, r;
+    if (!path || !*path || !out || strlen(path) > 4000)
+        return SOP_EINVAL;
+    if (opts && opts->redis_url) /* clustered mode is not built yet */
+        return SOP_EINVAL;
+    sop_db *db = db_alloc(path, opts, os);
+    if (!db)
+        return SOP_ENOMEM;
+    r = os->mkdir(os, path, 0755);
+    if (r < 0 && r != -EEXIST) {
+        rc = os_err(r);
+        goto fail;
+    }
+    snprintf(p, sizeof(p), "%s/lock", path);
+    db->lock_fd = os->open(os, p, O_RDWR | O_CREAT, 0644);
+    if (db->lock_fd < 0) {
+        rc = os_err(db->lock_fd);
+        goto fail;
+    }
+    r = os->flock(os, db->lock_fd, LOCK_EX | LOCK_NB);
+    if (r < 0) {
+        rc = r == -EWOULDBLOCK ? SOP_EBUSY : os_err(r);
+        goto fail;
+    }
+    if ((rc = write_marker(db)) != 0 || (rc = recover(db)) != 0)
+        goto fail;
+    if (pthread_create(&db->flusher, NULL, flusher_main, db) == 0)
+        db->flusher_on = true;
+    *out = db;
+    return 0;
+fail:
+    db_free(db);
+    return rc;
+}
+
+SOP_API int sop_db_open(const char *path, const sop_db_options *opts, sop_db **out)
+{
+    return db_open_os(path, opts, &os_default, out);
+}
+
+int db_sync(sop_db *db)
+{
+    int rc = blob_sync(&db->log);
+    if (rc)
+        db_seterr(db, "sync: %s", db->log.err);
+    return rc;
+}
+
+SOP_API int sop_db_sync(sop_db *db)
+{
+    if (!db)
+        return SOP_EINVAL;
+    return db_sync(db);
+}
+
+SOP_API void sop_db_close(sop_db *db)
+{
+    if (!db)
+        return;
+    if (db->flusher_on) {
+        pthread_mutex_lock(&db->flush_mu);
+        db->stopping = true;
+        pthread_cond_signal(&db->flush_cv);
+        pthread_mutex_unlock(&db->flush_mu);
+        pthread_join(db->flusher, NULL);
+    }
+    blob_sync(&db->log);
+    db_free(db);
+}

@@ -1,0 +1,132 @@
+/*
+ * db.h - the database: its folder, lock, registry, catalog of stores,
+ * segment log, node cache, and the bookkeeping transactions need (the last
+ * committed sequence number, the live snapshots, the write sets of recent
+ * commits for validation).
+ *
+ * Folder layout:
+ *   DATA/SOP          marker: "sop database format 1"
+ *   DATA/lock         flock'd by the process that has the database open
+ *   DATA/NNNNNNNN.seg segment log (blob.h)
+ *   DATA/checkpoint   registry + catalog as of a commit, and where in the log
+ *                     replay starts (format in db.c)
+ *
+ * Locks, in order: commit_mu (one commit at a time) -> lock (rwlock over
+ * registry, catalog, seq; readers resolve under it) -> txn_mu (active
+ * transactions, recent write sets).  Never held across waiting on a user.
+ */
+#ifndef SOP_DB_H
+#define SOP_DB_H
+
+#include "blob.h"
+#include "cache.h"
+#include "registry.h"
+#include "sop.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct os_ops;
+
+struct store_info {
+    struct lid id; /* identity: a drop and re-create makes a new store */
+    char *name;
+    uint32_t slot_length, chunk_size;
+    bool unique, value_in_node;
+    char *description, *relations, *kind;
+    struct lid root; /* zero: empty tree */
+    uint64_t count;
+    uint64_t created_ns, modified_ns;
+};
+
+struct sver {
+    uint64_t seq;
+    bool dead;
+    struct store_info info;
+    struct sver *older;
+};
+
+struct sent {
+    char *name;
+    struct sver *ver;
+};
+
+struct catalog {
+    struct sent *v; /* sorted by name */
+    size_t n, cap;
+};
+
+/* What one commit changed, kept while a live snapshot predates it. */
+struct wset_store {
+    struct lid store_id;
+    bool structural; /* created, dropped or options changed */
+    struct item *keys; /* sorted, unique; k owned (own=1) */
+    size_t nkeys;
+};
+struct wset {
+    uint64_t seq;
+    char **names; /* catalog names created/dropped/altered */
+    size_t nnames;
+    struct wset_store *stores;
+    size_t nstores;
+    struct wset *next; /* newer */
+};
+
+struct sop_db {
+    const struct os_ops *os;
+    char *path;
+    int lock_fd;
+    sop_db_options opts;
+    pthread_mutex_t commit_mu;
+    pthread_rwlock_t lock;
+    pthread_mutex_t txn_mu;
+    struct registry reg;
+    struct catalog cat;
+    struct seglog log;
+    struct cache cache;
+    uint64_t seq;       /* last committed */
+    uint64_t ckpt_at;   /* log bytes appended at the last checkpoint */
+    struct sop_txn *active; /* live transactions (txn_mu) */
+    struct wset *recent_old, *recent_new;
+    bool broken;
+    char errmsg[512];
+    /* group flush of SOP_TXN_NOSYNC commits */
+    pthread_t flusher;
+    bool flusher_on, stopping, unsynced;
+    pthread_cond_t flush_cv;
+    pthread_mutex_t flush_mu;
+    /* counters */
+    uint64_t n_commits, n_conflicts, n_rollbacks;
+};
+
+/* Open with an explicit OS layer (tests inject faults through it). */
+int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops *os,
+               sop_db **out);
+
+/* Format a "what: why (object)" message into db->errmsg. */
+void db_seterr(sop_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Catalog (callers hold db->lock). The store version snapshot `snap` sees. */
+const struct sver *cat_get(const struct catalog *c, const char *name, uint64_t snap);
+int cat_set(struct catalog *c, const char *name, uint64_t seq, const struct store_info *info,
+            bool dead, uint64_t keep_from);
+int info_copy(struct store_info *dst, const struct store_info *src);
+void info_free(struct store_info *i);
+void info_encode(const struct store_info *i, struct wbuf *w);
+int info_decode(struct rbuf *r, struct store_info *i);
+
+/* The oldest snapshot a live transaction reads at (txn_mu taken inside). */
+uint64_t db_oldest_snapshot(sop_db *db);
+/* Write a checkpoint (callers hold commit_mu). */
+int db_checkpoint(sop_db *db);
+/* Make NOSYNC commits durable now. */
+int db_sync(sop_db *db);
+
+uint64_t now_ns(void);
+void wset_free(struct wset *w);
+/* Apply a commit record's payload (replay and commit share it). */
+int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *self,
+                    uint64_t keep_from);
+
+#endif

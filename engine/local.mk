@@ -1,0 +1,29 @@
+# libsop: the engine. libsop_core is the same objects, linked statically into
+# tests (which reach private module functions); libsop.la is what installs.
+ENGINE_SOURCES = \
+	engine/sop.h engine/error.c \
+	engine/os.h engine/os.c \
+	engine/codec.h engine/codec.c \
+	engine/registry.h engine/registry.c \
+	engine/blob.h engine/blob.c \
+	engine/node.h engine/node.c \
+	engine/cache.h engine/cache.c \
+	engine/btree.h engine/btree.c engine/value.c \
+	engine/txn.h engine/txn.c \
+	engine/db.h engine/db.c
+
+noinst_LTLIBRARIES += engine/libsop_core.la
+engine_libsop_core_la_SOURCES = $(ENGINE_SOURCES)
+engine_libsop_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DSOP_BUILDING
+engine_libsop_core_la_CFLAGS = $(AM_CFLAGS) $(UUID_CFLAGS) $(ZLIB_CFLAGS)
+engine_libsop_core_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS)
+
+lib_LTLIBRARIES += engine/libsop.la
+engine_libsop_la_SOURCES = $(ENGINE_SOURCES)
+engine_libsop_la_CPPFLAGS = $(AM_CPPFLAGS) -DSOP_BUILDING
+engine_libsop_la_CFLAGS = $(AM_CFLAGS) $(UUID_CFLAGS) $(ZLIB_CFLAGS) -fvisibility=hidden
+engine_libsop_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS)
+engine_libsop_la_LDFLAGS = -version-info 0:0:0
+
+include_HEADERS += engine/sop.h
+pkgconfig_DATA += engine/sop.pc

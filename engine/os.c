@@ -1,0 +1,200 @@
+/*
+ * os.c - the default OS layer: thin wrappers over the system calls, each
+ * returning -errno.  This is the only file of the engine that calls open,
+ * pread, pwrite, fsync, rename, unlink, mkdir, opendir or flock.
+ */
+#define _GNU_SOURCE
+#include "os.h"
+
+#include "sop.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int k_open(const struct os_ops *os, const char *path, int flags, int mode)
+{
+    (void)os;
+    int fd = open(path, flags | O_CLOEXEC, mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static int k_close(const struct os_ops *os, int fd)
+{
+    (void)os;
+    return close(fd) < 0 ? -errno : 0;
+}
+
+static ssize_t k_pread(const struct os_ops *os, int fd, void *buf, size_t n, uint64_t off)
+{
+    (void)os;
+    ssize_t r = pread(fd, buf, n, (off_t)off);
+    return r < 0 ? -errno : r;
+}
+
+static ssize_t k_pwrite(const struct os_ops *os, int fd, const void *buf, size_t n, uint64_t off)
+{
+    (void)os;
+    ssize_t r = pwrite(fd, buf, n, (off_t)off);
+    return r < 0 ? -errno : r;
+}
+
+static int k_fsync(const struct os_ops *os, int fd)
+{
+    (void)os;
+    return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+static int k_ftruncate(const struct os_ops *os, int fd, uint64_t size)
+{
+    (void)os;
+    return ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+}
+
+static int k_fsize(const struct os_ops *os, int fd, uint64_t *size)
+{
+    (void)os;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+static int k_rename(const struct os_ops *os, const char *from, const char *to)
+{
+    (void)os;
+    return rename(from, to) < 0 ? -errno : 0;
+}
+
+static int k_unlink(const struct os_ops *os, const char *path)
+{
+    (void)os;
+    return unlink(path) < 0 ? -errno : 0;
+}
+
+static int k_mkdir(const struct os_ops *os, const char *path, int mode)
+{
+    (void)os;
+    return mkdir(path, (mode_t)mode) < 0 ? -errno : 0;
+}
+
+static int k_fsync_dir(const struct os_ops *os, const char *path)
+{
+    (void)os;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return r;
+}
+
+static int k_flock(const struct os_ops *os, int fd, int op)
+{
+    (void)os;
+    return flock(fd, op) < 0 ? -errno : 0;
+}
+
+static int k_list(const struct os_ops *os, const char *dir, int (*fn)(const char *, void *),
+                  void *arg)
+{
+    (void)os;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int r = 0;
+    if (!d)
+        return -errno;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if ((r = fn(e->d_name, arg)) != 0)
+            break;
+    }
+    closedir(d);
+    return r;
+}
+
+const struct os_ops os_default = {
+    .open = k_open,
+    .close = k_close,
+    .pread = k_pread,
+    .pwrite = k_pwrite,
+    .fsync = k_fsync,
+    .ftruncate = k_ftruncate,
+    .fsize = k_fsize,
+    .rename = k_rename,
+    .unlink = k_unlink,
+    .mkdir = k_mkdir,
+    .fsync_dir = k_fsync_dir,
+    .flock = k_flock,
+    .list = k_list,
+    .ctx = NULL,
+};
+
+int os_pread_full(const struct os_ops *os, int fd, void *buf, size_t n, uint64_t off)
+{
+    char *p = buf;
+    while (n > 0) {
+        ssize_t r = os->pread(os, fd, p, n, off);
+        if (r == -EINTR)
+            continue;
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return -EIO; /* short file: the caller asked for bytes that are not there */
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int os_pwrite_full(const struct os_ops *os, int fd, const void *buf, size_t n, uint64_t off)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t r = os->pwrite(os, fd, p, n, off);
+        if (r == -EINTR)
+            continue;
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return -EIO;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int os_err(int neg_errno)
+{
+    switch (-neg_errno) {
+    case 0:
+        return SOP_OK;
+    case ENOSPC:
+    case EDQUOT:
+        return SOP_ENOSPC;
+    case ENOMEM:
+        return SOP_ENOMEM;
+    case ENOENT:
+        return SOP_ENOTFOUND;
+    case EEXIST:
+        return SOP_EEXIST;
+    case EWOULDBLOCK:
+        return SOP_EBUSY;
+    case EINVAL:
+        return SOP_EINVAL;
+    case ENAMETOOLONG:
+        return SOP_ENAMETOOLONG;
+    default:
+        return SOP_EIO;
+    }
+}

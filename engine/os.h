@@ -1,0 +1,46 @@
+/*
+ * os.h - the OS seam: every system call that touches data goes through a
+ * struct os_ops held by the database.  The default table calls the kernel;
+ * tests swap in tables that fail the Nth call (tests/lib/fault_os.c) or
+ * forget unsynced writes at a simulated power loss (tests/lib/crash_os.c).
+ *
+ * Every function returns >= 0 on success and -errno on failure; partial
+ * reads and writes are finished by os_pread_full/os_pwrite_full.
+ */
+#ifndef SOP_OS_H
+#define SOP_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct os_ops {
+    int (*open)(const struct os_ops *os, const char *path, int flags, int mode);
+    int (*close)(const struct os_ops *os, int fd);
+    ssize_t (*pread)(const struct os_ops *os, int fd, void *buf, size_t n, uint64_t off);
+    ssize_t (*pwrite)(const struct os_ops *os, int fd, const void *buf, size_t n, uint64_t off);
+    int (*fsync)(const struct os_ops *os, int fd); /* data and size (fdatasync) */
+    int (*ftruncate)(const struct os_ops *os, int fd, uint64_t size);
+    int (*fsize)(const struct os_ops *os, int fd, uint64_t *size);
+    int (*rename)(const struct os_ops *os, const char *from, const char *to);
+    int (*unlink)(const struct os_ops *os, const char *path);
+    int (*mkdir)(const struct os_ops *os, const char *path, int mode);
+    int (*fsync_dir)(const struct os_ops *os, const char *path);
+    int (*flock)(const struct os_ops *os, int fd, int op);
+    /* names in a folder: calls fn for each entry but . and .. */
+    int (*list)(const struct os_ops *os, const char *dir, int (*fn)(const char *name, void *arg),
+                void *arg);
+    void *ctx; /* the shim's own state */
+};
+
+/* The kernel. */
+extern const struct os_ops os_default;
+
+/* Loop until all n bytes are read (-EIO on a short file) or written. */
+int os_pread_full(const struct os_ops *os, int fd, void *buf, size_t n, uint64_t off);
+int os_pwrite_full(const struct os_ops *os, int fd, const void *buf, size_t n, uint64_t off);
+
+/* An errno (positive) as a SOP_E* code. */
+int os_err(int neg_errno);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * registry.c - see registry.h.  A chained hash table; logical IDs are random
+ * UUIDs, so their first bytes hash well enough.
+ */
+#include "registry.h"
+
+#include "sop.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t rk_hash(const struct rkey *k)
+{
+    uint64_t h;
+    memcpy(&h, k->id.b, 8);
+    uint64_t h2;
+    memcpy(&h2, k->id.b + 8, 8);
+    h ^= h2 * 0x9E3779B97F4A7C15ull;
+    h ^= k->idx * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29;
+    return (size_t)h;
+}
+
+static bool rk_eq(const struct rkey *a, const struct rkey *b)
+{
+    return a->idx == b->idx && memcmp(a->id.b, b->id.b, 16) == 0;
+}
+
+int reg_init(struct registry *r)
+{
+    r->nb = 1024;
+    r->count = 0;
+    r->b = calloc(r->nb, sizeof(*r->b));
+    return r->b ? 0 : SOP_ENOMEM;
+}
+
+static void free_chain(struct rver *v)
+{
+    while (v) {
+        struct rver *o = v->older;
+        free(v);
+        v = o;
+    }
+}
+
+void reg_free(struct registry *r)
+{
+    if (!r->b)
+        return;
+    for (size_t i = 0; i < r->nb; i++) {
+        struct rent *e = r->b[i];
+        while (e) {
+            struct rent *n = e->next;
+            free_chain(e->ver);
+            free(e);
+            e = n;
+        }
+    }
+    free(r->b);
+    r->b = NULL;
+}
+
+static struct rent *find(const struct registry *r, const struct rkey *key)
+{
+    for (struct rent *e = r->b[rk_hash(key) & (r->nb - 1)]; e; e = e->next)
+        if (rk_eq(&e->key, key))
+            return e;
+    return NULL;
+}
+
+int reg_get(const struct registry *r, const struct rkey *key, uint64_t snap, struct loc *out)
+{
+    const struct rent *e = find(r, key);
+    if (!e)
+        return SOP_ENOTFOUND;
+    for (const struct rver *v = e->ver; v; v = v->older) {
+        if (v->seq <= snap) {
+            if (v->dead)
+                return SOP_ENOTFOUND;
+            *out = v->loc;
+            return 0;
+        }
+    }
+    return SOP_ENOTFOUND;
+}
+
+static void grow(struct registry *r)
+{
+    size_t nb = r->nb * 2;
+    struct rent **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return; /* keep the smaller table: slower, still correct */
+    for (size_t i = 0; i < r->nb; i++) {
+        struct rent *e = r->b[i];
+        while (e) {
+            struct rent *n = e->next;
+            size_t h = rk_hash(&e->key) & (nb - 1);
+            e->next = b[h];
+            b[h] = e;
+            e = n;
+        }
+    }
+    free(r->b);
+    r->b = b;
+    r->nb = nb;
+}
+
+/* Keep what snapshot keep_from and newer ones can see: every version newer
+ * than keep_from and the newest one at or before it. */
+static void prune_chain(struct rver *v, uint64_t keep_from)
+{
+    for (; v; v = v->older) {
+        if (v->seq <= keep_from) {
+            free_chain(v->older);
+            v->older = NULL;
+            return;
+        }
+    }
+}
+
+int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const struct loc *loc,
+            bool dead, uint64_t keep_from)
+{
+    struct rent *e = find(r, key);
+    struct rver *v = malloc(sizeof(*v));
+    if (!v)
+        return SOP_ENOMEM;
+    v->seq = seq;
+    v->dead = dead;
+    if (loc)
+        v->loc = *loc;
+    else
+        memset(&v->loc, 0, sizeof(v->loc));
+    if (!e) {
+        if (dead) { /* nothing to remove: no snapshot saw it */
+            free(v);
+            return 0;
+        }
+        e = malloc(sizeof(*e));
+        if (!e) {
+            free(v);
+            return SOP_ENOMEM;
+        }
+        e->key = *key;
+        e->ver = NULL;
+        size_t h = rk_hash(key) & (r->nb - 1);
+        e->next = r->b[h];
+        r->b[h] = e;
+        r->count++;
+        if (r->count > r->nb * 2)
+            grow(r);
+    }
+    v->older = e->ver;
+    e->ver = v;
+    prune_chain(e->ver, keep_from);
+    return 0;
+}
+
+void reg_prune(struct registry *r, uint64_t keep_from)
+{
+    for (size_t i = 0; i < r->nb; i++) {
+        struct rent **pp = &r->b[i];
+        while (*pp) {
+            struct rent *e = *pp;
+            prune_chain(e->ver, keep_from);
+            if (e->ver && e->ver->dead && e->ver->seq <= keep_from && !e->ver->older) {
+                *pp = e->next;
+                free_chain(e->ver);
+                free(e);
+                r->count--;
+                continue;
+            }
+            pp = &e->next;
+        }
+    }
+}
+
+int reg_foreach(const struct registry *r, int (*fn)(const struct rkey *, const struct loc *, void *),
+                void *arg)
+{
+    for (size_t i = 0; i < r->nb; i++)
+        for (const struct rent *e = r->b[i]; e; e = e->next)
+            if (e->ver && !e->ver->dead) {
+                int rc = fn(&e->key, &e->ver->loc, arg);
+                if (rc)
+                    return rc;
+            }
+    return 0;
+}

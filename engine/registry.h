@@ -1,0 +1,77 @@
+/*
+ * registry.h - the map from logical IDs to physical locations.
+ *
+ * Every node and every value chunk is named by a registry key: a logical
+ * UUID plus an index (0 for nodes; the chunk number for value chunks).  A
+ * write never overwrites a live record: it appends a new one and the commit
+ * repoints the key.  Each key keeps a short chain of versions, newest first,
+ * tagged with the commit sequence number that made them, so a transaction
+ * reading at snapshot S resolves the newest version with seq <= S (snapshot
+ * isolation without copying anything).  Versions no live snapshot can see are
+ * pruned.  The caller (db.c) serialises access with the database's rwlock.
+ */
+#ifndef SOP_REGISTRY_H
+#define SOP_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct lid {
+    uint8_t b[16];
+};
+struct rkey {
+    struct lid id;
+    uint64_t idx;
+};
+/* A record in a segment file: segment number, offset of its header, payload
+ * length.  seg 0 is never used, so a zero loc means "none". */
+struct loc {
+    uint32_t seg;
+    uint32_t len;
+    uint64_t off;
+};
+
+struct rver {
+    uint64_t seq;
+    struct loc loc;
+    bool dead; /* removed at seq */
+    struct rver *older;
+};
+
+struct rent {
+    struct rkey key;
+    struct rver *ver;
+    struct rent *next;
+};
+
+struct registry {
+    struct rent **b;
+    size_t nb;    /* buckets, a power of two */
+    size_t count; /* entries */
+};
+
+int reg_init(struct registry *r);
+void reg_free(struct registry *r);
+/* The location of `key` as snapshot `snap` sees it: 0 or SOP_ENOTFOUND. */
+int reg_get(const struct registry *r, const struct rkey *key, uint64_t snap, struct loc *out);
+/* Record a new version made by commit `seq` (dead: a removal), pruning
+ * versions older than what snapshot `keep_from` needs.  SOP_ENOMEM. */
+int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const struct loc *loc,
+            bool dead, uint64_t keep_from);
+/* Prune every chain for snapshots >= keep_from; drops entries whose only
+ * visible version is a removal. */
+void reg_prune(struct registry *r, uint64_t keep_from);
+/* Call fn for the newest live version of each key (checkpoints). */
+int reg_foreach(const struct registry *r, int (*fn)(const struct rkey *, const struct loc *, void *),
+                void *arg);
+
+static inline bool lid_is_zero(const struct lid *l)
+{
+    for (int i = 0; i < 16; i++)
+        if (l->b[i])
+            return false;
+    return true;
+}
+
+#endif

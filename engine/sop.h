@@ -1,0 +1,252 @@
+/*
+ * sop.h - the public interface of libsop, Scalable Objects Persistence in C.
+ *
+ * A database is one data folder holding many stores; a store is a B+tree of
+ * byte-string keys and byte-string values of any size.  Every read and write
+ * happens inside a transaction; transactions are optimistic (conflicts are
+ * detected at commit, per key and per key range read) and durable (a commit
+ * that returned 0 survives kill -9 and power loss, unless SOP_TXN_NOSYNC was
+ * asked for).
+ *
+ * Conventions (as LMDB and libuv):
+ *  - every function returns 0 (SOP_OK) or a negative SOP_E* code; no positive
+ *    errno ever crosses this header.  sop_strerror() names a code;
+ *    sop_db_errmsg()/sop_txn_errmsg() say what failed and why, in words.
+ *  - outputs are written through the last pointer arguments, and only on
+ *    success.
+ *  - pointers handed out (sop_get, sop_cursor_key/value, sop_store_info
+ *    strings) stay valid until the next call that changes the same
+ *    transaction, or the transaction's end.
+ *  - several transactions may be open at once, from several threads, one
+ *    thread per transaction at a time.
+ *
+ * This surface is a contract: it may grow, nothing in it is renamed or changed.
+ */
+#ifndef SOP_H
+#define SOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SOP_BUILDING) && defined(__GNUC__)
+#define SOP_API __attribute__((visibility("default")))
+#else
+#define SOP_API
+#endif
+
+typedef struct sop_db sop_db;         /* one data folder            */
+typedef struct sop_txn sop_txn;       /* one transaction            */
+typedef struct sop_store sop_store;   /* a store opened in a txn    */
+typedef struct sop_cursor sop_cursor; /* a position in a store      */
+
+/*
+ * The error table.  XX(name, code, errno_name, message): `code` is the value
+ * of SOP_<name>, `errno_name` the errno a filesystem front end answers for it
+ * (expand the map after including <errno.h>), `message` what sop_strerror()
+ * returns.  A new code is one new row.
+ */
+#define SOP_ERRNO_MAP(XX)                                                                          \
+    XX(OK, 0, 0, "success")                                                                        \
+    XX(ENOTFOUND, -1, ENOENT, "not found")                                                         \
+    XX(EEXIST, -2, EEXIST, "already exists")                                                       \
+    XX(ECONFLICT, -3, EAGAIN,                                                                      \
+       "transaction conflict: another transaction changed what this one read or wrote")          \
+    XX(ECORRUPT, -4, EIO, "data corruption detected (checksum or format mismatch)")               \
+    XX(EIO, -5, EIO, "input/output error")                                                         \
+    XX(ENOSPC, -6, ENOSPC, "no space left on device")                                              \
+    XX(EINVAL, -7, EINVAL, "invalid argument")                                                     \
+    XX(EBUSY, -8, EBUSY, "resource busy")                                                          \
+    XX(ENOMEM, -9, ENOMEM, "out of memory")                                                        \
+    XX(ETIMEDOUT, -10, ETIMEDOUT, "transaction exceeded its maximum age and was rolled back")      \
+    XX(ETOOBIG, -11, EFBIG, "value too large to hand out whole; read it with sop_value_read")     \
+    XX(EREADONLY, -12, EROFS, "transaction is read-only")                                          \
+    XX(EABORTED, -13, EIO, "transaction failed earlier and must be rolled back")                  \
+    XX(ENAMETOOLONG, -14, ENAMETOOLONG, "name or key too long")
+
+enum {
+#define SOP_XX_ENUM(name, code, errno_name, msg) SOP_##name = code,
+    SOP_ERRNO_MAP(SOP_XX_ENUM)
+#undef SOP_XX_ENUM
+};
+
+/* A static string naming `code`; never NULL, also for unknown codes. */
+SOP_API const char *sop_strerror(int code);
+
+/* Limits. */
+#define SOP_MAX_KEY 4096u            /* longest key, in bytes                        */
+#define SOP_MAX_STORE_NAME 255u      /* longest store name                           */
+#define SOP_MAX_WHOLE_VALUE (1u << 30) /* largest value sop_get/cursor_value hand out */
+
+/* ---------------------------------------------------------------- databases */
+
+typedef struct sop_db_options {
+    const char *redis_url; /* NULL: standalone                                            */
+    size_t cache_bytes;    /* node cache budget; 0: default (64 MiB)                       */
+    /* additions to the original contract: */
+    uint32_t txn_max_age_ms;    /* 0: default (15 minutes)                                 */
+    uint32_t flush_interval_ms; /* group flush of SOP_TXN_NOSYNC commits; 0: default (1 s) */
+    uint64_t checkpoint_bytes;  /* log bytes between registry checkpoints; 0: 256 MiB      */
+} sop_db_options; /* zero-initialised options are the defaults */
+
+/*
+ * Open the database in folder `path`, creating the folder and an empty
+ * database if absent, and recovering what a crash left half-done.
+ * Standalone, the folder is locked (flock): a second process opening it gets
+ * SOP_EBUSY.  On success *out owns the handle; close it with sop_db_close().
+ * Errors: SOP_EBUSY (locked by another process), SOP_ECORRUPT, SOP_EIO,
+ * SOP_EINVAL (NULL arguments or redis_url given to a build without Redis).
+ */
+SOP_API int sop_db_open(const char *path, const sop_db_options *opts, sop_db **out);
+
+/* Close the database: waits for nothing; open transactions must be ended
+ * before.  Flushes lazily committed transactions to disk.  NULL is a no-op. */
+SOP_API void sop_db_close(sop_db *db);
+
+/* Make every committed transaction (SOP_TXN_NOSYNC ones included) durable
+ * against power loss.  Errors: SOP_EIO, SOP_ENOSPC. */
+SOP_API int sop_db_sync(sop_db *db);
+
+/* The last error message of the database, "what: why (object)", or "" when
+ * none.  Valid until the next call on `db`. */
+SOP_API const char *sop_db_errmsg(sop_db *db);
+
+/* ------------------------------------------------------------ transactions */
+
+enum {
+    SOP_TXN_READ = 1,
+    SOP_TXN_WRITE = 2,
+    /* addition: OR with SOP_TXN_WRITE; the commit survives a process crash at
+     * once and power loss after the flush interval or sop_db_sync(). */
+    SOP_TXN_NOSYNC = 4,
+};
+
+/*
+ * Begin a transaction that sees the database as of now (a snapshot).
+ * A read transaction is validated at commit like a write one: it fails with
+ * SOP_ECONFLICT if something it read changed meanwhile.
+ * Errors: SOP_EINVAL (bad mode), SOP_ENOMEM.
+ */
+SOP_API int sop_txn_begin(sop_db *db, int mode, sop_txn **out);
+
+/*
+ * Commit: validate what the transaction read and wrote against the
+ * transactions that committed since it began, then make its writes durable
+ * and visible at once.  Returns 0, or SOP_ECONFLICT (another transaction
+ * changed a key or a range this one read or wrote: nothing was changed),
+ * SOP_ETIMEDOUT (older than the maximum age), SOP_EIO/SOP_ENOSPC (nothing
+ * was changed), SOP_EABORTED.  Frees t, whatever it returns.
+ */
+SOP_API int sop_txn_commit(sop_txn *t);
+
+/* Discard the transaction and everything it did.  Frees t; NULL is a no-op. */
+SOP_API void sop_txn_rollback(sop_txn *t);
+
+/* The last error message of the transaction, or "".  Valid until the next
+ * call on `t`. */
+SOP_API const char *sop_txn_errmsg(sop_txn *t);
+
+/* -------------------------------------------------------------------- stores */
+
+typedef struct sop_store_options {
+    uint32_t slot_length; /* items per node; 0: default (1000); 4..65535               */
+    bool unique;          /* unique keys                                             */
+    bool value_in_node;   /* small values kept inside leaf nodes                     */
+    uint32_t chunk_size;  /* 0: default (1 MiB) for big values; 4 KiB..64 MiB         */
+    const char *description;
+    /* additions to the original contract: */
+    const char *relations; /* foreign-key metadata as JSON text; NULL: none          */
+    const char *kind;      /* "records" (NULL), "search" or "vector"                 */
+} sop_store_options;
+
+/*
+ * Create store `name` (1..255 bytes, no '/' or NUL) in a write transaction
+ * and open it.  *out belongs to t and ends with it.  NULL options are the
+ * defaults.  Errors: SOP_EEXIST, SOP_EINVAL, SOP_ENAMETOOLONG, SOP_EREADONLY.
+ */
+SOP_API int sop_store_create(sop_txn *t, const char *name, const sop_store_options *o,
+                             sop_store **out);
+/* Open an existing store; *out belongs to t.  Errors: SOP_ENOTFOUND. */
+SOP_API int sop_store_open(sop_txn *t, const char *name, sop_store **out);
+/* Remove a store and all its items, at commit.  Handles to it opened in t
+ * become unusable (SOP_ENOTFOUND).  Errors: SOP_ENOTFOUND, SOP_EREADONLY. */
+SOP_API int sop_store_drop(sop_txn *t, const char *name);
+/* The number of items in the store, as this transaction sees it. */
+SOP_API int sop_store_count(sop_store *s, uint64_t *n);
+
+/* Everything a store knows about itself (addition). Strings belong to the
+ * transaction (see the pointer rule above). */
+typedef struct sop_store_info {
+    const char *name;
+    sop_store_options options; /* description/relations/kind never NULL ("" if unset) */
+    uint64_t count;
+    uint64_t created_ns; /* CLOCK_REALTIME, nanoseconds */
+    uint64_t modified_ns;
+} sop_store_info;
+SOP_API int sop_store_get_info(sop_store *s, sop_store_info *out);
+
+/* Change options of an existing store (addition).  Fields left zero/NULL in
+ * `o` keep their value.  slot_length, unique, value_in_node and chunk_size
+ * can change only while the store is empty: SOP_EBUSY otherwise. */
+SOP_API int sop_store_alter(sop_store *s, const sop_store_options *o);
+
+/* Call fn(name, arg) for each store, in name order (addition).  A non-zero
+ * return from fn stops the walk and is returned. */
+typedef int (*sop_store_list_fn)(const char *name, void *arg);
+SOP_API int sop_store_list(sop_txn *t, sop_store_list_fn fn, void *arg);
+
+/* --------------------------------------------------------------------- items */
+
+/* Add an item.  Unique stores: SOP_EEXIST if the key is there.  Non-unique
+ * stores keep duplicates in insertion order. */
+SOP_API int sop_add(sop_store *s, const void *k, size_t kl, const void *v, size_t vl);
+/* Add or replace (the first item with that key). */
+SOP_API int sop_upsert(sop_store *s, const void *k, size_t kl, const void *v, size_t vl);
+/* Replace the value of the first item with key k.  SOP_ENOTFOUND. */
+SOP_API int sop_update(sop_store *s, const void *k, size_t kl, const void *v, size_t vl);
+/* Remove the first item with key k.  SOP_ENOTFOUND. */
+SOP_API int sop_remove(sop_store *s, const void *k, size_t kl);
+/* The value of the first item with key k.  SOP_ENOTFOUND; SOP_ETOOBIG for
+ * values over SOP_MAX_WHOLE_VALUE (read them with sop_value_read). */
+SOP_API int sop_get(sop_store *s, const void *k, size_t kl, const void **v, size_t *vl);
+
+/*
+ * Big values, read and written in place; chunking is the engine's business.
+ * sop_value_write creates the item (empty value) when the key is absent and
+ * extends the value with zeros when off is past its end.  Only the chunks a
+ * call touches are read or written; memory stays bounded by a few chunks.
+ * sop_value_read sets *got < len only at the end of the value.
+ */
+SOP_API int sop_value_size(sop_store *s, const void *k, size_t kl, uint64_t *size);
+SOP_API int sop_value_read(sop_store *s, const void *k, size_t kl, uint64_t off, void *buf,
+                           size_t len, size_t *got);
+SOP_API int sop_value_write(sop_store *s, const void *k, size_t kl, uint64_t off,
+                            const void *buf, size_t len);
+SOP_API int sop_value_truncate(sop_store *s, const void *k, size_t kl, uint64_t size);
+
+/* ------------------------------------------------------------------- cursors */
+
+/* A cursor belongs to its store's transaction; close it before the end of
+ * the transaction or let the transaction's end free it.  A walk records the
+ * range it covered: another transaction changing a key in it meanwhile makes
+ * this one's commit fail (no phantoms). */
+SOP_API int sop_cursor_open(sop_store *s, sop_cursor **out);
+SOP_API int sop_cursor_first(sop_cursor *c); /* SOP_ENOTFOUND when empty          */
+SOP_API int sop_cursor_last(sop_cursor *c);
+SOP_API int sop_cursor_seek(sop_cursor *c, const void *k, size_t kl); /* first key >= k */
+SOP_API int sop_cursor_next(sop_cursor *c); /* SOP_ENOTFOUND past the end         */
+SOP_API int sop_cursor_prev(sop_cursor *c);
+SOP_API int sop_cursor_key(sop_cursor *c, const void **k, size_t *kl);
+SOP_API int sop_cursor_value(sop_cursor *c, const void **v, size_t *vl);
+/* Size of the current item's value without reading it (addition). */
+SOP_API int sop_cursor_value_size(sop_cursor *c, uint64_t *size);
+SOP_API void sop_cursor_close(sop_cursor *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SOP_H */

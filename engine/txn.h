@@ -1,0 +1,141 @@
+/*
+ * txn.h - transactions, the stores opened in them, and cursors.
+ *
+ * A transaction reads at a snapshot (the commit sequence number current when
+ * it began) and keeps its changes private until commit:
+ *  - a copy-on-write overlay of the B+tree per store: nodes it changed are
+ *    clones in `dirty`, keyed by logical ID (a changed leaf keeps its ID, so
+ *    its parents are untouched);
+ *  - value chunks it wrote, appended to the log already (unsynced) and
+ *    listed in `chunks`, plus a few chunk buffers still being filled;
+ *  - what it read (keys, key ranges walked by cursors) and the keys it wrote,
+ *    which commit validates against the transactions that committed since
+ *    the snapshot (see txn.c for the protocol).
+ */
+#ifndef SOP_TXN_H
+#define SOP_TXN_H
+
+#include "db.h"
+#include "node.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct dnode {
+    struct lid id;
+    struct node *n;
+    bool fresh;   /* created by this transaction */
+    bool full;    /* structure changed: write a full image, not a delta */
+    bool freed;   /* removed from the tree (merge, collapse) */
+    struct item *changed; /* keys changed in this leaf (own copies) */
+    size_t nchanged, capchanged;
+};
+
+struct chunk_ent {
+    struct rkey key;
+    struct loc loc;
+    bool dead;
+};
+
+struct cbuf { /* a chunk being filled, not yet appended */
+    struct rkey key;
+    uint8_t *data;
+    uint32_t len; /* valid bytes */
+    bool dirty;
+    uint64_t used; /* LRU tick */
+};
+
+struct krange {
+    struct item lo, hi; /* own copies; lo_inf/hi_inf: unbounded */
+    bool lo_inf, hi_inf;
+};
+
+#define TXN_CBUFS 4
+
+struct sop_store {
+    sop_txn *t;
+    struct store_info info; /* working copy: root and count change here */
+    uint64_t base_seq;      /* catalog version this started from (0: created here) */
+    bool created, dropped, altered, gone;
+    uint64_t snap;          /* where clean nodes are read from */
+    /* dirty nodes: open hash by logical ID */
+    struct dnode **dn;
+    size_t ndn, capdn;
+    /* chunks written: open hash by registry key */
+    struct chunk_ent *ch;
+    size_t nch, capch;
+    struct cbuf cb[TXN_CBUFS];
+    uint64_t tick;
+    /* old external values to delete at commit: {vid, chunks} */
+    struct item *deadv;
+    size_t ndeadv, capdeadv;
+    /* read and write sets */
+    struct item *rkeys, *wkeys;
+    size_t nrkeys, caprkeys, nwkeys, capwkeys;
+    struct krange *ranges;
+    size_t nranges, capranges;
+    struct sop_cursor *cursors;
+    struct sop_store *next;
+};
+
+#define MAX_DEPTH 32
+/* A position in a tree: the path from the root to a leaf item, nodes
+ * referenced. */
+struct tpos {
+    struct node *nd[MAX_DEPTH];
+    struct lid id[MAX_DEPTH];
+    uint32_t ix[MAX_DEPTH];
+    int depth; /* leaf level; -1 when not positioned */
+};
+
+struct sop_cursor {
+    sop_store *s;
+    struct tpos tp;
+    uint64_t gen;
+    /* current key copy and its rank among equal keys, to re-find it after
+     * the transaction changed the tree */
+    uint8_t *key;
+    size_t kl, keycap;
+    uint32_t dup;
+    /* range walked since the last jump */
+    struct krange span;
+    bool span_on;
+    void *vbuf; /* value of an external item, handed out */
+    struct sop_cursor *next;
+};
+
+struct scratch {
+    struct scratch *next;
+    uint8_t data[];
+};
+
+struct sop_txn {
+    sop_db *db;
+    int mode;
+    uint64_t snap;
+    uint64_t begin_ns;
+    uint64_t gen; /* bumped by every change: cursors re-find their place */
+    int poison;   /* a write-path failure: returned until rollback */
+    sop_store *stores;
+    /* catalog names this transaction depends on; `all_names` after a list */
+    char **names;
+    size_t nnames, capnames;
+    bool all_names;
+    struct scratch *scratch; /* buffers handed out, freed at the next change */
+    struct node **pins;      /* nodes whose bytes were handed out, likewise */
+    size_t npins, cappins;
+    char errmsg[512];
+    struct sop_txn *prev, *next; /* db->active */
+};
+
+void txn_seterr(sop_txn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Check a transaction can go on; returns poison/timeout codes. */
+int txn_check(sop_txn *t, bool write);
+/* Fail the transaction for good (write-path failure). */
+int txn_poison(sop_txn *t, int rc);
+void txn_free_scratch(sop_txn *t);
+void *txn_scratch(sop_txn *t, size_t n);
+int set_add_key(struct item **v, size_t *n, size_t *cap, const void *k, size_t kl);
+int txn_note_name(sop_txn *t, const char *name);
+
+#endif

@@ -1,0 +1,339 @@
+/*
+ * value.c - external values: a value of vsize bytes under value ID `vid`
+ * is stored as chunks of csize bytes, chunk i a REC_CHUNK record under
+ * registry key {vid, i}.  A chunk absent from the registry reads as zeros
+ * (sparse values), and a chunk record may be shorter than csize (the rest
+ * is zeros).
+ *
+ * Inside a transaction, chunks being written sit in a few buffers
+ * (TXN_CBUFS, least recently used first out); a buffer leaving is appended
+ * to the log at once, unsynced, and its location kept in the store's chunk
+ * overlay until commit registers it.  Memory therefore stays bounded by a
+ * few chunks whatever the size of the value; rewriting a range rewrites only
+ * the chunks it touches.
+ */
+#include "btree.h"
+
+#include "os.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t rk_hash(const struct rkey *k)
+{
+    uint64_t h;
+    memcpy(&h, k->id.b, 8);
+    h ^= k->idx * 0xC2B2AE3D27D4EB4Full;
+    return (size_t)(h * 0x9E3779B97F4A7C15ull >> 9);
+}
+
+static bool rk_eq(const struct rkey *a, const struct rkey *b)
+{
+    return a->idx == b->idx && !memcmp(a->id.b, b->id.b, 16);
+}
+
+static struct chunk_ent *ov_find(sop_store *s, const struct rkey *key)
+{
+    if (!s->capch)
+        return NULL;
+    for (size_t i = rk_hash(key) & (s->capch - 1);; i = (i + 1) & (s->capch - 1)) {
+        struct chunk_ent *e = &s->ch[i];
+        if (e->loc.seg == 0 && !e->dead)
+            return NULL;
+        if (rk_eq(&e->key, key))
+            return e;
+    }
+}
+
+static int ov_set(sop_store *s, const struct rkey *key, const struct loc *loc, bool dead)
+{
+    struct chunk_ent *e = ov_find(s, key);
+    if (!e) {
+        if ((s->nch + 1) * 2 > s->capch) {
+            size_t cap = s->capch ? s->capch * 2 : 64;
+            struct chunk_ent *v = calloc(cap, sizeof(*v));
+            if (!v)
+                return SOP_ENOMEM;
+            for (size_t i = 0; i < s->capch; i++) {
+                struct chunk_ent *o = &s->ch[i];
+                if (o->loc.seg == 0 && !o->dead)
+                    continue;
+                size_t j = rk_hash(&o->key) & (cap - 1);
+                while (v[j].loc.seg != 0 || v[j].dead)
+                    j = (j + 1) & (cap - 1);
+                v[j] = *o;
+            }
+            free(s->ch);
+            s->ch = v;
+            s->capch = cap;
+        }
+        size_t j = rk_hash(key) & (s->capch - 1);
+        while (s->ch[j].loc.seg != 0 || s->ch[j].dead)
+            j = (j + 1) & (s->capch - 1);
+        e = &s->ch[j];
+        e->key = *key;
+        s->nch++;
+    }
+    if (loc)
+        e->loc = *loc;
+    else
+        memset(&e->loc, 0, sizeof(e->loc));
+    e->dead = dead;
+    return 0;
+}
+
+int ch_lookup(sop_store *s, const struct rkey *key, struct loc *loc, bool *dead)
+{
+    struct chunk_ent *e = ov_find(s, key);
+    if (e) {
+        *dead = e->dead;
+        *loc = e->loc;
+        return e->dead ? SOP_ENOTFOUND : 0;
+    }
+    *dead = false;
+    sop_db *db = s->t->db;
+    pthread_rwlock_rdlock(&db->lock);
+    int rc = reg_get(&db->reg, key, s->snap, loc);
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
+/* Read chunk `key` (stored length into *got, rest of buf zeroed up to cap). */
+static int chunk_load(sop_store *s, const struct rkey *key, uint8_t *buf, uint32_t cap,
+                      uint32_t *got)
+{
+    struct loc loc;
+    bool dead;
+    *got = 0;
+    int rc = ch_lookup(s, key, &loc, &dead);
+    if (rc == SOP_ENOTFOUND) {
+        memset(buf, 0, cap);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (loc.len > cap) {
+        txn_seterr(s->t, "read value chunk: record longer than the chunk size (segment %08u "
+                         "offset %llu)",
+                   loc.seg, (unsigned long long)loc.off);
+        return SOP_ECORRUPT;
+    }
+    int type = REC_CHUNK;
+    if ((rc = blob_read(&s->t->db->log, &loc, &type, key, buf)) != 0) {
+        txn_seterr(s->t, "read value chunk: %s (segment %08u offset %llu)", sop_strerror(rc),
+                   loc.seg, (unsigned long long)loc.off);
+        return rc;
+    }
+    memset(buf + loc.len, 0, cap - loc.len);
+    *got = loc.len;
+    return 0;
+}
+
+static int cb_flush(sop_store *s, struct cbuf *b)
+{
+    struct wbuf w;
+    uint32_t seg;
+    uint64_t off;
+    int rc;
+    if (!b->dirty)
+        return 0;
+    wb_init(&w);
+    size_t start = blob_rec_begin(&w, REC_CHUNK, &b->key);
+    wb_bytes(&w, b->data, b->len);
+    blob_rec_end(&w, start);
+    if (w.err) {
+        wb_free(&w);
+        return SOP_ENOMEM;
+    }
+    rc = blob_append(&s->t->db->log, w.p, w.len, &seg, &off);
+    wb_free(&w);
+    if (rc) {
+        txn_seterr(s->t, "write value chunk: %s", s->t->db->log.err);
+        return txn_poison(s->t, rc);
+    }
+    struct loc loc = {.seg = seg, .off = off, .len = b->len};
+    if ((rc = ov_set(s, &b->key, &loc, false)) != 0)
+        return txn_poison(s->t, rc);
+    b->dirty = false;
+    return 0;
+}
+
+int ch_flush(sop_store *s)
+{
+    for (int i = 0; i < TXN_CBUFS; i++) {
+        int rc = cb_flush(s, &s->cb[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void cb_drop(struct cbuf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+/* The buffer of chunk `key`, loaded when needed. */
+static int cb_get(sop_store *s, const struct rkey *key, uint32_t csize, struct cbuf **out)
+{
+    struct cbuf *victim = NULL;
+    int rc;
+    for (int i = 0; i < TXN_CBUFS; i++) {
+        struct cbuf *b = &s->cb[i];
+        if (b->data && rk_eq(&b->key, key)) {
+            b->used = ++s->tick;
+            *out = b;
+            return 0;
+        }
+        if (!victim || !b->data || (victim->data && b->used < victim->used))
+            victim = b;
+    }
+    if (victim->data) {
+        if ((rc = cb_flush(s, victim)) != 0)
+            return rc;
+        cb_drop(victim);
+    }
+    victim->data = malloc(csize);
+    if (!victim->data)
+        return SOP_ENOMEM;
+    victim->key = *key;
+    if ((rc = chunk_load(s, key, victim->data, csize, &victim->len)) != 0) {
+        cb_drop(victim);
+        return rc;
+    }
+    victim->used = ++s->tick;
+    *out = victim;
+    return 0;
+}
+
+static struct cbuf *cb_find(sop_store *s, const struct rkey *key)
+{
+    for (int i = 0; i < TXN_CBUFS; i++)
+        if (s->cb[i].data && rk_eq(&s->cb[i].key, key))
+            return &s->cb[i];
+    return NULL;
+}
+
+int ch_read(sop_store *s, const struct item *it, uint64_t off, void *buf, size_t len)
+{
+    uint8_t *out = buf, *tmp = NULL;
+    uint32_t cs = it->csize;
+    int rc = 0;
+    while (len > 0) {
+        struct rkey key = {.id = it->vid, .idx = off / cs};
+        uint32_t in = (uint32_t)(off % cs);
+        size_t n = cs - in < len ? cs - in : len;
+        struct cbuf *b = cb_find(s, &key);
+        if (b) {
+            memcpy(out, b->data + in, n);
+        } else {
+            uint32_t got;
+            if (!tmp && !(tmp = malloc(cs))) {
+                rc = SOP_ENOMEM;
+                break;
+            }
+            if ((rc = chunk_load(s, &key, tmp, cs, &got)) != 0)
+                break;
+            memcpy(out, tmp + in, n);
+        }
+        out += n;
+        off += n;
+        len -= n;
+    }
+    free(tmp);
+    return rc;
+}
+
+int ch_write(sop_store *s, struct item *it, uint64_t off, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    uint32_t cs = it->csize;
+    while (len > 0) {
+        struct rkey key = {.id = it->vid, .idx = off / cs};
+        uint32_t in = (uint32_t)(off % cs);
+        size_t n = cs - in < len ? cs - in : len;
+        struct cbuf *b;
+        int rc;
+        if (in == 0 && n == cs && !cb_find(s, &key)) {
+            /* a whole chunk: no need to read the old one */
+            struct cbuf *victim = NULL;
+            for (int i = 0; i < TXN_CBUFS; i++)
+                if (!victim || !s->cb[i].data ||
+                    (victim->data && s->cb[i].used < victim->used))
+                    victim = &s->cb[i];
+            if (victim->data) {
+                if ((rc = cb_flush(s, victim)) != 0)
+                    return rc;
+                cb_drop(victim);
+            }
+            if (!(victim->data = malloc(cs)))
+                return SOP_ENOMEM;
+            victim->key = key;
+            victim->len = 0;
+            victim->used = ++s->tick;
+            b = victim;
+        } else if ((rc = cb_get(s, &key, cs, &b)) != 0) {
+            return rc;
+        }
+        memcpy(b->data + in, p, n);
+        if (in + n > b->len)
+            b->len = (uint32_t)(in + n);
+        b->dirty = true;
+        p += n;
+        off += n;
+        len -= n;
+    }
+    if (off > it->vsize)
+        it->vsize = off;
+    return 0;
+}
+
+static uint64_t nchunks(uint64_t size, uint32_t cs)
+{
+    return size / cs + (size % cs != 0);
+}
+
+int ch_truncate(sop_store *s, struct item *it, uint64_t size)
+{
+    uint32_t cs = it->csize;
+    int rc;
+    if (size < it->vsize) {
+        for (uint64_t i = nchunks(size, cs); i < nchunks(it->vsize, cs); i++) {
+            struct rkey key = {.id = it->vid, .idx = i};
+            struct cbuf *b = cb_find(s, &key);
+            if (b)
+                cb_drop(b);
+            if ((rc = ov_set(s, &key, NULL, true)) != 0)
+                return rc;
+        }
+        if (size % cs) {
+            struct rkey key = {.id = it->vid, .idx = size / cs};
+            struct cbuf *b;
+            if ((rc = cb_get(s, &key, cs, &b)) != 0)
+                return rc;
+            uint32_t keep = (uint32_t)(size % cs);
+            if (b->len > keep) {
+                memset(b->data + keep, 0, b->len - keep);
+                b->len = keep;
+                b->dirty = true;
+            }
+        }
+    }
+    it->vsize = size;
+    return 0;
+}
+
+int ch_forget(sop_store *s, const struct item *it)
+{
+    for (uint64_t i = 0; i < nchunks(it->vsize, it->csize); i++) {
+        struct rkey key = {.id = it->vid, .idx = i};
+        struct cbuf *b = cb_find(s, &key);
+        if (b)
+            cb_drop(b);
+        int rc = ov_set(s, &key, NULL, true);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

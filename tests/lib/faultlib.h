@@ -1,0 +1,40 @@
+/*
+ * faultlib.h - the OS-layer shims of the tests (engine-private: includes
+ * os.h).  fault_os fails chosen calls; crash_os simulates power loss by
+ * undoing every write not yet fsynced.
+ */
+#ifndef SOP_FAULTLIB_H
+#define SOP_FAULTLIB_H
+
+#include "os.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { FK_WRITE = 1, FK_FSYNC = 2, FK_RENAME = 4, FK_OPEN = 8, FK_TRUNC = 16, FK_READ = 32 };
+
+struct fault_os {
+    struct os_ops ops;
+    int kinds;
+    long fail_at, count;
+    int err, fired, sticky;
+};
+void fault_os_init(struct fault_os *f);
+/* Fail the nth call of `kinds` with errno err (and every later one if sticky). */
+void fault_os_arm(struct fault_os *f, int kinds, long nth, int err, int sticky);
+
+struct crash_undo;
+struct crash_os {
+    struct os_ops ops;
+    char *paths[1024]; /* by fd */
+    struct crash_undo *undo; /* newest first */
+    long writes;
+    bool dead;
+};
+void crash_os_init(struct crash_os *c);
+/* Power loss: every write not fsynced is undone; with keep_seed != 0 a
+ * random subset survives (the newest maybe torn).  Then every call fails. */
+void crash_os_crash(struct crash_os *c, uint64_t keep_seed);
+void crash_os_free(struct crash_os *c);
+
+#endif

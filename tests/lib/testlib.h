@@ -1,0 +1,26 @@
+/*
+ * testlib.h - helpers shared by the test programs: temporary folders, seeds
+ * for randomized tests, and the OS-layer shims that inject faults
+ * (fault_os.c) and simulate power loss (crash_os.c).
+ */
+#ifndef SOP_TESTLIB_H
+#define SOP_TESTLIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A new empty folder under $TMPDIR (or /tmp); malloc'd path, abort on error. */
+char *tl_tmpdir(const char *tag);
+/* Remove a folder tree (like rm -rf); ignores errors. */
+void tl_rmrf(const char *path);
+/* The seed of a randomized test: $SOP_SEED if set, else from the clock.
+ * Prints "# <name> seed: N (set SOP_SEED=N to repeat)" as a TAP comment. */
+uint64_t tl_seed(const char *name);
+/* xorshift64*: a small deterministic generator; *state must be non-zero. */
+uint64_t tl_rand(uint64_t *state);
+/* A scale factor for long tests: $SOP_TEST_SCALE (default 1). */
+double tl_scale(void);
+/* Monotonic clock in nanoseconds. */
+uint64_t tl_now_ns(void);
+
+#endif

@@ -1,0 +1,40 @@
+# cmocka unit tests, one program per engine module, plus the cookbook
+# examples (tests/examples/local.mk).  Every program links the engine's core
+# objects statically, so it can reach module-private functions and the OS
+# seam (tests/lib/fault_os.c, crash_os.c).
+TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/lib $(CMOCKA_CFLAGS)
+TEST_LDADD = tests/lib/libtestlib.la engine/libsop_core.la $(CMOCKA_LIBS) $(UUID_LIBS) $(ZLIB_LIBS) -lpthread
+
+noinst_LTLIBRARIES += tests/lib/libtestlib.la
+tests_lib_libtestlib_la_SOURCES = tests/lib/testlib.h tests/lib/testlib.c \
+	tests/lib/faultlib.h tests/lib/fault_os.c tests/lib/crash_os.c
+tests_lib_libtestlib_la_CPPFLAGS = $(TEST_CPPFLAGS)
+
+UNIT_TESTS = tests/test_codec tests/test_os tests/test_registry tests/test_blob \
+	tests/test_btree tests/test_txn tests/test_recovery
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+tests_test_codec_SOURCES = tests/test_codec.c
+tests_test_codec_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_codec_LDADD = $(TEST_LDADD)
+tests_test_os_SOURCES = tests/test_os.c
+tests_test_os_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_os_LDADD = $(TEST_LDADD)
+tests_test_registry_SOURCES = tests/test_registry.c
+tests_test_registry_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_registry_LDADD = $(TEST_LDADD)
+tests_test_blob_SOURCES = tests/test_blob.c
+tests_test_blob_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_blob_LDADD = $(TEST_LDADD)
+tests_test_btree_SOURCES = tests/test_btree.c
+tests_test_btree_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_btree_LDADD = $(TEST_LDADD)
+tests_test_txn_SOURCES = tests/test_txn.c
+tests_test_txn_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_txn_LDADD = $(TEST_LDADD)
+tests_test_recovery_SOURCES = tests/test_recovery.c
+tests_test_recovery_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_recovery_LDADD = $(TEST_LDADD)
+
+include $(srcdir)/tests/more.mk
+include $(srcdir)/tests/examples/local.mk

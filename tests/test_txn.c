@@ -1,0 +1,375 @@
+/*
+ * test_txn.c - transactions through the public API: commit, rollback,
+ * snapshots, conflicts judged per key and range, stores, big values.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sop.h"
+#include "testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dir;
+
+static int setup(void **st)
+{
+    (void)st;
+    dir = tl_tmpdir("txn");
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    tl_rmrf(dir);
+    free(dir);
+    return 0;
+}
+
+static sop_db *open_db(void)
+{
+    sop_db *db;
+    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    return db;
+}
+
+static sop_store *mk(sop_txn *t, const char *name, uint32_t slot, bool unique, bool vin)
+{
+    sop_store *s;
+    sop_store_options o = {.slot_length = slot, .unique = unique, .value_in_node = vin};
+    assert_int_equal(sop_store_create(t, name, &o, &s), 0);
+    return s;
+}
+
+static void expect(sop_store *s, const char *k, const char *v)
+{
+    const void *got;
+    size_t gl;
+    int rc = sop_get(s, k, strlen(k), &got, &gl);
+    if (!v) {
+        assert_int_equal(rc, SOP_ENOTFOUND);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(gl, strlen(v));
+    assert_memory_equal(got, v, gl);
+}
+
+static void crud_commit_and_reopen(void **st)
+{
+    (void)st;
+    sop_db *db = open_db();
+    sop_txn *t;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    sop_store *s = mk(t, "users", 4, true, true);
+    char k[32], v[64];
+    for (int i = 0; i < 500; i++) {
+        snprintf(k, sizeof(k), "user_%04d", i);
+        snprintf(v, sizeof(v), "profile %d", i);
+        assert_int_equal(sop_add(s, k, strlen(k), v, strlen(v)), 0);
+    }
+    assert_int_equal(sop_add(s, "user_0001", 9, "x", 1), SOP_EEXIST);
+    assert_int_equal(sop_update(s, "user_0002", 9, "two", 3), 0);
+    assert_int_equal(sop_remove(s, "user_0003", 9), 0);
+    assert_int_equal(sop_remove(s, "user_0003", 9), SOP_ENOTFOUND);
+    assert_int_equal(sop_update(s, "nope", 4, "x", 1), SOP_ENOTFOUND);
+    expect(s, "user_0002", "two");
+    assert_int_equal(sop_txn_commit(t), 0);
+    sop_db_close(db);
+
+    db = open_db();
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "users", &s), 0);
+    uint64_t n;
+    assert_int_equal(sop_store_count(s, &n), 0);
+    assert_int_equal(n, 499);
+    expect(s, "user_0002", "two");
+    expect(s, "user_0003", NULL);
+    expect(s, "user_0499", "profile 499");
+    sop_cursor *c;
+    assert_int_equal(sop_cursor_open(s, &c), 0);
+    int cnt = 0;
+    char prev[32] = "";
+    for (int rc = sop_cursor_first(c); rc == 0; rc = sop_cursor_next(c)) {
+        const void *kk;
+        size_t kl;
+        assert_int_equal(sop_cursor_key(c, &kk, &kl), 0);
+        char cur[32];
+        snprintf(cur, sizeof(cur), "%.*s", (int)kl, (const char *)kk);
+        assert_true(strcmp(prev, cur) < 0);
+        strcpy(prev, cur);
+        cnt++;
+    }
+    assert_int_equal(cnt, 499);
+    cnt = 0;
+    for (int rc = sop_cursor_last(c); rc == 0; rc = sop_cursor_prev(c))
+        cnt++;
+    assert_int_equal(cnt, 499);
+    assert_int_equal(sop_cursor_seek(c, "user_0003", 9), 0);
+    const void *kk;
+    size_t kl;
+    assert_int_equal(sop_cursor_key(c, &kk, &kl), 0);
+    assert_memory_equal(kk, "user_0004", 9);
+    sop_cursor_close(c);
+    assert_int_equal(sop_txn_commit(t), 0);
+    sop_db_close(db);
+}
+
+static void rollback_leaves_nothing(void **st)
+{
+    (void)st;
+    sop_db *db = open_db();
+    sop_txn *t;
+    sop_store *s;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    s = mk(t, "rb", 5, true, false);
+    assert_int_equal(sop_add(s, "a", 1, "1", 1), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_open(t, "rb", &s), 0);
+    for (int i = 0; i < 100; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "k%03d", i);
+        assert_int_equal(sop_add(s, k, strlen(k), k, strlen(k)), 0);
+    }
+    assert_int_equal(sop_remove(s, "a", 1), 0);
+    sop_txn_rollback(t);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "rb", &s), 0);
+    expect(s, "a", "1");
+    expect(s, "k000", NULL);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+}
+
+static void same_key_conflicts_disjoint_keys_commit(void **st)
+{
+    (void)st;
+    sop_db *db = open_db();
+    sop_txn *t, *a, *b;
+    sop_store *s, *sa, *sb;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    s = mk(t, "c", 1000, true, true);
+    assert_int_equal(sop_add(s, "x", 1, "0", 1), 0);
+    assert_int_equal(sop_add(s, "y", 1, "0", 1), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    /* disjoint keys of one leaf: both commit, both changes kept */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
+    assert_int_equal(sop_store_open(a, "c", &sa), 0);
+    assert_int_equal(sop_store_open(b, "c", &sb), 0);
+    assert_int_equal(sop_update(sa, "x", 1, "a", 1), 0);
+    assert_int_equal(sop_update(sb, "y", 1, "b", 1), 0);
+    assert_int_equal(sop_add(sb, "z", 1, "b", 1), 0);
+    assert_int_equal(sop_txn_commit(a), 0);
+    assert_int_equal(sop_txn_commit(b), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "c", &s), 0);
+    expect(s, "x", "a");
+    expect(s, "y", "b");
+    expect(s, "z", "b");
+    uint64_t n;
+    assert_int_equal(sop_store_count(s, &n), 0);
+    assert_int_equal(n, 3);
+    sop_txn_rollback(t);
+    /* same key: the later commit fails and changes nothing */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
+    assert_int_equal(sop_store_open(a, "c", &sa), 0);
+    assert_int_equal(sop_store_open(b, "c", &sb), 0);
+    assert_int_equal(sop_update(sa, "x", 1, "A", 1), 0);
+    assert_int_equal(sop_update(sb, "x", 1, "B", 1), 0);
+    assert_int_equal(sop_add(sb, "w", 1, "B", 1), 0);
+    assert_int_equal(sop_txn_commit(a), 0);
+    assert_int_equal(sop_txn_commit(b), SOP_ECONFLICT);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "c", &s), 0);
+    expect(s, "x", "A");
+    expect(s, "w", NULL);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+}
+
+static void reads_and_ranges_are_validated(void **st)
+{
+    (void)st;
+    sop_db *db = open_db();
+    sop_txn *t, *a, *b;
+    sop_store *s, *sa, *sb;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    s = mk(t, "r", 8, true, true);
+    for (char c = 'a'; c <= 'z'; c += 2)
+        assert_int_equal(sop_add(s, &c, 1, "v", 1), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    /* a key found absent, then added by another: conflict */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
+    assert_int_equal(sop_store_open(a, "r", &sa), 0);
+    assert_int_equal(sop_store_open(b, "r", &sb), 0);
+    expect(sa, "b", NULL);
+    assert_int_equal(sop_add(sa, "zz", 2, "1", 1), 0);
+    assert_int_equal(sop_add(sb, "b", 1, "1", 1), 0);
+    assert_int_equal(sop_txn_commit(b), 0);
+    assert_int_equal(sop_txn_commit(a), SOP_ECONFLICT);
+    /* a walked range gets a phantom: conflict; another range: fine */
+    for (int round = 0; round < 2; round++) {
+        sop_cursor *c;
+        assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &a), 0);
+        assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
+        assert_int_equal(sop_store_open(a, "r", &sa), 0);
+        assert_int_equal(sop_store_open(b, "r", &sb), 0);
+        assert_int_equal(sop_cursor_open(sa, &c), 0);
+        assert_int_equal(sop_cursor_seek(c, "e", 1), 0);
+        assert_int_equal(sop_cursor_next(c), 0);
+        assert_int_equal(sop_cursor_next(c), 0); /* walked e..i */
+        const char *ins = round == 0 ? "f" : "x";
+        assert_int_equal(sop_add(sb, ins, 1, "1", 1), 0);
+        assert_int_equal(sop_txn_commit(b), 0);
+        assert_int_equal(sop_txn_commit(a), round == 0 ? SOP_ECONFLICT : 0);
+    }
+    sop_db_close(db);
+}
+
+static void snapshot_isolation(void **st)
+{
+    (void)st;
+    sop_db *db = open_db();
+    sop_txn *t, *r;
+    sop_store *s, *sr;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    s = mk(t, "snap", 4, true, true);
+    for (int i = 0; i < 50; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "%03d", i);
+        assert_int_equal(sop_add(s, k, 3, "old", 3), 0);
+    }
+    assert_int_equal(sop_txn_commit(t), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &r), 0);
+    assert_int_equal(sop_store_open(r, "snap", &sr), 0);
+    expect(sr, "010", "old");
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_open(t, "snap", &s), 0);
+    for (int i = 0; i < 50; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "%03d", i);
+        if (i % 2)
+            assert_int_equal(sop_remove(s, k, 3), 0);
+        else
+            assert_int_equal(sop_update(s, k, 3, "new", 3), 0);
+    }
+    assert_int_equal(sop_txn_commit(t), 0);
+    /* the reader still sees its snapshot, whole */
+    expect(sr, "011", "old");
+    expect(sr, "012", "old");
+    uint64_t n;
+    assert_int_equal(sop_store_count(sr, &n), 0);
+    assert_int_equal(n, 50);
+    sop_txn_rollback(r);
+    sop_db_close(db);
+}
+
+static void big_values_stream(void **st)
+{
+    (void)st;
+    sop_db *db = open_db();
+    sop_txn *t;
+    sop_store *s;
+    sop_store_options o = {.chunk_size = 4096, .unique = true};
+    size_t n = 100000;
+    uint8_t *buf = malloc(n), *got = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(i * 7 + 3);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_create(t, "videos", &o, &s), 0);
+    for (size_t off = 0; off < n; off += 1000)
+        assert_int_equal(sop_value_write(s, "m", 1, off, buf + off, 1000), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    sop_db_close(db);
+    db = open_db();
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_open(t, "videos", &s), 0);
+    uint64_t size;
+    assert_int_equal(sop_value_size(s, "m", 1, &size), 0);
+    assert_int_equal(size, n);
+    size_t g;
+    assert_int_equal(sop_value_read(s, "m", 1, 0, got, n, &g), 0);
+    assert_int_equal(g, n);
+    assert_memory_equal(got, buf, n);
+    memset(buf + 50000, 0xAB, 10000);
+    assert_int_equal(sop_value_write(s, "m", 1, 50000, buf + 50000, 10000), 0);
+    assert_int_equal(sop_value_truncate(s, "m", 1, 90000), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "videos", &s), 0);
+    assert_int_equal(sop_value_read(s, "m", 1, 0, got, n, &g), 0);
+    assert_int_equal(g, 90000);
+    assert_memory_equal(got, buf, 90000);
+    const void *v;
+    size_t vl;
+    assert_int_equal(sop_get(s, "m", 1, &v, &vl), 0);
+    assert_int_equal(vl, 90000);
+    assert_memory_equal(v, buf, 90000);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+    free(buf);
+    free(got);
+}
+
+static int collect(const char *name, void *arg)
+{
+    strcat((char *)arg, name);
+    strcat((char *)arg, ",");
+    return 0;
+}
+
+static void stores_create_drop_list(void **st)
+{
+    (void)st;
+    sop_db *db = open_db();
+    sop_txn *t;
+    sop_store *s;
+    char names[256] = "";
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    s = mk(t, "b", 4, false, true);
+    assert_int_equal(sop_add(s, "k", 1, "1", 1), 0);
+    assert_int_equal(sop_add(s, "k", 1, "2", 1), 0);
+    mk(t, "a", 4, true, true);
+    assert_int_equal(sop_store_create(t, "a", NULL, &s), SOP_EEXIST);
+    assert_int_equal(sop_store_create(t, "x/y", NULL, &s), SOP_EINVAL);
+    assert_int_equal(sop_txn_commit(t), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_list(t, collect, names), 0);
+    assert_string_equal(names, "a,b,");
+    assert_int_equal(sop_store_open(t, "b", &s), 0);
+    expect(s, "k", "1");
+    assert_int_equal(sop_store_drop(t, "a"), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "a", &s), SOP_ENOTFOUND);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+    sop_db *db2;
+    db = open_db();
+    assert_int_equal(sop_db_open(dir, NULL, &db2), SOP_EBUSY);
+    sop_db_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(crud_commit_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(rollback_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(same_key_conflicts_disjoint_keys_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(reads_and_ranges_are_validated, setup, teardown),
+        cmocka_unit_test_setup_teardown(snapshot_isolation, setup, teardown),
+        cmocka_unit_test_setup_teardown(big_values_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(stores_create_drop_list, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
