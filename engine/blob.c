@@ -81,7 +81,18 @@ int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32
     pthread_mutex_init(&l->mu, NULL);
     l->cur = seg ? seg : 1;
     l->cur_off = off;
-    return seg_fd(l, l->cur, true, &fd);
+    int rc = seg_fd(l, l->cur, true, &fd);
+    if (rc)
+        return rc;
+    /* what recovery found is what later commits may call durable */
+    int r = os->fsync(os, fd);
+    if (r < 0) {
+        snprintf(l->err, sizeof(l->err), "fsync segment %08u: %s", l->cur, strerror(-r));
+        return os_err(r);
+    }
+    l->synced_seg = l->cur;
+    l->synced_off = l->cur_off;
+    return 0;
 }
 
 void blob_close(struct seglog *l)
@@ -211,6 +222,8 @@ int blob_sync(struct seglog *l)
     }
     if (!l->unsynced_lo)
         goto out;
+    uint32_t upto_seg = l->cur;
+    uint64_t upto_off = l->cur_off;
     for (uint32_t s = l->unsynced_lo; s <= l->cur; s++) {
         int fd;
         if ((rc = seg_fd(l, s, false, &fd)) != 0) {
@@ -229,6 +242,8 @@ int blob_sync(struct seglog *l)
         }
     }
     l->unsynced_lo = 0;
+    l->synced_seg = upto_seg;
+    l->synced_off = upto_off;
 out:
     pthread_mutex_unlock(&l->mu);
     return rc;
@@ -311,6 +326,44 @@ int blob_list_segments(const struct os_ops *os, const char *dir, uint32_t **out,
     return 0;
 }
 
+/* After an invalid record at `bad` in segment seg: is it damage (a later
+ * valid commit says the log was durable past it)?  *next gets the offset of
+ * the next valid record (0: none). */
+static int judge_gap(const struct os_ops *os, int fd, uint32_t seg, uint64_t bad, uint64_t size,
+                     bool *damage, uint64_t *next)
+{
+    size_t n = (size_t)(size - bad);
+    uint8_t *buf = malloc(n ? n : 1);
+    *damage = false;
+    *next = 0;
+    if (!buf)
+        return SOP_ENOMEM;
+    if (os_pread_full(os, fd, buf, n, bad) < 0) {
+        free(buf);
+        return 0; /* unreadable tail: treat as torn */
+    }
+    for (size_t i = 1; i + REC_HDR <= n; i++) {
+        int type;
+        uint32_t plen;
+        if (get_u32(buf + i) != REC_MAGIC || blob_check(buf + i, n - i, &type, NULL, &plen))
+            continue;
+        if (!*next)
+            *next = bad + i;
+        if (type == REC_COMMIT && plen >= COMMIT_SYNCED_AT + 12) {
+            const uint8_t *p = buf + i + REC_HDR + COMMIT_SYNCED_AT;
+            uint32_t sseg = get_u32(p);
+            uint64_t soff = get_u64(p + 4);
+            if (sseg > seg || (sseg == seg && soff > bad)) {
+                *damage = true;
+                break;
+            }
+        }
+        i += REC_HDR + plen - 1;
+    }
+    free(buf);
+    return 0;
+}
+
 /* Scan one segment from `off`; *end gets the end of its valid part. */
 static int scan_one(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t off,
                     blob_scan_fn fn, void *arg, uint64_t *end)
@@ -329,14 +382,12 @@ static int scan_one(const struct os_ops *os, const char *dir, uint32_t seg, uint
         goto out;
     }
     *end = off;
-    while (off + REC_HDR <= size) {
+    while (off < size) {
         uint8_t h[REC_HDR];
-        if (os_pread_full(os, fd, h, REC_HDR, off) < 0)
-            break;
-        uint32_t n = get_u32(h + 8);
-        if (get_u32(h) != REC_MAGIC || off + REC_HDR + n > size)
-            break;
-        if (REC_HDR + (size_t)n > cap) {
+        bool ok = off + REC_HDR <= size && os_pread_full(os, fd, h, REC_HDR, off) == 0;
+        uint32_t n = ok ? get_u32(h + 8) : 0;
+        ok = ok && get_u32(h) == REC_MAGIC && off + REC_HDR + n <= size;
+        if (ok && REC_HDR + (size_t)n > cap) {
             uint8_t *b = realloc(buf, REC_HDR + (size_t)n);
             if (!b) {
                 rc = SOP_ENOMEM;
@@ -345,13 +396,24 @@ static int scan_one(const struct os_ops *os, const char *dir, uint32_t seg, uint
             buf = b;
             cap = REC_HDR + (size_t)n;
         }
-        memcpy(buf, h, REC_HDR);
-        if (os_pread_full(os, fd, buf + REC_HDR, n, off + REC_HDR) < 0)
-            break;
-        int type;
+        int type = 0;
         struct rkey key;
-        if (blob_check(buf, REC_HDR + (size_t)n, &type, &key, NULL) != 0)
-            break;
+        if (ok) {
+            memcpy(buf, h, REC_HDR);
+            ok = os_pread_full(os, fd, buf + REC_HDR, n, off + REC_HDR) == 0 &&
+                 blob_check(buf, REC_HDR + (size_t)n, &type, &key, NULL) == 0;
+        }
+        if (!ok) {
+            bool damage;
+            uint64_t next;
+            if ((rc = judge_gap(os, fd, seg, off, size, &damage, &next)) != 0)
+                goto out;
+            if (!damage || !next)
+                break; /* a torn tail: never acknowledged */
+            off = next; /* damage: skip it, later reads of it say ECORRUPT */
+            *end = off;
+            continue;
+        }
         struct loc loc = {.seg = seg, .len = n, .off = off};
         if ((rc = fn(type, &key, &loc, buf + REC_HDR, arg)) != 0)
             goto out;

@@ -53,6 +53,8 @@ struct seglog {
     uint32_t nfds;
     uint32_t unsynced_lo; /* lowest segment with writes not yet fsynced, 0: none */
     uint64_t appended;    /* bytes appended since open (stats, checkpoints) */
+    uint32_t synced_seg;  /* everything before (synced_seg, synced_off) is durable */
+    uint64_t synced_off;
     bool broken;
     char err[256]; /* why it broke / last failure */
 };
@@ -82,12 +84,19 @@ int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct r
 int blob_check(const uint8_t *rec, size_t avail, int *type, struct rkey *key, uint32_t *plen);
 
 /* Recovery: walk records from (seg, off) to the end of the log, calling fn
- * for each valid one; stops a segment at its first invalid record and
- * reports where each segment's valid part ended through end_fn.  */
+ * for each valid one.  An invalid record is a torn tail (never
+ * acknowledged: the scan of that segment stops there) unless a later valid
+ * commit record says the log was durable past it: then it is damage, the
+ * scan skips it and goes on (reads of the damaged record will answer
+ * SOP_ECORRUPT).  *last_seg/_end: where appending may resume. */
 typedef int (*blob_scan_fn)(int type, const struct rkey *key, const struct loc *loc,
                             const uint8_t *payload, void *arg);
 int blob_scan(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t off,
               blob_scan_fn fn, void *arg, uint32_t *last_seg, uint64_t *last_end);
+
+/* Where a commit record's payload says the log was durable when it was
+ * written (commit payload: u8 format, u64 seq, u64 time, u32 seg, u64 off). */
+#define COMMIT_SYNCED_AT 17
 
 /* Segment numbers present in dir, ascending; *out malloc'd. */
 int blob_list_segments(const struct os_ops *os, const char *dir, uint32_t **out, size_t *n);

@@ -460,6 +460,8 @@ int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *
         return SOP_ECORRUPT;
     uint64_t seq = rb_u64(&r);
     rb_u64(&r); /* time */
+    rb_u32(&r); /* where the log was durable when this was written (blob.c) */
+    rb_u64(&r);
     uint64_t rel = rb_u64(&r); /* this record's offset within its batch */
     uint32_t nreg = rb_u32(&r);
     if (r.err || rel > self->off)
@@ -534,6 +536,34 @@ static int replay_one(int type, const struct rkey *key, const struct loc *loc,
     return rc;
 }
 
+/* Before cutting a torn tail, keep its bytes aside (DATA/torn-SEG-OFF):
+ * a torn write and damage to the last commit look alike, and what cannot be
+ * told apart is never destroyed. */
+static int keep_torn(sop_db *db, int fd, uint32_t seg, uint64_t from, uint64_t size)
+{
+    char p[4096];
+    size_t n = (size_t)(size - from);
+    uint8_t *buf = malloc(n);
+    int r;
+    if (!buf)
+        return -ENOMEM;
+    snprintf(p, sizeof(p), "%s/torn-%08u-%llu.bin", db->path, seg, (unsigned long long)from);
+    r = os_pread_full(db->os, fd, buf, n, from);
+    int out = r == 0 ? db->os->open(db->os, p, O_WRONLY | O_CREAT | O_TRUNC, 0644) : r;
+    if (out >= 0) {
+        r = os_pwrite_full(db->os, out, buf, n, 0);
+        if (r == 0)
+            r = db->os->fsync(db->os, out);
+        db->os->close(db->os, out);
+        if (r == 0)
+            r = db->os->fsync_dir(db->os, db->path);
+    } else {
+        r = out;
+    }
+    free(buf);
+    return r;
+}
+
 static int recover(sop_db *db)
 {
     uint32_t seg = 1, last_seg;
@@ -555,7 +585,9 @@ static int recover(sop_db *db)
         uint64_t size = 0;
         int r = db->os->fsize(db->os, fd, &size);
         if (r == 0 && size > last_end) {
-            r = db->os->ftruncate(db->os, fd, last_end);
+            r = keep_torn(db, fd, last_seg, last_end, size);
+            if (r == 0)
+                r = db->os->ftruncate(db->os, fd, last_end);
             if (r == 0)
                 r = db->os->fsync(db->os, fd);
         }

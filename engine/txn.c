@@ -1644,6 +1644,10 @@ static int do_commit(sop_txn *t)
     wb_u8(&b.w, 1);
     wb_u64(&b.w, seq);
     wb_u64(&b.w, now_ns());
+    pthread_mutex_lock(&db->log.mu);
+    wb_u32(&b.w, db->log.synced_seg);
+    wb_u64(&b.w, db->log.synced_off);
+    pthread_mutex_unlock(&db->log.mu);
     wb_u64(&b.w, cstart);
     wb_u32(&b.w, (uint32_t)b.n);
     for (size_t i = 0; i < b.n; i++) {

@@ -85,6 +85,11 @@ static ssize_t c_pwrite(const struct os_ops *os, int fd, const void *b, size_t n
         return -EIO;
     remember(c, fd, off, n);
     c->writes++;
+    if (c->die_at && c->writes >= c->die_at) {
+        c->dead = true; /* power goes during this write: part of it lands */
+        os_default.pwrite(&os_default, fd, b, n / 2, off);
+        return -EIO;
+    }
     return os_default.pwrite(&os_default, fd, b, n, off);
 }
 static void forget_path(struct crash_os *c, const char *path)

@@ -29,6 +29,7 @@ struct crash_os {
     char *paths[1024]; /* by fd */
     struct crash_undo *undo; /* newest first */
     long writes;
+    long die_at; /* the machine dies at this write (0: never) */
     bool dead;
 };
 void crash_os_init(struct crash_os *c);
