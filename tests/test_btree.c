@@ -1,7 +1,158 @@
+/*
+ * test_btree.c - the B+tree under random adds and removes with tiny slot
+ * lengths, its invariants checked after every operation (bt_check: sizes,
+ * order, separators, equal leaf depth, count), across commits and reopens.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-static void placeholder(void **s) { (void)s; }
-int main(void) { const struct CMUnitTest t[] = { cmocka_unit_test(placeholder) }; return cmocka_run_group_tests(t, NULL, NULL); }
+
+#include "btree.h"
+#include "sop.h"
+#include "testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NKEYS 300
+
+static void run(uint32_t slot, bool unique, int ops, uint64_t seed)
+{
+    char *dir = tl_tmpdir("btree");
+    sop_db *db;
+    sop_txn *t;
+    sop_store *s;
+    int count[NKEYS] = {0}; /* items per key (duplicates in non-unique stores) */
+    uint64_t total = 0;
+    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    sop_store_options o = {.slot_length = slot, .unique = unique, .value_in_node = true};
+    assert_int_equal(sop_store_create(t, "s", &o, &s), 0);
+    for (int i = 0; i < ops; i++) {
+        int k = (int)(tl_rand(&seed) % NKEYS);
+        char key[8];
+        snprintf(key, sizeof(key), "%03d", k);
+        int op = (int)(tl_rand(&seed) % 5);
+        if (op < 3) {
+            int rc = sop_add(s, key, 3, key, 3);
+            if (unique && count[k]) {
+                assert_int_equal(rc, SOP_EEXIST);
+            } else {
+                assert_int_equal(rc, 0);
+                count[k]++;
+                total++;
+            }
+        } else {
+            int rc = sop_remove(s, key, 3);
+            assert_int_equal(rc, count[k] ? 0 : SOP_ENOTFOUND);
+            if (count[k]) {
+                count[k]--;
+                total--;
+            }
+        }
+        if (bt_check(s) != 0)
+            fail_msg("tree invariants broken after operation %d", i);
+        if (i % 97 == 96) {
+            assert_int_equal(sop_txn_commit(t), 0);
+            if (i % 3 == 0) {
+                sop_db_close(db);
+                assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+            }
+            assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+            assert_int_equal(sop_store_open(t, "s", &s), 0);
+        }
+    }
+    /* a full walk both ways agrees with the counts */
+    sop_cursor *c;
+    uint64_t n = 0;
+    assert_int_equal(sop_cursor_open(s, &c), 0);
+    for (int rc = sop_cursor_first(c); rc == 0; rc = sop_cursor_next(c))
+        n++;
+    assert_int_equal(n, total);
+    n = 0;
+    for (int rc = sop_cursor_last(c); rc == 0; rc = sop_cursor_prev(c))
+        n++;
+    assert_int_equal(n, total);
+    sop_cursor_close(c);
+    assert_int_equal(sop_txn_commit(t), 0);
+    sop_db_close(db);
+    tl_rmrf(dir);
+    free(dir);
+}
+
+static void unique_slot4_stays_balanced(void **st)
+{
+    (void)st;
+    run(4, true, (int)(20000 * tl_scale()), tl_seed("unique_slot4"));
+}
+
+static void unique_slot5_stays_balanced(void **st)
+{
+    (void)st;
+    run(5, true, (int)(20000 * tl_scale()), tl_seed("unique_slot5"));
+}
+
+static void duplicates_slot8_stay_balanced(void **st)
+{
+    (void)st;
+    run(8, false, (int)(20000 * tl_scale()), tl_seed("dups_slot8"));
+}
+
+static void duplicates_keep_insertion_order(void **st)
+{
+    (void)st;
+    char *dir = tl_tmpdir("btree");
+    sop_db *db;
+    sop_txn *t;
+    sop_store *s;
+    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    sop_store_options o = {.slot_length = 4, .value_in_node = true};
+    assert_int_equal(sop_store_create(t, "d", &o, &s), 0);
+    for (int i = 0; i < 50; i++) {
+        char v[8];
+        snprintf(v, sizeof(v), "%02d", i);
+        assert_int_equal(sop_add(s, "k", 1, v, 2), 0);
+        assert_int_equal(sop_add(s, i % 2 ? "a" : "z", 1, v, 2), 0);
+    }
+    assert_int_equal(sop_txn_commit(t), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "d", &s), 0);
+    sop_cursor *c;
+    assert_int_equal(sop_cursor_open(s, &c), 0);
+    assert_int_equal(sop_cursor_seek(c, "k", 1), 0);
+    for (int i = 0; i < 50; i++) {
+        const void *k, *v;
+        size_t kl, vl;
+        assert_int_equal(sop_cursor_key(c, &k, &kl), 0);
+        assert_int_equal(sop_cursor_value(c, &v, &vl), 0);
+        char want[8];
+        snprintf(want, sizeof(want), "%02d", i);
+        assert_int_equal(kl, 1);
+        assert_memory_equal(k, "k", 1);
+        assert_memory_equal(v, want, 2);
+        assert_int_equal(sop_cursor_next(c), 0);
+    }
+    const void *k;
+    size_t kl;
+    assert_int_equal(sop_cursor_key(c, &k, &kl), 0);
+    assert_memory_equal(k, "z", 1);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+    tl_rmrf(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(unique_slot4_stays_balanced),
+        cmocka_unit_test(unique_slot5_stays_balanced),
+        cmocka_unit_test(duplicates_slot8_stay_balanced),
+        cmocka_unit_test(duplicates_keep_insertion_order),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

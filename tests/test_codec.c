@@ -1,7 +1,87 @@
+/* test_codec.c - integers, varints, crc32 and bounds-checked reads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-static void placeholder(void **s) { (void)s; }
-int main(void) { const struct CMUnitTest t[] = { cmocka_unit_test(placeholder) }; return cmocka_run_group_tests(t, NULL, NULL); }
+
+#include "codec.h"
+
+#include <string.h>
+
+static void integers_round_trip_little_endian(void **st)
+{
+    (void)st;
+    uint8_t b[8];
+    put_u32(b, 0x01020304u);
+    assert_int_equal(b[0], 4);
+    assert_int_equal(get_u32(b), 0x01020304u);
+    put_u64(b, 0x0102030405060708ull);
+    assert_int_equal(b[0], 8);
+    assert_true(get_u64(b) == 0x0102030405060708ull);
+    put_u16(b, 0xBEEF);
+    assert_int_equal(get_u16(b), 0xBEEF);
+}
+
+static void varints_round_trip_and_reject_overflow(void **st)
+{
+    (void)st;
+    static const uint64_t vals[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, UINT64_MAX};
+    struct wbuf w;
+    wb_init(&w);
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
+        wb_varint(&w, vals[i]);
+    wb_blob(&w, "hello", 5);
+    struct rbuf r;
+    rb_init(&r, w.p, w.len);
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
+        assert_true(rb_varint(&r) == vals[i]);
+    size_t n;
+    const uint8_t *p = rb_blob(&r, &n);
+    assert_int_equal(n, 5);
+    assert_memory_equal(p, "hello", 5);
+    assert_false(r.err);
+    assert_int_equal(r.pos, r.len);
+    wb_free(&w);
+    uint8_t bad[11];
+    memset(bad, 0xff, sizeof(bad));
+    rb_init(&r, bad, sizeof(bad));
+    rb_varint(&r);
+    assert_true(r.err);
+}
+
+static void reads_past_the_end_latch_an_error(void **st)
+{
+    (void)st;
+    uint8_t b[3] = {1, 2, 3};
+    struct rbuf r;
+    rb_init(&r, b, 3);
+    assert_int_equal(rb_u16(&r), 0x0201);
+    assert_int_equal(rb_u32(&r), 0);
+    assert_true(r.err);
+    rb_init(&r, b, 3);
+    uint8_t blob[2] = {100, 1}; /* claims 100 bytes, has 1 */
+    rb_init(&r, blob, 2);
+    size_t n;
+    assert_null(rb_blob(&r, &n));
+    assert_true(r.err);
+}
+
+static void crc32_matches_the_standard_check_value(void **st)
+{
+    (void)st;
+    assert_int_equal(codec_crc32(0, "123456789", 9), 0xCBF43926u);
+    uint32_t c = codec_crc32(0, "12345", 5);
+    assert_int_equal(codec_crc32(c, "6789", 4), 0xCBF43926u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(integers_round_trip_little_endian),
+        cmocka_unit_test(varints_round_trip_and_reject_overflow),
+        cmocka_unit_test(reads_past_the_end_latch_an_error),
+        cmocka_unit_test(crc32_matches_the_standard_check_value),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
