@@ -320,7 +320,8 @@ int blob_list_segments(const struct os_ops *os, const char *dir, uint32_t **out,
         free(s.v);
         return r < 0 ? os_err(r) : r;
     }
-    qsort(s.v, s.n, sizeof(*s.v), cmp_u32);
+    if (s.n)
+        qsort(s.v, s.n, sizeof(*s.v), cmp_u32);
     *out = s.v;
     *n = s.n;
     return 0;

@@ -644,7 +644,8 @@ SOP_API int sop_store_list(sop_txn *t, sop_store_list_fn fn, void *arg)
         if (!s->gone && !s->dropped)
             rc = nl_add(&l, s->info.name);
     if (!rc) {
-        qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+        if (l.n)
+            qsort(l.v, l.n, sizeof(*l.v), cmp_str);
         for (size_t i = 0; i < l.n && !rc; i++)
             rc = fn(l.v[i], arg);
     }

@@ -1,1 +1,1 @@
-# placeholder: filled in by the commit that brings this folder.
+# sopfs: the FUSE layer (fs/) and the daemon (src/).

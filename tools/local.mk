@@ -1,1 +1,8 @@
-# placeholder: filled in by the commit that brings this folder.
+# sop: the command line (tools/sop.c) and its benchmarks.
+# Only engine/sop.h is included from the engine; LMDB and SQLite are optional
+# benchmark peers (config.h says which configure found).
+bin_PROGRAMS += tools/sop
+tools_sop_SOURCES = tools/sop.c tools/cli.h tools/cli.c tools/dump.c \
+	tools/bench.h tools/bench_engine.c
+tools_sop_CPPFLAGS = $(AM_CPPFLAGS) $(LMDB_CFLAGS) $(SQLITE3_CFLAGS)
+tools_sop_LDADD = engine/libsop.la $(LMDB_LIBS) $(SQLITE3_LIBS) -lpthread

@@ -1,1 +1,1 @@
-# placeholder: filled in by the commit that brings this folder.
+# The cookbook scenarios in C, each a cmocka program run by make check.
