@@ -1,0 +1,1484 @@
+/*
+ * bench_engine.c - `sop bench engine`: libsop against LMDB and SQLite on the
+ * same key-value workload, each engine in a child process of its own so its
+ * peak RSS (wait4's ru_maxrss) is its own.
+ *
+ * The workload (N keys of 16 bytes, 100-byte values, batches of B):
+ *   1. insert seq      N adds in ascending key order into a fresh database
+ *                      "seq", B per write transaction;
+ *   2. scan seq        one read transaction walking "seq" with a cursor;
+ *   3. insert random   N adds in a random order into a fresh database "rand";
+ *   4. read random     N point gets in another random order, one read
+ *                      transaction;
+ *   5. remove random   N removes in a third random order, B per transaction;
+ *   6. commit 1        C write transactions of one upsert each into "seq"
+ *                      (reopened), every one durable before the next begins.
+ * Everything read is checked against what was written (each value encodes
+ * its key and version), counts are checked after every phase, and any
+ * mismatch fails the run loudly.
+ *
+ * Keys: 8 bytes big-endian index + 8 bytes of a hash of it, so index order is
+ * memcmp order.  Random orders come from a keyed Feistel permutation of
+ * [0, N) (cycle walking), so no order array is held: the harness itself
+ * uses a few KiB, and RSS is the engine's.  The seed is printed and taken
+ * back with --seed.
+ *
+ * Engines behind one small table of operations (struct kv_ops); the peers
+ * exist only when configure found them (HAVE_LMDB, HAVE_SQLITE3).
+ */
+#define _GNU_SOURCE /* nftw, wait4, strsignal */
+#include "config.h"
+
+#include "bench.h"
+#include "cli.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifdef HAVE_LMDB
+#include <lmdb.h>
+#endif
+#ifdef HAVE_SQLITE3
+#include <sqlite3.h>
+#endif
+
+#define KEY_LEN 16
+#define VAL_LEN 100
+#define SOP_STORE "bench"
+#define SQLITE_CACHE_KIB 65536 /* as sop's default node cache, 64 MiB */
+
+const char bench_help[] =
+    "Runs one workload on libsop, LMDB and SQLite, each in a child process, and\n"
+    "prints ops/s per phase, the ratios sop/lmdb and sop/sqlite (above 1: sop is\n"
+    "faster), peak RSS and disk use:\n"
+    "  insert seq     N adds in ascending key order into a fresh database,\n"
+    "                 BATCH per write transaction\n"
+    "  scan seq       a cursor over all of it, one read transaction\n"
+    "  insert random  N adds in random order into another fresh database\n"
+    "  read random    N point gets in random order, one read transaction\n"
+    "  remove random  N removes in random order, BATCH per transaction\n"
+    "  commit 1       COMMITS transactions of one upsert each, each durable\n"
+    "Keys are 16 bytes (ascending index = memcmp order), values 100 bytes.  Every\n"
+    "value read is checked and counts are checked after each phase: a wrong\n"
+    "answer fails the run (exit 1).\n"
+    "\n"
+    "Durability: sop commits with SOP_TXN_WRITE (durable when commit returns);\n"
+    "LMDB with default flags (fsync at every commit); SQLite in WAL mode with\n"
+    "synchronous=FULL.  sop stores are unique and value_in_node.\n"
+    "\n"
+    "Options:\n"
+    "  --keys N          keys (default 1000000)\n"
+    "  --batch N         items per write transaction (default 1000)\n"
+    "  --commits N       single-upsert durable commits (default 10000)\n"
+    "  --dir D           where the temporary folder goes (default $TMPDIR or /tmp);\n"
+    "                    it is removed at the end\n"
+    "  --only LIST       engines to run, comma-separated: sop,lmdb,sqlite\n"
+    "  --slot-length N   sop's items per node (default 1000)\n"
+    "  --seed S          seed of the random orders (default 1; printed)\n";
+
+enum phase { P_INSERT_SEQ, P_SCAN, P_INSERT_RAND, P_READ_RAND, P_REMOVE_RAND, P_COMMIT1, NPHASES };
+
+static const char *const phase_names[NPHASES] = {
+    "insert seq", "scan seq", "insert random", "read random", "remove random", "commit 1",
+};
+
+struct bench_cfg {
+    uint64_t keys, batch, commits, seed;
+    uint32_t slot_length;
+    const char *root; /* the temporary folder */
+};
+
+/* What a child sends back through its pipe. */
+struct bench_result {
+    double secs[NPHASES];
+    uint64_t ops[NPHASES];
+    uint64_t disk_seq, disk_rand; /* bytes after the inserts */
+};
+
+/* ------------------------------------------------- keys, values, orders */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    int i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static void make_key(uint8_t *k, uint64_t i)
+{
+    put_be64(k, i);
+    put_be64(k + 8, mix64(i ^ 0x5eed5eed5eed5eedull));
+}
+
+/* The value of key i at version ver: derived from both, so a read proves
+ * which write it sees. */
+static void make_value(uint8_t *v, uint64_t i, uint64_t ver)
+{
+    uint64_t s = mix64(i * 0x9e3779b97f4a7c15ull + ver + 1);
+    size_t off;
+
+    for (off = 0; off < VAL_LEN; off += 8) {
+        uint64_t x = mix64(s += 0x9e3779b97f4a7c15ull);
+        size_t n = VAL_LEN - off < 8 ? VAL_LEN - off : 8;
+
+        memcpy(v + off, &x, n);
+    }
+}
+
+/* A pseudo-random permutation of [0, n): a 4-round Feistel network over
+ * the smallest even power of 2 covering n, walked until it lands in range. */
+struct perm {
+    uint64_t n, mask;
+    unsigned half;
+    uint64_t k[4];
+};
+
+static void perm_init(struct perm *p, uint64_t n, uint64_t seed)
+{
+    unsigned bits = 2;
+    int r;
+
+    while (bits < 64 && (1ull << bits) < n) {
+        bits++;
+    }
+    bits += bits & 1;
+    p->n = n;
+    p->half = bits / 2;
+    p->mask = (1ull << p->half) - 1;
+    for (r = 0; r < 4; r++) {
+        p->k[r] = mix64(seed * 4 + (uint64_t)r + 0x1234567ull);
+    }
+}
+
+static uint64_t perm_at(const struct perm *p, uint64_t x)
+{
+    do {
+        uint64_t l = x >> p->half, r = x & p->mask;
+        int round;
+
+        for (round = 0; round < 4; round++) {
+            uint64_t nl = r;
+
+            r = l ^ (mix64(r ^ p->k[round]) & p->mask);
+            l = nl;
+        }
+        x = l << p->half | r;
+    } while (x >= p->n);
+    return x;
+}
+
+/* --------------------------------------------------------- engine table */
+
+struct kv;
+typedef int (*kv_scan_fn)(void *arg, const void *k, size_t kl, const void *v, size_t vl);
+
+struct kv_ops {
+    const char *name;
+    const char *durability; /* in words, for the report */
+    int (*open)(struct kv *kv, const char *dir);
+    void (*close)(struct kv *kv);
+    int (*begin)(struct kv *kv, bool write);
+    int (*commit)(struct kv *kv);
+    int (*add)(struct kv *kv, const uint8_t *k, const uint8_t *v); /* fails if present */
+    int (*upsert)(struct kv *kv, const uint8_t *k, const uint8_t *v);
+    int (*get)(struct kv *kv, const uint8_t *k, const void **v, size_t *vl); /* 1: absent */
+    int (*del)(struct kv *kv, const uint8_t *k);                             /* fails if absent */
+    int (*scan)(struct kv *kv, kv_scan_fn fn, void *arg); /* fn != 0 stops and is returned */
+    int (*count)(struct kv *kv, uint64_t *n);
+};
+
+/* One open database of one engine; the ops return 0, or -1 with err set. */
+struct kv {
+    const struct kv_ops *ops;
+    const struct bench_cfg *cfg;
+    char err[600];
+    sop_db *db;
+    sop_txn *t;
+    sop_store *s;
+#ifdef HAVE_LMDB
+    MDB_env *env;
+    MDB_txn *mt;
+    MDB_dbi dbi;
+#endif
+#ifdef HAVE_SQLITE3
+    sqlite3 *sq;
+    sqlite3_stmt *st_begin_r, *st_begin_w, *st_commit, *st_ins, *st_ups, *st_get, *st_del,
+        *st_scan, *st_count;
+#endif
+};
+
+static int kv_fail(struct kv *kv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int kv_fail(struct kv *kv, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(kv->err, sizeof(kv->err), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- sop */
+
+static int sop_fail(struct kv *kv, const char *what, int rc)
+{
+    const char *msg = kv->t ? sop_txn_errmsg(kv->t) : "";
+
+    if (!msg[0] && kv->db) {
+        msg = sop_db_errmsg(kv->db);
+    }
+    return kv_fail(kv, "%s: %s%s%s%s", what, sop_strerror(rc), msg[0] ? " (" : "", msg,
+                   msg[0] ? ")" : "");
+}
+
+static int sopkv_begin(struct kv *kv, bool write)
+{
+    int rc = sop_txn_begin(kv->db, write ? SOP_TXN_WRITE : SOP_TXN_READ, &kv->t);
+
+    if (rc != SOP_OK) {
+        kv->t = NULL;
+        return sop_fail(kv, "sop_txn_begin", rc);
+    }
+    rc = sop_store_open(kv->t, SOP_STORE, &kv->s);
+    if (rc != SOP_OK) {
+        return sop_fail(kv, "sop_store_open", rc);
+    }
+    return 0;
+}
+
+static int sopkv_commit(struct kv *kv)
+{
+    sop_txn *t = kv->t;
+    int rc;
+
+    kv->t = NULL;
+    kv->s = NULL;
+    rc = sop_txn_commit(t);
+    if (rc != SOP_OK) {
+        return sop_fail(kv, "sop_txn_commit", rc);
+    }
+    return 0;
+}
+
+static void sopkv_close(struct kv *kv)
+{
+    sop_txn_rollback(kv->t);
+    kv->t = NULL;
+    kv->s = NULL;
+    sop_db_close(kv->db);
+    kv->db = NULL;
+}
+
+static int sopkv_open(struct kv *kv, const char *dir)
+{
+    sop_store_options o = {.slot_length = kv->cfg->slot_length,
+                           .unique = true,
+                           .value_in_node = true,
+                           .description = "sop bench engine"};
+    int rc = sop_db_open(dir, NULL, &kv->db);
+
+    if (rc != SOP_OK) {
+        kv->db = NULL;
+        return sop_fail(kv, "sop_db_open", rc);
+    }
+    rc = sop_txn_begin(kv->db, SOP_TXN_WRITE, &kv->t);
+    if (rc != SOP_OK) {
+        kv->t = NULL;
+        return sop_fail(kv, "sop_txn_begin", rc);
+    }
+    rc = sop_store_open(kv->t, SOP_STORE, &kv->s);
+    if (rc == SOP_ENOTFOUND) {
+        rc = sop_store_create(kv->t, SOP_STORE, &o, &kv->s);
+    }
+    if (rc != SOP_OK) {
+        return sop_fail(kv, "sop_store_create", rc);
+    }
+    return sopkv_commit(kv);
+}
+
+static int sopkv_add(struct kv *kv, const uint8_t *k, const uint8_t *v)
+{
+    int rc = sop_add(kv->s, k, KEY_LEN, v, VAL_LEN);
+
+    return rc == SOP_OK ? 0 : sop_fail(kv, "sop_add", rc);
+}
+
+static int sopkv_upsert(struct kv *kv, const uint8_t *k, const uint8_t *v)
+{
+    int rc = sop_upsert(kv->s, k, KEY_LEN, v, VAL_LEN);
+
+    return rc == SOP_OK ? 0 : sop_fail(kv, "sop_upsert", rc);
+}
+
+static int sopkv_get(struct kv *kv, const uint8_t *k, const void **v, size_t *vl)
+{
+    int rc = sop_get(kv->s, k, KEY_LEN, v, vl);
+
+    if (rc == SOP_ENOTFOUND) {
+        return 1;
+    }
+    return rc == SOP_OK ? 0 : sop_fail(kv, "sop_get", rc);
+}
+
+static int sopkv_del(struct kv *kv, const uint8_t *k)
+{
+    int rc = sop_remove(kv->s, k, KEY_LEN);
+
+    return rc == SOP_OK ? 0 : sop_fail(kv, "sop_remove", rc);
+}
+
+static int sopkv_scan(struct kv *kv, kv_scan_fn fn, void *arg)
+{
+    sop_cursor *c = NULL;
+    int rc, ret = 0;
+
+    rc = sop_cursor_open(kv->s, &c);
+    if (rc != SOP_OK) {
+        return sop_fail(kv, "sop_cursor_open", rc);
+    }
+    for (rc = sop_cursor_first(c); rc == SOP_OK; rc = sop_cursor_next(c)) {
+        const void *k, *v;
+        size_t kl, vl;
+
+        rc = sop_cursor_key(c, &k, &kl);
+        if (rc == SOP_OK) {
+            rc = sop_cursor_value(c, &v, &vl);
+        }
+        if (rc != SOP_OK) {
+            ret = sop_fail(kv, "sop_cursor_key/value", rc);
+            goto out;
+        }
+        ret = fn(arg, k, kl, v, vl);
+        if (ret != 0) {
+            goto out;
+        }
+    }
+    if (rc != SOP_ENOTFOUND) {
+        ret = sop_fail(kv, "sop_cursor_next", rc);
+    }
+out:
+    sop_cursor_close(c);
+    return ret;
+}
+
+static int sopkv_count(struct kv *kv, uint64_t *n)
+{
+    int rc = sop_store_count(kv->s, n);
+
+    return rc == SOP_OK ? 0 : sop_fail(kv, "sop_store_count", rc);
+}
+
+static const struct kv_ops sop_ops = {
+    "sop",
+    "every commit durable (SOP_TXN_WRITE, no SOP_TXN_NOSYNC), node cache default "
+    "(64 MiB), store unique + value_in_node",
+    sopkv_open,
+    sopkv_close,
+    sopkv_begin,
+    sopkv_commit,
+    sopkv_add,
+    sopkv_upsert,
+    sopkv_get,
+    sopkv_del,
+    sopkv_scan,
+    sopkv_count,
+};
+
+/* --------------------------------------------------------------- LMDB */
+
+#ifdef HAVE_LMDB
+static int lmdb_fail(struct kv *kv, const char *what, int rc)
+{
+    return kv_fail(kv, "%s: %s", what, mdb_strerror(rc));
+}
+
+static size_t lmdb_map_size(const struct bench_cfg *cfg)
+{
+    uint64_t want = cfg->keys * 1024;
+
+    return want < (1ull << 30) ? (size_t)1 << 30 : (size_t)want;
+}
+
+static int lmdbkv_begin(struct kv *kv, bool write)
+{
+    int rc = mdb_txn_begin(kv->env, NULL, write ? 0 : MDB_RDONLY, &kv->mt);
+
+    if (rc != 0) {
+        kv->mt = NULL;
+        return lmdb_fail(kv, "mdb_txn_begin", rc);
+    }
+    return 0;
+}
+
+static int lmdbkv_commit(struct kv *kv)
+{
+    MDB_txn *t = kv->mt;
+    int rc;
+
+    kv->mt = NULL;
+    rc = mdb_txn_commit(t);
+    return rc == 0 ? 0 : lmdb_fail(kv, "mdb_txn_commit", rc);
+}
+
+static void lmdbkv_close(struct kv *kv)
+{
+    if (kv->mt) {
+        mdb_txn_abort(kv->mt);
+        kv->mt = NULL;
+    }
+    if (kv->env) {
+        mdb_env_close(kv->env);
+        kv->env = NULL;
+    }
+}
+
+static int lmdbkv_open(struct kv *kv, const char *dir)
+{
+    int rc = mdb_env_create(&kv->env);
+
+    if (rc != 0) {
+        kv->env = NULL;
+        return lmdb_fail(kv, "mdb_env_create", rc);
+    }
+    rc = mdb_env_set_mapsize(kv->env, lmdb_map_size(kv->cfg));
+    if (rc != 0) {
+        return lmdb_fail(kv, "mdb_env_set_mapsize", rc);
+    }
+    rc = mdb_env_open(kv->env, dir, 0, 0644);
+    if (rc != 0) {
+        return lmdb_fail(kv, "mdb_env_open", rc);
+    }
+    if (lmdbkv_begin(kv, true) != 0) {
+        return -1;
+    }
+    rc = mdb_dbi_open(kv->mt, NULL, 0, &kv->dbi);
+    if (rc != 0) {
+        return lmdb_fail(kv, "mdb_dbi_open", rc);
+    }
+    return lmdbkv_commit(kv);
+}
+
+static int lmdbkv_put(struct kv *kv, const uint8_t *k, const uint8_t *v, unsigned flags)
+{
+    MDB_val mk = {KEY_LEN, (void *)k}, mv = {VAL_LEN, (void *)v};
+    int rc = mdb_put(kv->mt, kv->dbi, &mk, &mv, flags);
+
+    return rc == 0 ? 0 : lmdb_fail(kv, "mdb_put", rc);
+}
+
+static int lmdbkv_add(struct kv *kv, const uint8_t *k, const uint8_t *v)
+{
+    return lmdbkv_put(kv, k, v, MDB_NOOVERWRITE);
+}
+
+static int lmdbkv_upsert(struct kv *kv, const uint8_t *k, const uint8_t *v)
+{
+    return lmdbkv_put(kv, k, v, 0);
+}
+
+static int lmdbkv_get(struct kv *kv, const uint8_t *k, const void **v, size_t *vl)
+{
+    MDB_val mk = {KEY_LEN, (void *)k}, mv;
+    int rc = mdb_get(kv->mt, kv->dbi, &mk, &mv);
+
+    if (rc == MDB_NOTFOUND) {
+        return 1;
+    }
+    if (rc != 0) {
+        return lmdb_fail(kv, "mdb_get", rc);
+    }
+    *v = mv.mv_data;
+    *vl = mv.mv_size;
+    return 0;
+}
+
+static int lmdbkv_del(struct kv *kv, const uint8_t *k)
+{
+    MDB_val mk = {KEY_LEN, (void *)k};
+    int rc = mdb_del(kv->mt, kv->dbi, &mk, NULL);
+
+    return rc == 0 ? 0 : lmdb_fail(kv, "mdb_del", rc);
+}
+
+static int lmdbkv_scan(struct kv *kv, kv_scan_fn fn, void *arg)
+{
+    MDB_cursor *c = NULL;
+    MDB_val mk, mv;
+    int rc, ret = 0;
+
+    rc = mdb_cursor_open(kv->mt, kv->dbi, &c);
+    if (rc != 0) {
+        return lmdb_fail(kv, "mdb_cursor_open", rc);
+    }
+    for (rc = mdb_cursor_get(c, &mk, &mv, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &mk, &mv, MDB_NEXT)) {
+        ret = fn(arg, mk.mv_data, mk.mv_size, mv.mv_data, mv.mv_size);
+        if (ret != 0) {
+            goto out;
+        }
+    }
+    if (rc != MDB_NOTFOUND) {
+        ret = lmdb_fail(kv, "mdb_cursor_get", rc);
+    }
+out:
+    mdb_cursor_close(c);
+    return ret;
+}
+
+static int lmdbkv_count(struct kv *kv, uint64_t *n)
+{
+    MDB_stat st;
+    int rc = mdb_stat(kv->mt, kv->dbi, &st);
+
+    if (rc != 0) {
+        return lmdb_fail(kv, "mdb_stat", rc);
+    }
+    *n = st.ms_entries;
+    return 0;
+}
+
+static const struct kv_ops lmdb_ops = {
+    "lmdb",
+    "default flags (no MDB_NOSYNC/NOMETASYNC): data and meta page fsynced at every "
+    "commit; MDB_NOOVERWRITE for adds",
+    lmdbkv_open,
+    lmdbkv_close,
+    lmdbkv_begin,
+    lmdbkv_commit,
+    lmdbkv_add,
+    lmdbkv_upsert,
+    lmdbkv_get,
+    lmdbkv_del,
+    lmdbkv_scan,
+    lmdbkv_count,
+};
+#endif /* HAVE_LMDB */
+
+/* ------------------------------------------------------------- SQLite */
+
+#ifdef HAVE_SQLITE3
+static int sqlite_fail(struct kv *kv, const char *what)
+{
+    return kv_fail(kv, "%s: %s", what, kv->sq ? sqlite3_errmsg(kv->sq) : "out of memory");
+}
+
+/* Run a statement that returns no rows. */
+static int sqlite_run(struct kv *kv, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : sqlite_fail(kv, what);
+}
+
+static void sqlitekv_close(struct kv *kv)
+{
+    sqlite3_stmt **sts[] = {&kv->st_begin_r, &kv->st_begin_w, &kv->st_commit,
+                            &kv->st_ins,     &kv->st_ups,     &kv->st_get,
+                            &kv->st_del,     &kv->st_scan,    &kv->st_count};
+    size_t i;
+
+    for (i = 0; i < sizeof(sts) / sizeof(sts[0]); i++) {
+        sqlite3_finalize(*sts[i]);
+        *sts[i] = NULL;
+    }
+    sqlite3_close(kv->sq);
+    kv->sq = NULL;
+}
+
+static int sqlitekv_open(struct kv *kv, const char *dir)
+{
+    static const struct {
+        size_t off;
+        const char *sql;
+    } stmts[] = {
+        {offsetof(struct kv, st_begin_r), "BEGIN"},
+        {offsetof(struct kv, st_begin_w), "BEGIN IMMEDIATE"},
+        {offsetof(struct kv, st_commit), "COMMIT"},
+        {offsetof(struct kv, st_ins), "INSERT INTO kv(k, v) VALUES (?1, ?2)"},
+        {offsetof(struct kv, st_ups),
+         "INSERT INTO kv(k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v"},
+        {offsetof(struct kv, st_get), "SELECT v FROM kv WHERE k = ?1"},
+        {offsetof(struct kv, st_del), "DELETE FROM kv WHERE k = ?1"},
+        {offsetof(struct kv, st_scan), "SELECT k, v FROM kv ORDER BY k"},
+        {offsetof(struct kv, st_count), "SELECT count(*) FROM kv"},
+    };
+    char path[4096], *errmsg = NULL;
+    sqlite3_stmt *st = NULL;
+    size_t i;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/bench.db", dir);
+    rc = sqlite3_open_v2(path, &kv->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(kv, "sqlite3_open_v2");
+    }
+    /* journal_mode answers with the mode it got: make sure it is WAL */
+    rc = sqlite3_prepare_v2(kv->sq, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
+        strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+        sqlite3_finalize(st);
+        return kv_fail(kv, "PRAGMA journal_mode=WAL: not in WAL mode (%s)",
+                       sqlite3_errmsg(kv->sq));
+    }
+    sqlite3_finalize(st);
+    rc = sqlite3_exec(kv->sq,
+                      "PRAGMA synchronous=FULL;"
+                      "PRAGMA cache_size=-" /* KiB */ "65536;"
+                      "CREATE TABLE IF NOT EXISTS kv(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID;",
+                      NULL, NULL, &errmsg);
+    if (rc != SQLITE_OK) {
+        kv_fail(kv, "sqlite setup: %s", errmsg ? errmsg : sqlite3_errstr(rc));
+        sqlite3_free(errmsg);
+        return -1;
+    }
+    for (i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+        sqlite3_stmt **slot = (sqlite3_stmt **)(void *)((char *)kv + stmts[i].off);
+
+        if (sqlite3_prepare_v2(kv->sq, stmts[i].sql, -1, slot, NULL) != SQLITE_OK) {
+            return kv_fail(kv, "prepare \"%s\": %s", stmts[i].sql, sqlite3_errmsg(kv->sq));
+        }
+    }
+    return 0;
+}
+
+static int sqlitekv_begin(struct kv *kv, bool write)
+{
+    return sqlite_run(kv, write ? kv->st_begin_w : kv->st_begin_r, "BEGIN");
+}
+
+static int sqlitekv_commit(struct kv *kv)
+{
+    sqlite3_reset(kv->st_get); /* no statement left running */
+    return sqlite_run(kv, kv->st_commit, "COMMIT");
+}
+
+static int sqlitekv_write(struct kv *kv, sqlite3_stmt *st, const uint8_t *k, const uint8_t *v,
+                          const char *what)
+{
+    if (sqlite3_bind_blob(st, 1, k, KEY_LEN, SQLITE_STATIC) != SQLITE_OK ||
+        (v && sqlite3_bind_blob(st, 2, v, VAL_LEN, SQLITE_STATIC) != SQLITE_OK)) {
+        return sqlite_fail(kv, what);
+    }
+    if (sqlite_run(kv, st, what) != 0) {
+        return -1;
+    }
+    if (sqlite3_changes(kv->sq) != 1) {
+        return kv_fail(kv, "%s: %d rows changed, not 1", what, sqlite3_changes(kv->sq));
+    }
+    return 0;
+}
+
+static int sqlitekv_add(struct kv *kv, const uint8_t *k, const uint8_t *v)
+{
+    return sqlitekv_write(kv, kv->st_ins, k, v, "INSERT");
+}
+
+static int sqlitekv_upsert(struct kv *kv, const uint8_t *k, const uint8_t *v)
+{
+    return sqlitekv_write(kv, kv->st_ups, k, v, "INSERT ... ON CONFLICT DO UPDATE");
+}
+
+static int sqlitekv_del(struct kv *kv, const uint8_t *k)
+{
+    return sqlitekv_write(kv, kv->st_del, k, NULL, "DELETE");
+}
+
+static int sqlitekv_get(struct kv *kv, const uint8_t *k, const void **v, size_t *vl)
+{
+    int rc;
+
+    sqlite3_reset(kv->st_get);
+    if (sqlite3_bind_blob(kv->st_get, 1, k, KEY_LEN, SQLITE_STATIC) != SQLITE_OK) {
+        return sqlite_fail(kv, "SELECT bind");
+    }
+    rc = sqlite3_step(kv->st_get);
+    if (rc == SQLITE_DONE) {
+        return 1;
+    }
+    if (rc != SQLITE_ROW) {
+        return sqlite_fail(kv, "SELECT");
+    }
+    /* valid until the next reset: the caller checks it before the next get */
+    *v = sqlite3_column_blob(kv->st_get, 0);
+    *vl = (size_t)sqlite3_column_bytes(kv->st_get, 0);
+    return 0;
+}
+
+static int sqlitekv_scan(struct kv *kv, kv_scan_fn fn, void *arg)
+{
+    sqlite3_stmt *st = kv->st_scan;
+    int rc, ret = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ret = fn(arg, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                 sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+        if (ret != 0) {
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        ret = sqlite_fail(kv, "SELECT ... ORDER BY k");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+static int sqlitekv_count(struct kv *kv, uint64_t *n)
+{
+    int rc = sqlite3_step(kv->st_count);
+
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(kv->st_count);
+        return sqlite_fail(kv, "SELECT count(*)");
+    }
+    *n = (uint64_t)sqlite3_column_int64(kv->st_count, 0);
+    sqlite3_reset(kv->st_count);
+    return 0;
+}
+
+static const struct kv_ops sqlite_ops = {
+    "sqlite",
+    "journal_mode=WAL, synchronous=FULL (WAL fsynced at every commit), cache_size=-65536 "
+    "(64 MiB), WITHOUT ROWID table, prepared statements",
+    sqlitekv_open,
+    sqlitekv_close,
+    sqlitekv_begin,
+    sqlitekv_commit,
+    sqlitekv_add,
+    sqlitekv_upsert,
+    sqlitekv_get,
+    sqlitekv_del,
+    sqlitekv_scan,
+    sqlitekv_count,
+};
+#endif /* HAVE_SQLITE3 */
+
+/* ------------------------------------------------------------ workload */
+
+/* Report a failure of engine `kv` in a phase, in the child. */
+static int phase_fail(struct kv *kv, const char *phase, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int phase_fail(struct kv *kv, const char *phase, const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fprintf(stderr, "sop: bench: %s: %s: ", kv->ops->name, phase);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return -1;
+}
+
+static int du_total_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw);
+static uint64_t du_total;
+
+static int du_total_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F) {
+        du_total += (uint64_t)st->st_blocks * 512;
+    }
+    return 0;
+}
+
+/* Bytes allocated on disk under `dir`. */
+static uint64_t disk_usage(const char *dir)
+{
+    du_total = 0;
+    nftw(dir, du_total_cb, 16, FTW_PHYS);
+    return du_total;
+}
+
+static int check_count(struct kv *kv, const char *phase, uint64_t want)
+{
+    uint64_t n = 0;
+
+    if (kv->ops->begin(kv, false) != 0 || kv->ops->count(kv, &n) != 0 ||
+        kv->ops->commit(kv) != 0) {
+        return phase_fail(kv, phase, "count: %s", kv->err);
+    }
+    if (n != want) {
+        return phase_fail(kv, phase, "count is %" PRIu64 ", expected %" PRIu64, n, want);
+    }
+    return 0;
+}
+
+static void phase_done(struct kv *kv, struct bench_result *res, enum phase p, uint64_t ops,
+                       double t0)
+{
+    double secs = cli_now() - t0;
+
+    res->secs[p] = secs;
+    res->ops[p] = ops;
+    printf("  %-7s %-14s %10" PRIu64 " ops %9.3f s %12.0f ops/s\n", kv->ops->name, phase_names[p],
+           ops, secs, secs > 0 ? (double)ops / secs : 0.0);
+    fflush(stdout);
+}
+
+/* Insert all keys in batches, in index order or in the order of `perm`. */
+static int insert_all(struct kv *kv, const struct perm *perm, const char *phase)
+{
+    const struct bench_cfg *cfg = kv->cfg;
+    uint8_t k[KEY_LEN], v[VAL_LEN];
+    uint64_t j;
+
+    for (j = 0; j < cfg->keys; j++) {
+        uint64_t i = perm ? perm_at(perm, j) : j;
+
+        if (j % cfg->batch == 0 && kv->ops->begin(kv, true) != 0) {
+            return phase_fail(kv, phase, "begin: %s", kv->err);
+        }
+        make_key(k, i);
+        make_value(v, i, 0);
+        if (kv->ops->add(kv, k, v) != 0) {
+            return phase_fail(kv, phase, "add key #%" PRIu64 " (op %" PRIu64 "): %s", i, j,
+                              kv->err);
+        }
+        if ((j + 1) % cfg->batch == 0 || j + 1 == cfg->keys) {
+            if (kv->ops->commit(kv) != 0) {
+                return phase_fail(kv, phase, "commit after op %" PRIu64 ": %s", j, kv->err);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Check the value read for key i at version ver. */
+static int check_value(struct kv *kv, const char *phase, uint64_t i, uint64_t ver, const void *v,
+                       size_t vl)
+{
+    uint8_t want[VAL_LEN];
+
+    make_value(want, i, ver);
+    if (vl != VAL_LEN || memcmp(v, want, VAL_LEN) != 0) {
+        return phase_fail(kv, phase,
+                          "key #%" PRIu64 ": wrong value (%zu bytes, expected %d bytes of "
+                          "version %" PRIu64 ")",
+                          i, vl, VAL_LEN, ver);
+    }
+    return 0;
+}
+
+struct scan_state {
+    struct kv *kv;
+    uint64_t next;
+};
+
+static int scan_check(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+    struct scan_state *ss = arg;
+    uint8_t want[KEY_LEN];
+
+    make_key(want, ss->next);
+    if (kl != KEY_LEN || memcmp(k, want, KEY_LEN) != 0) {
+        return phase_fail(ss->kv, phase_names[P_SCAN],
+                          "item %" PRIu64 ": wrong key (%zu bytes; missing, extra or out of "
+                          "order)",
+                          ss->next, kl);
+    }
+    if (check_value(ss->kv, phase_names[P_SCAN], ss->next, 0, v, vl) != 0) {
+        return -1;
+    }
+    ss->next++;
+    return 0;
+}
+
+/* The whole workload on one engine, in a child; res gets the timings. */
+static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, const char *dir,
+                      struct bench_result *res)
+{
+    struct kv kv = {.ops = ops, .cfg = cfg};
+    char seq[4096], rnd[4096];
+    uint8_t k[KEY_LEN], v[VAL_LEN];
+    struct perm p_ins, p_read, p_del, p_commit;
+    struct scan_state sc = {&kv, 0};
+    uint64_t j, first;
+    double t0;
+    int ret = -1;
+
+    perm_init(&p_ins, cfg->keys, cfg->seed);
+    perm_init(&p_read, cfg->keys, cfg->seed + 1);
+    perm_init(&p_del, cfg->keys, cfg->seed + 2);
+    perm_init(&p_commit, cfg->keys, cfg->seed + 3);
+    snprintf(seq, sizeof(seq), "%s/seq", dir);
+    snprintf(rnd, sizeof(rnd), "%s/rand", dir);
+    if (mkdir(dir, 0755) != 0 || mkdir(seq, 0755) != 0 || mkdir(rnd, 0755) != 0) {
+        return phase_fail(&kv, "setup", "mkdir under %s: %s", dir, strerror(errno));
+    }
+
+    /* 1, 2: sequential inserts, then a scan checking every item */
+    if (ops->open(&kv, seq) != 0) {
+        phase_fail(&kv, "setup", "open %s: %s", seq, kv.err);
+        goto out;
+    }
+    t0 = cli_now();
+    if (insert_all(&kv, NULL, phase_names[P_INSERT_SEQ]) != 0) {
+        goto out;
+    }
+    phase_done(&kv, res, P_INSERT_SEQ, cfg->keys, t0);
+    res->disk_seq = disk_usage(seq);
+    if (check_count(&kv, phase_names[P_INSERT_SEQ], cfg->keys) != 0) {
+        goto out;
+    }
+    t0 = cli_now();
+    if (ops->begin(&kv, false) != 0) {
+        phase_fail(&kv, phase_names[P_SCAN], "begin: %s", kv.err);
+        goto out;
+    }
+    if (ops->scan(&kv, scan_check, &sc) != 0) {
+        if (kv.err[0]) {
+            phase_fail(&kv, phase_names[P_SCAN], "%s", kv.err);
+        }
+        goto out;
+    }
+    if (ops->commit(&kv) != 0) {
+        phase_fail(&kv, phase_names[P_SCAN], "commit: %s", kv.err);
+        goto out;
+    }
+    if (sc.next != cfg->keys) {
+        phase_fail(&kv, phase_names[P_SCAN], "walked %" PRIu64 " items, expected %" PRIu64,
+                   sc.next, cfg->keys);
+        goto out;
+    }
+    phase_done(&kv, res, P_SCAN, cfg->keys, t0);
+    ops->close(&kv);
+
+    /* 3, 4, 5: random inserts, random reads, random removes */
+    if (ops->open(&kv, rnd) != 0) {
+        phase_fail(&kv, "setup", "open %s: %s", rnd, kv.err);
+        goto out;
+    }
+    t0 = cli_now();
+    if (insert_all(&kv, &p_ins, phase_names[P_INSERT_RAND]) != 0) {
+        goto out;
+    }
+    phase_done(&kv, res, P_INSERT_RAND, cfg->keys, t0);
+    res->disk_rand = disk_usage(rnd);
+    if (check_count(&kv, phase_names[P_INSERT_RAND], cfg->keys) != 0) {
+        goto out;
+    }
+    t0 = cli_now();
+    if (ops->begin(&kv, false) != 0) {
+        phase_fail(&kv, phase_names[P_READ_RAND], "begin: %s", kv.err);
+        goto out;
+    }
+    for (j = 0; j < cfg->keys; j++) {
+        uint64_t i = perm_at(&p_read, j);
+        const void *got;
+        size_t gl;
+        int rc;
+
+        make_key(k, i);
+        rc = ops->get(&kv, k, &got, &gl);
+        if (rc != 0) {
+            phase_fail(&kv, phase_names[P_READ_RAND], "get key #%" PRIu64 ": %s", i,
+                       rc > 0 ? "not found" : kv.err);
+            goto out;
+        }
+        if (check_value(&kv, phase_names[P_READ_RAND], i, 0, got, gl) != 0) {
+            goto out;
+        }
+    }
+    if (ops->commit(&kv) != 0) {
+        phase_fail(&kv, phase_names[P_READ_RAND], "commit: %s", kv.err);
+        goto out;
+    }
+    phase_done(&kv, res, P_READ_RAND, cfg->keys, t0);
+    t0 = cli_now();
+    for (j = 0; j < cfg->keys; j++) {
+        uint64_t i = perm_at(&p_del, j);
+
+        if (j % cfg->batch == 0 && ops->begin(&kv, true) != 0) {
+            phase_fail(&kv, phase_names[P_REMOVE_RAND], "begin: %s", kv.err);
+            goto out;
+        }
+        make_key(k, i);
+        if (ops->del(&kv, k) != 0) {
+            phase_fail(&kv, phase_names[P_REMOVE_RAND], "remove key #%" PRIu64 ": %s", i, kv.err);
+            goto out;
+        }
+        if ((j + 1) % cfg->batch == 0 || j + 1 == cfg->keys) {
+            if (ops->commit(&kv) != 0) {
+                phase_fail(&kv, phase_names[P_REMOVE_RAND], "commit after op %" PRIu64 ": %s", j,
+                           kv.err);
+                goto out;
+            }
+        }
+    }
+    phase_done(&kv, res, P_REMOVE_RAND, cfg->keys, t0);
+    if (check_count(&kv, phase_names[P_REMOVE_RAND], 0) != 0) {
+        goto out;
+    }
+    ops->close(&kv);
+
+    /* 6: single-upsert durable commits into the reopened sequential database */
+    if (cfg->commits > 0) {
+        if (ops->open(&kv, seq) != 0) {
+            phase_fail(&kv, "setup", "reopen %s: %s", seq, kv.err);
+            goto out;
+        }
+        t0 = cli_now();
+        for (j = 0; j < cfg->commits; j++) {
+            uint64_t i = perm_at(&p_commit, j % cfg->keys);
+
+            make_key(k, i);
+            make_value(v, i, j + 1);
+            if (ops->begin(&kv, true) != 0 || ops->upsert(&kv, k, v) != 0 ||
+                ops->commit(&kv) != 0) {
+                phase_fail(&kv, phase_names[P_COMMIT1], "commit %" PRIu64 " (key #%" PRIu64 "): %s",
+                           j, i, kv.err);
+                goto out;
+            }
+        }
+        phase_done(&kv, res, P_COMMIT1, cfg->commits, t0);
+        /* the last write of each key touched is what a read finds */
+        first = cfg->commits > cfg->keys ? cfg->commits - cfg->keys : 0;
+        if (ops->begin(&kv, false) != 0) {
+            phase_fail(&kv, phase_names[P_COMMIT1], "begin: %s", kv.err);
+            goto out;
+        }
+        for (j = first; j < cfg->commits; j++) {
+            uint64_t i = perm_at(&p_commit, j % cfg->keys);
+            const void *got;
+            size_t gl;
+            int rc;
+
+            make_key(k, i);
+            rc = ops->get(&kv, k, &got, &gl);
+            if (rc != 0) {
+                phase_fail(&kv, phase_names[P_COMMIT1], "check key #%" PRIu64 ": %s", i,
+                           rc > 0 ? "not found" : kv.err);
+                goto out;
+            }
+            if (check_value(&kv, phase_names[P_COMMIT1], i, j + 1, got, gl) != 0) {
+                goto out;
+            }
+        }
+        if (ops->commit(&kv) != 0) {
+            phase_fail(&kv, phase_names[P_COMMIT1], "commit: %s", kv.err);
+            goto out;
+        }
+        if (check_count(&kv, phase_names[P_COMMIT1], cfg->keys) != 0) {
+            goto out;
+        }
+    }
+    ret = 0;
+out:
+    ops->close(&kv);
+    return ret;
+}
+
+/* -------------------------------------------------------------- parent */
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_tree(const char *path)
+{
+    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Run one engine in a child.  Returns 0 with *res and *rss_kib filled, or
+ * -1 (the child said why). */
+static int run_child(const struct kv_ops *ops, const struct bench_cfg *cfg,
+                     struct bench_result *res, long *rss_kib)
+{
+    char dir[4096];
+    struct rusage ru;
+    size_t got = 0;
+    int fds[2], status = 0;
+    pid_t pid;
+
+    snprintf(dir, sizeof(dir), "%s/%s", cfg->root, ops->name);
+    if (pipe(fds) != 0) {
+        cli_err("bench: pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        cli_err("bench: fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        struct bench_result r;
+        int rc;
+
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        close(fds[0]);
+        memset(&r, 0, sizeof(r));
+        rc = run_engine(ops, cfg, dir, &r);
+        if (rc == 0 && write(fds[1], &r, sizeof(r)) != (ssize_t)sizeof(r)) {
+            rc = -1;
+        }
+        close(fds[1]);
+        fflush(stdout);
+        exit(rc == 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    while (got < sizeof(*res)) {
+        ssize_t n = read(fds[0], (char *)res + got, sizeof(*res) - got);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    while (wait4(pid, &status, 0, &ru) < 0) {
+        if (errno != EINTR) {
+            cli_err("bench: wait4: %s", strerror(errno));
+            rm_tree(dir);
+            return -1;
+        }
+    }
+    rm_tree(dir);
+    *rss_kib = ru.ru_maxrss;
+    if (WIFSIGNALED(status)) {
+        cli_err("bench: %s: killed by signal %d (%s)", ops->name, WTERMSIG(status),
+                strsignal(WTERMSIG(status)));
+        return -1;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != sizeof(*res)) {
+        cli_err("bench: %s: FAILED (exit status %d); see the message above", ops->name,
+                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return -1;
+    }
+    return 0;
+}
+
+enum { E_SOP, E_LMDB, E_SQLITE, NENGINES };
+
+static const char *const engine_names[NENGINES] = {"sop", "lmdb", "sqlite"};
+
+static const struct kv_ops *engine_ops(int e)
+{
+    switch (e) {
+    case E_SOP:
+        return &sop_ops;
+#ifdef HAVE_LMDB
+    case E_LMDB:
+        return &lmdb_ops;
+#endif
+#ifdef HAVE_SQLITE3
+    case E_SQLITE:
+        return &sqlite_ops;
+#endif
+    default:
+        return NULL;
+    }
+}
+
+static bool parse_only(const char *s, bool *on)
+{
+    char buf[256], *tok, *save = NULL;
+    int e;
+
+    if (strlen(s) >= sizeof(buf)) {
+        return false;
+    }
+    strcpy(buf, s);
+    for (e = 0; e < NENGINES; e++) {
+        on[e] = false;
+    }
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        for (e = 0; e < NENGINES; e++) {
+            if (strcmp(tok, engine_names[e]) == 0) {
+                on[e] = true;
+                break;
+            }
+        }
+        if (e == NENGINES) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void print_cell_rate(bool ok, const struct bench_result *r, int p)
+{
+    if (!ok || r->secs[p] <= 0) {
+        printf(" %12s", ok ? "-" : "n/a");
+        return;
+    }
+    printf(" %12.0f", (double)r->ops[p] / r->secs[p]);
+}
+
+static void print_ratio(double a, double b)
+{
+    if (a <= 0 || b <= 0) {
+        printf(" %10s", "-");
+        return;
+    }
+    printf(" %10.2f", a / b);
+}
+
+static void print_table(const struct bench_cfg *cfg, const bool *ok,
+                        const struct bench_result *res, const long *rss)
+{
+    double rate[NENGINES];
+    int p, e;
+
+    printf("\n%-15s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
+           "sqlite ops/s", "sop/lmdb", "sop/sqlite");
+    for (p = 0; p < NPHASES; p++) {
+        uint64_t ops = p == P_COMMIT1 ? cfg->commits : cfg->keys;
+
+        if (p == P_COMMIT1 && cfg->commits == 0) {
+            continue;
+        }
+        printf("%-15s %9" PRIu64, phase_names[p], ops);
+        for (e = 0; e < NENGINES; e++) {
+            print_cell_rate(ok[e], &res[e], p);
+            rate[e] = ok[e] && res[e].secs[p] > 0 ? (double)res[e].ops[p] / res[e].secs[p] : 0;
+        }
+        print_ratio(rate[E_SOP], rate[E_LMDB]);
+        print_ratio(rate[E_SOP], rate[E_SQLITE]);
+        putchar('\n');
+    }
+    printf("%-15s %9s", "peak RSS MiB", "");
+    for (e = 0; e < NENGINES; e++) {
+        if (ok[e]) {
+            printf(" %12.1f", (double)rss[e] / 1024);
+        } else {
+            printf(" %12s", "n/a");
+        }
+    }
+    print_ratio(ok[E_SOP] ? (double)rss[E_SOP] : 0, ok[E_LMDB] ? (double)rss[E_LMDB] : 0);
+    print_ratio(ok[E_SOP] ? (double)rss[E_SOP] : 0, ok[E_SQLITE] ? (double)rss[E_SQLITE] : 0);
+    putchar('\n');
+    printf("%-15s %9s", "disk MiB seq", "");
+    for (e = 0; e < NENGINES; e++) {
+        if (ok[e]) {
+            printf(" %12.1f", (double)res[e].disk_seq / 1048576.0);
+        } else {
+            printf(" %12s", "n/a");
+        }
+    }
+    print_ratio(ok[E_SOP] ? (double)res[E_SOP].disk_seq : 0,
+                ok[E_LMDB] ? (double)res[E_LMDB].disk_seq : 0);
+    print_ratio(ok[E_SOP] ? (double)res[E_SOP].disk_seq : 0,
+                ok[E_SQLITE] ? (double)res[E_SQLITE].disk_seq : 0);
+    putchar('\n');
+    printf("%-15s %9s", "disk MiB random", "");
+    for (e = 0; e < NENGINES; e++) {
+        if (ok[e]) {
+            printf(" %12.1f", (double)res[e].disk_rand / 1048576.0);
+        } else {
+            printf(" %12s", "n/a");
+        }
+    }
+    print_ratio(ok[E_SOP] ? (double)res[E_SOP].disk_rand : 0,
+                ok[E_LMDB] ? (double)res[E_LMDB].disk_rand : 0);
+    print_ratio(ok[E_SOP] ? (double)res[E_SOP].disk_rand : 0,
+                ok[E_SQLITE] ? (double)res[E_SQLITE].disk_rand : 0);
+    putchar('\n');
+    printf("(ops/s: higher is better, ratio > 1 means sop is faster; RSS and disk: lower is "
+           "better.\n RSS of LMDB counts the pages of its memory map it touched.)\n");
+}
+
+static int bench_engine(int argc, char **argv)
+{
+    enum { O_KEYS = 256, O_BATCH, O_COMMITS, O_DIR, O_ONLY, O_SLOT, O_SEED };
+    static const struct option longopts[] = {
+        {"keys", required_argument, NULL, O_KEYS},
+        {"batch", required_argument, NULL, O_BATCH},
+        {"commits", required_argument, NULL, O_COMMITS},
+        {"dir", required_argument, NULL, O_DIR},
+        {"only", required_argument, NULL, O_ONLY},
+        {"slot-length", required_argument, NULL, O_SLOT},
+        {"seed", required_argument, NULL, O_SEED},
+        {NULL, 0, NULL, 0},
+    };
+    struct bench_cfg cfg = {.keys = 1000000, .batch = 1000, .commits = 10000, .seed = 1,
+                            .slot_length = 1000};
+    struct bench_result res[NENGINES];
+    bool on[NENGINES] = {true, true, true}, ok[NENGINES] = {false, false, false};
+    long rss[NENGINES] = {0};
+    const char *base = getenv("TMPDIR");
+    char root[4096];
+    struct sigaction sa, old_int, old_term;
+    bool root_made = false, any_failed = false;
+    uint64_t n;
+    int c, e, ret = CLI_OK;
+
+    if (!base || !base[0]) {
+        base = "/tmp";
+    }
+    optind = 1;
+    while ((c = cli_getopt(argc, argv, "", longopts)) != -1) {
+        switch (c) {
+        case O_KEYS:
+            if (!cli_parse_u64(optarg, 1, 1ull << 40, true, &cfg.keys)) {
+                return cli_usage("bench", "bench engine: bad --keys '%s'", optarg);
+            }
+            break;
+        case O_BATCH:
+            if (!cli_parse_u64(optarg, 1, 1ull << 32, true, &cfg.batch)) {
+                return cli_usage("bench", "bench engine: bad --batch '%s'", optarg);
+            }
+            break;
+        case O_COMMITS:
+            if (!cli_parse_u64(optarg, 0, 1ull << 32, true, &cfg.commits)) {
+                return cli_usage("bench", "bench engine: bad --commits '%s'", optarg);
+            }
+            break;
+        case O_DIR:
+            base = optarg;
+            break;
+        case O_ONLY:
+            if (!parse_only(optarg, on)) {
+                return cli_usage("bench", "bench engine: --only takes sop,lmdb,sqlite, not '%s'",
+                                 optarg);
+            }
+            break;
+        case O_SLOT:
+            if (!cli_parse_u64(optarg, 4, 65535, false, &n)) {
+                return cli_usage("bench", "bench engine: --slot-length takes 4..65535, not '%s'",
+                                 optarg);
+            }
+            cfg.slot_length = (uint32_t)n;
+            break;
+        case O_SEED:
+            if (!cli_parse_u64(optarg, 0, UINT64_MAX, false, &cfg.seed)) {
+                return cli_usage("bench", "bench engine: bad --seed '%s'", optarg);
+            }
+            break;
+        default:
+            return CLI_USAGE;
+        }
+    }
+    if (optind != argc) {
+        return cli_usage("bench", "bench engine: unexpected argument '%s'", argv[optind]);
+    }
+    memset(res, 0, sizeof(res));
+    if (snprintf(root, sizeof(root), "%s/sop-bench-XXXXXX", base) >= (int)sizeof(root) - 64) {
+        cli_err("bench: --dir path too long");
+        return CLI_FAIL;
+    }
+    if (!mkdtemp(root)) {
+        cli_err("bench: create a temporary folder in %s: %s", base, strerror(errno));
+        return CLI_FAIL;
+    }
+    root_made = true;
+    cfg.root = root;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    printf("sop bench engine: %" PRIu64 " keys of %d bytes, values of %d bytes, batches of "
+           "%" PRIu64 ", %" PRIu64 " single-upsert commits\n",
+           cfg.keys, KEY_LEN, VAL_LEN, cfg.batch, cfg.commits);
+    printf("  seed %" PRIu64 " (--seed), folder %s, %ld cpus\n", cfg.seed, root,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("  sop: slot_length %" PRIu32 "; %s\n", cfg.slot_length, sop_ops.durability);
+#ifdef HAVE_LMDB
+    {
+        int major, minor, patch;
+
+        mdb_version(&major, &minor, &patch);
+        printf("  lmdb %d.%d.%d: map size %zu MiB; %s\n", major, minor, patch,
+               lmdb_map_size(&cfg) >> 20, lmdb_ops.durability);
+    }
+#else
+    printf("  lmdb: not built (configure found no liblmdb-dev); skipped\n");
+#endif
+#ifdef HAVE_SQLITE3
+    printf("  sqlite %s: %s\n", sqlite3_libversion(), sqlite_ops.durability);
+#else
+    printf("  sqlite: not built (configure found no libsqlite3-dev); skipped\n");
+#endif
+    fflush(stdout);
+
+    for (e = 0; e < NENGINES && !got_signal; e++) {
+        const struct kv_ops *ops = engine_ops(e);
+
+        if (!on[e] || !ops) {
+            continue;
+        }
+        if (run_child(ops, &cfg, &res[e], &rss[e]) == 0) {
+            ok[e] = true;
+        } else {
+            any_failed = true;
+        }
+    }
+    if (got_signal) {
+        cli_err("bench: interrupted (signal %d); removing %s", (int)got_signal, root);
+        ret = 128 + got_signal;
+        goto out;
+    }
+    print_table(&cfg, ok, res, rss);
+    if (any_failed) {
+        cli_err("bench: an engine failed: see above");
+        ret = CLI_FAIL;
+    }
+out:
+    if (root_made) {
+        rm_tree(root);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return ret;
+}
+
+int bench_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        return cli_usage("bench", "bench: which benchmark? (engine)");
+    }
+    if (strcmp(argv[1], "engine") == 0) {
+        return bench_engine(argc - 1, argv + 1);
+    }
+    return cli_usage("bench", "bench: no benchmark '%s' (there is: engine)", argv[1]);
+}

@@ -1,0 +1,353 @@
+/*
+ * cli.c - helpers shared by the modules of the `sop` command (see cli.h):
+ * error reports, database opening, option and number parsing, the clock,
+ * and the text codecs of the dump format.
+ *
+ * Nothing here keeps state between calls but the streaming base64 decoder,
+ * whose state the caller holds.
+ */
+#include "config.h"
+
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void cli_err(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fputs("sop: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_fail(sop_db *db, sop_txn *t, int rc, const char *fmt, ...)
+{
+    const char *msg = NULL;
+    va_list ap;
+
+    if (t) {
+        msg = sop_txn_errmsg(t);
+    }
+    if ((!msg || !msg[0]) && db) {
+        msg = sop_db_errmsg(db);
+    }
+    fflush(stdout);
+    fputs("sop: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s", sop_strerror(rc));
+    if (msg && msg[0]) {
+        fprintf(stderr, " (%s)", msg);
+    }
+    fputc('\n', stderr);
+    return CLI_FAIL;
+}
+
+int cli_usage(const char *name, const char *fmt, ...)
+{
+    const struct cli_cmd *cmd = cli_find(name);
+    va_list ap;
+
+    fflush(stdout);
+    fputs("sop: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (cmd) {
+        fprintf(stderr, "usage: sop %s %s\nTry 'sop help %s'.\n", cmd->name, cmd->synopsis,
+                cmd->name);
+    } else {
+        fputs("Try 'sop help'.\n", stderr);
+    }
+    return CLI_USAGE;
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+    int c;
+
+    opterr = 0;
+    c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (c == '?' || c == ':') {
+        const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+        if (optopt && strchr(shortopts, optopt) && strchr(shortopts, optopt)[1] == ':') {
+            cli_usage(argv[0], "%s: option '%s' needs an argument", argv[0], bad);
+        } else {
+            cli_usage(argv[0], "%s: unknown option or missing argument '%s'", argv[0], bad);
+        }
+        return '?';
+    }
+    return c;
+}
+
+int cli_open_db(const char *dir, bool create, sop_db **out)
+{
+    struct stat st;
+    int rc;
+
+    *out = NULL;
+    if (!create) {
+        if (stat(dir, &st) != 0) {
+            cli_err("%s: %s (no database there)", dir, strerror(errno));
+            return CLI_FAIL;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            cli_err("%s: not a folder (a database is a folder)", dir);
+            return CLI_FAIL;
+        }
+    }
+    rc = sop_db_open(dir, NULL, out);
+    if (rc != SOP_OK) {
+        *out = NULL;
+        if (rc == SOP_EBUSY) {
+            cli_err("open database %s: %s (another process has it open)", dir, sop_strerror(rc));
+            return CLI_FAIL;
+        }
+        return cli_fail(NULL, NULL, rc, "open database %s", dir);
+    }
+    return CLI_OK;
+}
+
+bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, bool suffixes, uint64_t *out)
+{
+    unsigned long long v;
+    uint64_t mul = 1;
+    char *end;
+
+    if (!s || *s < '0' || *s > '9') {
+        return false;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0) {
+        return false;
+    }
+    if (suffixes && *end) {
+        switch (*end) {
+        case 'k':
+        case 'K':
+            mul = 1024;
+            break;
+        case 'm':
+        case 'M':
+            mul = 1024 * 1024;
+            break;
+        case 'g':
+        case 'G':
+            mul = 1024 * 1024 * 1024;
+            break;
+        default:
+            return false;
+        }
+        end++;
+        if (*end == 'i' && end[1] == 'B') {
+            end += 2;
+        } else if (*end == 'B') {
+            end++;
+        }
+    }
+    if (*end) {
+        return false;
+    }
+    if (v > UINT64_MAX / mul) {
+        return false;
+    }
+    v *= mul;
+    if (v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool escape_plain(uint8_t b)
+{
+    return b > 0x20 && b < 0x7f && b != '\\' && b != '#';
+}
+
+bool cli_escape_write(FILE *f, const void *data, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = data;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t run = i;
+
+        while (run < len && escape_plain(p[run])) {
+            run++;
+        }
+        if (run > i && fwrite(p + i, 1, run - i, f) != run - i) {
+            return false;
+        }
+        i = run;
+        if (i < len) {
+            char e[4] = {'\\', 'x', hex[p[i] >> 4], hex[p[i] & 15]};
+
+            if (fwrite(e, 1, sizeof(e), f) != sizeof(e)) {
+                return false;
+            }
+            i++;
+        }
+    }
+    return true;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+bool cli_unescape(char *s, size_t *len)
+{
+    size_t i, o = 0;
+
+    for (i = 0; i < *len; i++) {
+        if (s[i] != '\\') {
+            s[o++] = s[i];
+            continue;
+        }
+        if (*len - i < 4 || s[i + 1] != 'x' || hexval(s[i + 2]) < 0 || hexval(s[i + 3]) < 0) {
+            return false;
+        }
+        s[o++] = (char)(hexval(s[i + 2]) << 4 | hexval(s[i + 3]));
+        i += 3;
+    }
+    *len = o;
+    return true;
+}
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t cli_b64_len(size_t n)
+{
+    return (n + 2) / 3 * 4;
+}
+
+void cli_b64_encode(const void *in, size_t n, char *out)
+{
+    const uint8_t *p = in;
+    size_t i;
+
+    for (i = 0; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+        *out++ = b64chars[v >> 18];
+        *out++ = b64chars[(v >> 12) & 63];
+        *out++ = b64chars[(v >> 6) & 63];
+        *out++ = b64chars[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)p[i] << 16;
+
+        *out++ = b64chars[v >> 18];
+        *out++ = b64chars[(v >> 12) & 63];
+        *out++ = '=';
+        *out++ = '=';
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+
+        *out++ = b64chars[v >> 18];
+        *out++ = b64chars[(v >> 12) & 63];
+        *out++ = b64chars[(v >> 6) & 63];
+        *out++ = '=';
+    }
+}
+
+static int b64val(char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '+') {
+        return 62;
+    }
+    if (c == '/') {
+        return 63;
+    }
+    return -1;
+}
+
+bool cli_b64_decode(struct cli_b64dec *d, const char *in, size_t n, uint8_t *out, size_t *outn)
+{
+    size_t i, o = 0;
+
+    for (i = 0; i < n; i++) {
+        int v;
+
+        if (in[i] == '=') {
+            /* "xx==" and "xxx=" end the input; nothing but the rest of the padding may follow */
+            if (!d->pad && d->nbits == 18) {
+                out[o++] = (uint8_t)(d->acc >> 10);
+                out[o++] = (uint8_t)(d->acc >> 2);
+                d->need = 0;
+            } else if (!d->pad && d->nbits == 12) {
+                out[o++] = (uint8_t)(d->acc >> 4);
+                d->need = 1;
+            } else if (d->pad && d->need == 1) {
+                d->need = 0;
+            } else {
+                return false;
+            }
+            d->pad = true;
+            d->acc = 0;
+            d->nbits = 0;
+            continue;
+        }
+        v = b64val(in[i]);
+        if (v < 0 || d->pad) {
+            return false;
+        }
+        d->acc = d->acc << 6 | (uint32_t)v;
+        d->nbits += 6;
+        if (d->nbits == 24) {
+            out[o++] = (uint8_t)(d->acc >> 16);
+            out[o++] = (uint8_t)(d->acc >> 8);
+            out[o++] = (uint8_t)d->acc;
+            d->acc = 0;
+            d->nbits = 0;
+        }
+    }
+    *outn = o;
+    return true;
+}
+
+bool cli_b64_finish(const struct cli_b64dec *d)
+{
+    return d->nbits == 0 && d->need == 0;
+}

@@ -1,0 +1,984 @@
+/*
+ * sop.c - the `sop` command: create, list, inspect, read and write the stores
+ * of a libsop database folder from a shell, dump and load them, run the
+ * cookbook quickstart (`sop demo`) and the benchmarks (`sop bench`).
+ *
+ * Each subcommand is one function taking argv from its own name; the table
+ * `commands` names them, with their usage and help.  A command opens the
+ * database, does its work in one transaction (load and demo commit in
+ * batches), and reports any failure as "sop: what: why (engine message)".
+ * Exit status: 0 success, 1 failure, 2 usage error.  Only sop.h of the
+ * engine is used.
+ */
+#include "config.h"
+
+#include "bench.h"
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PIECE (1024u * 1024u) /* stdin/stdout streaming unit */
+
+static int cmd_demo(int argc, char **argv);
+static int cmd_stores(int argc, char **argv);
+static int cmd_info(int argc, char **argv);
+static int cmd_create(int argc, char **argv);
+static int cmd_drop(int argc, char **argv);
+static int cmd_put(int argc, char **argv);
+static int cmd_get(int argc, char **argv);
+static int cmd_rm(int argc, char **argv);
+static int cmd_ls(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct cli_cmd commands[] = {
+    {"demo", "DIR", "run the cookbook quickstart: 100,000 user profiles in store 'users'",
+     "Creates store 'users' (slot_length 1000, unique, value_in_node, description\n"
+     "\"User Profiles\") in the database folder DIR (created if absent), adds 100,000\n"
+     "profiles keyed user_0 .. user_99999 with values like\n"
+     "  {\"id\":\"user_7\",\"name\":\"John Doe\",\"email\":\"john@example.com\"}\n"
+     "committing every 1,000 (a new write transaction and sop_store_open each time),\n"
+     "then, in one read transaction, reads every profile back and checks it, counts\n"
+     "the store, and walks it with a cursor checking the key order.  Prints timings.\n"
+     "Fails if DIR already has a store 'users' (drop it with `sop drop DIR users`).\n",
+     cmd_demo},
+    {"stores", "DIR", "list the stores of a database, one name a line, in name order", NULL,
+     cmd_stores},
+    {"info", "DIR STORE", "show a store's options, item count and times",
+     "Prints `key: value` lines: name, kind, description, slot_length, unique,\n"
+     "value_in_node, chunk_size, relations, count, created, modified (UTC, ISO 8601).\n"
+     "Control characters in texts are shown as \\xHH.\n",
+     cmd_info},
+    {"create",
+     "DIR STORE [--slot-length N] [--unique] [--value-in-node] [--chunk-size N]\n"
+     "           [--description TEXT] [--relations JSON] [--kind K]",
+     "create a store (and the database folder if absent)",
+     "Options:\n"
+     "  --slot-length N     items per B-tree node, 4..65535 (default 1000)\n"
+     "  --unique            keys are unique (default: duplicates allowed, kept in\n"
+     "                      insertion order)\n"
+     "  --value-in-node     keep small values inside the leaf nodes\n"
+     "  --chunk-size N      piece size of big values, 4K..64M (default 1M); K, M, G\n"
+     "                      suffixes are powers of 1024\n"
+     "  --description TEXT  free text\n"
+     "  --relations JSON    foreign-key metadata, e.g.\n"
+     "                      '[{\"source\":[\"user_id\"],\"store\":\"users\",\"target\":[\"id\"]}]'\n"
+     "  --kind K            records (default), search or vector\n",
+     cmd_create},
+    {"drop", "DIR STORE", "remove a store and all its items", NULL, cmd_drop},
+    {"put", "DIR STORE KEY [VALUE]", "set the value of KEY (from stdin when VALUE is absent)",
+     "Adds the item or replaces its value (upsert), in one transaction.  VALUE is\n"
+     "taken as is (no newline added).  Without VALUE, the value is read from stdin\n"
+     "up to its end and streamed into the store 1 MiB at a time, so any size works:\n"
+     "  sop put DIR videos matrix.mp4 < matrix.mp4\n"
+     "Keys and values are byte strings; put `--` before a KEY or VALUE that starts\n"
+     "with '-'.\n",
+     cmd_put},
+    {"get", "DIR STORE KEY", "write the value of KEY to stdout (streamed, any size)",
+     "Writes the value exactly, with no newline added.  Exit status 1 with\n"
+     "\"not found\" when the key is absent.\n",
+     cmd_get},
+    {"rm", "DIR STORE KEY", "remove the item KEY (the first one, in a store with duplicates)",
+     NULL, cmd_rm},
+    {"ls", "DIR STORE [PREFIX] [-b|--escape]", "list keys in order, one a line",
+     "Lists the keys of STORE in key order (memcmp), those starting with PREFIX\n"
+     "when given.  With -b (--escape), bytes outside 0x21..0x7e and '\\' and '#' are\n"
+     "written \\xHH, as in dumps, so every key is one line whatever it holds.\n",
+     cmd_ls},
+    {"dump", "DIR STORE", "write a store (options and items) to stdout", cli_dump_help,
+     cli_cmd_dump},
+    {"load", "DIR STORE", "read a dump from stdin into a store (created if absent)",
+     cli_dump_help, cli_cmd_load},
+    {"bench",
+     "engine [--keys N] [--batch N] [--commits N] [--dir D] [--only LIST]\n"
+     "           [--slot-length N] [--seed S]",
+     "benchmark the engine against LMDB and SQLite", bench_help, bench_main},
+    {"help", "[COMMAND]", "show the commands, or the help of one", NULL, cmd_help},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const struct cli_cmd *cli_find(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+static void print_overview(FILE *f)
+{
+    size_t i;
+
+    fputs("usage: sop COMMAND ARGS...\n"
+          "\n"
+          "A command line for libsop databases: a database is a folder (DIR) holding\n"
+          "stores, each a B-tree of byte-string keys and values.\n"
+          "\n"
+          "Commands:\n",
+          f);
+    for (i = 0; i < NCOMMANDS; i++) {
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    }
+    fputs("\n"
+          "`sop help COMMAND` or `sop COMMAND --help` explains one.  Exit status: 0 done,\n"
+          "1 failed (the reason is printed), 2 usage error.\n",
+          f);
+}
+
+static void print_help(const struct cli_cmd *cmd, FILE *f)
+{
+    fprintf(f, "usage: sop %s %s\n\n%s.\n", cmd->name, cmd->synopsis, cmd->summary);
+    if (cmd->help) {
+        fprintf(f, "\n%s", cmd->help);
+    }
+}
+
+/* Parse a command that has no options but -h: checks the count of
+ * positional arguments.  Returns CLI_OK with *first set to the first
+ * argument, or CLI_USAGE (reported). */
+static int plain_args(int argc, char **argv, int min, int max, int *first)
+{
+    static const struct option none[] = {{NULL, 0, NULL, 0}};
+    int c, n;
+
+    optind = 1;
+    if ((c = cli_getopt(argc, argv, "", none)) != -1) {
+        return CLI_USAGE; /* this command has no options */
+    }
+    n = argc - optind;
+    if (n < min) {
+        return cli_usage(argv[0], "%s: missing arguments", argv[0]);
+    }
+    if (n > max) {
+        return cli_usage(argv[0], "%s: too many arguments", argv[0]);
+    }
+    *first = optind;
+    return CLI_OK;
+}
+
+/* A database, a transaction and maybe a store, opened together. */
+struct session {
+    const char *dir;
+    const char *name;
+    sop_db *db;
+    sop_txn *t;
+    sop_store *s;
+};
+
+/* Open dir, begin a transaction of `mode` and open store `name` (unless
+ * NULL).  Returns CLI_OK or CLI_FAIL (reported); call session_end() in any
+ * case. */
+static int session_begin(struct session *ss, const char *dir, const char *name, int mode,
+                         bool create_db)
+{
+    int rc;
+
+    memset(ss, 0, sizeof(*ss));
+    ss->dir = dir;
+    ss->name = name;
+    if (cli_open_db(dir, create_db, &ss->db) != CLI_OK) {
+        return CLI_FAIL;
+    }
+    rc = sop_txn_begin(ss->db, mode, &ss->t);
+    if (rc != SOP_OK) {
+        ss->t = NULL;
+        return cli_fail(ss->db, NULL, rc, "begin a transaction in %s", dir);
+    }
+    if (name) {
+        rc = sop_store_open(ss->t, name, &ss->s);
+        if (rc != SOP_OK) {
+            return cli_fail(ss->db, ss->t, rc, "open store '%s' in %s", name, dir);
+        }
+    }
+    return CLI_OK;
+}
+
+/* Commit the session's transaction.  Returns CLI_OK or CLI_FAIL (reported). */
+static int session_commit(struct session *ss)
+{
+    sop_txn *t = ss->t;
+    int rc;
+
+    ss->t = NULL;
+    ss->s = NULL;
+    rc = sop_txn_commit(t);
+    if (rc != SOP_OK) {
+        return cli_fail(ss->db, NULL, rc, "commit to %s", ss->dir);
+    }
+    return CLI_OK;
+}
+
+static void session_end(struct session *ss)
+{
+    sop_txn_rollback(ss->t);
+    ss->t = NULL;
+    ss->s = NULL;
+    sop_db_close(ss->db);
+    ss->db = NULL;
+}
+
+/* ---------------------------------------------------------------- demo */
+
+#define DEMO_USERS 100000
+#define DEMO_BATCH 1000
+
+static int demo_value(char *buf, size_t cap, long i)
+{
+    return snprintf(buf, cap, "{\"id\":\"user_%ld\",\"name\":\"John Doe\",\"email\":\"john@example.com\"}",
+                    i);
+}
+
+/* Parse the number of a "user_N" key; -1 if the key is not one. */
+static long demo_key_number(const void *k, size_t kl)
+{
+    const char *p = k;
+    long n = 0;
+    size_t i;
+
+    if (kl < 6 || kl > 16 || memcmp(p, "user_", 5) != 0) {
+        return -1;
+    }
+    for (i = 5; i < kl; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+        n = n * 10 + (p[i] - '0');
+    }
+    return n;
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+    static const char *const name = "users";
+    sop_store_options o = {.slot_length = 1000,
+                           .unique = true,
+                           .value_in_node = true,
+                           .description = "User Profiles"};
+    struct session ss = {0};
+    sop_cursor *c = NULL;
+    char key[32], val[128], sample[160] = "";
+    double t0, t_add, t_get, t_walk;
+    uint64_t count = 0, walked = 0, checked = 0;
+    long i, prev = -1;
+    int first, ret, rc, commits = 0;
+    const char *dir;
+
+    ret = plain_args(argc, argv, 1, 1, &first);
+    if (ret != CLI_OK) {
+        return ret;
+    }
+    dir = argv[first];
+    ret = session_begin(&ss, dir, NULL, SOP_TXN_WRITE, true);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    printf("sop demo: the cookbook quickstart in %s\n", dir);
+    printf("  store %s: slot_length %u, unique, value_in_node, \"%s\"\n", name, o.slot_length,
+           o.description);
+    fflush(stdout);
+
+    t0 = cli_now();
+    rc = sop_store_create(ss.t, name, &o, &ss.s);
+    if (rc == SOP_EEXIST) {
+        cli_err("demo: %s already has a store '%s': use an empty folder, or `sop drop %s %s`",
+                dir, name, dir, name);
+        ret = CLI_FAIL;
+        goto out;
+    }
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "create store '%s' in %s", name, dir);
+        goto out;
+    }
+    for (i = 0; i < DEMO_USERS; i++) {
+        int kl = snprintf(key, sizeof(key), "user_%ld", i);
+        int vl = demo_value(val, sizeof(val), i);
+
+        if (!ss.s) {
+            rc = sop_txn_begin(ss.db, SOP_TXN_WRITE, &ss.t);
+            if (rc != SOP_OK) {
+                ss.t = NULL;
+                ret = cli_fail(ss.db, NULL, rc, "begin a write transaction");
+                goto out;
+            }
+            rc = sop_store_open(ss.t, name, &ss.s);
+            if (rc != SOP_OK) {
+                ret = cli_fail(ss.db, ss.t, rc, "open store '%s'", name);
+                goto out;
+            }
+        }
+        rc = sop_add(ss.s, key, (size_t)kl, val, (size_t)vl);
+        if (rc != SOP_OK) {
+            ret = cli_fail(ss.db, ss.t, rc, "add %s", key);
+            goto out;
+        }
+        if ((i + 1) % DEMO_BATCH == 0 || i + 1 == DEMO_USERS) {
+            ret = session_commit(&ss);
+            if (ret != CLI_OK) {
+                goto out;
+            }
+            commits++;
+        }
+    }
+    t_add = cli_now() - t0;
+    printf("  add     %d profiles in %d commits of %d: %.3f s, %.0f adds/s\n", DEMO_USERS,
+           commits, DEMO_BATCH, t_add, DEMO_USERS / t_add);
+    fflush(stdout);
+
+    /* Everything back, in one read transaction. */
+    t0 = cli_now();
+    rc = sop_txn_begin(ss.db, SOP_TXN_READ, &ss.t);
+    if (rc != SOP_OK) {
+        ss.t = NULL;
+        ret = cli_fail(ss.db, NULL, rc, "begin a read transaction");
+        goto out;
+    }
+    rc = sop_store_open(ss.t, name, &ss.s);
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "open store '%s'", name);
+        goto out;
+    }
+    for (i = 0; i < DEMO_USERS; i++) {
+        int kl = snprintf(key, sizeof(key), "user_%ld", i);
+        int vl = demo_value(val, sizeof(val), i);
+        const void *v;
+        size_t got;
+
+        rc = sop_get(ss.s, key, (size_t)kl, &v, &got);
+        if (rc != SOP_OK) {
+            ret = cli_fail(ss.db, ss.t, rc, "get %s", key);
+            goto out;
+        }
+        if (got != (size_t)vl || memcmp(v, val, got) != 0) {
+            cli_err("demo: get %s: wrong value (%zu bytes, expected %d: %s)", key, got, vl, val);
+            ret = CLI_FAIL;
+            goto out;
+        }
+        checked++;
+    }
+    t_get = cli_now() - t0;
+    rc = sop_store_count(ss.s, &count);
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "count store '%s'", name);
+        goto out;
+    }
+    if (count != DEMO_USERS) {
+        cli_err("demo: store '%s' counts %" PRIu64 " items, expected %d", name, count, DEMO_USERS);
+        ret = CLI_FAIL;
+        goto out;
+    }
+    printf("  get     %" PRIu64 " of %d found, values checked: %.3f s, %.0f gets/s\n", checked,
+           DEMO_USERS, t_get, (double)checked / t_get);
+    printf("  count   %" PRIu64 "\n", count);
+    fflush(stdout);
+
+    /* A cursor walk: every key once, in memcmp order. */
+    t0 = cli_now();
+    rc = sop_cursor_open(ss.s, &c);
+    if (rc != SOP_OK) {
+        c = NULL;
+        ret = cli_fail(ss.db, ss.t, rc, "open a cursor on '%s'", name);
+        goto out;
+    }
+    key[0] = '\0';
+    for (rc = sop_cursor_first(c); rc == SOP_OK; rc = sop_cursor_next(c)) {
+        const void *k, *v;
+        size_t kl, vl;
+        long n;
+        int el;
+
+        rc = sop_cursor_key(c, &k, &kl);
+        if (rc == SOP_OK) {
+            rc = sop_cursor_value(c, &v, &vl);
+        }
+        if (rc != SOP_OK) {
+            ret = cli_fail(ss.db, ss.t, rc, "cursor at item %" PRIu64, walked);
+            goto out;
+        }
+        n = demo_key_number(k, kl);
+        el = n < 0 ? 0 : demo_value(val, sizeof(val), n);
+        if (n < 0 || vl != (size_t)el || memcmp(v, val, vl) != 0) {
+            cli_err("demo: cursor item %" PRIu64 ": unexpected key or value (%.*s)", walked,
+                    (int)(kl < 40 ? kl : 40), (const char *)k);
+            ret = CLI_FAIL;
+            goto out;
+        }
+        /* keys come in memcmp order: compare with the previous one */
+        if (walked > 0) {
+            size_t pl = strlen(key), m = pl < kl ? pl : kl;
+            int cmp = memcmp(key, k, m);
+
+            if (cmp > 0 || (cmp == 0 && pl >= kl)) {
+                cli_err("demo: cursor: key %.*s after %s, out of order", (int)kl, (const char *)k,
+                        key);
+                ret = CLI_FAIL;
+                goto out;
+            }
+        }
+        memcpy(key, k, kl);
+        key[kl] = '\0';
+        if (n == DEMO_USERS / 2) {
+            snprintf(sample, sizeof(sample), "%s = %.*s", key, (int)vl, (const char *)v);
+        }
+        prev = n;
+        walked++;
+    }
+    if (rc != SOP_ENOTFOUND) {
+        ret = cli_fail(ss.db, ss.t, rc, "cursor after item %" PRIu64, walked);
+        goto out;
+    }
+    t_walk = cli_now() - t0;
+    if (walked != DEMO_USERS) {
+        cli_err("demo: cursor walked %" PRIu64 " items, expected %d", walked, DEMO_USERS);
+        ret = CLI_FAIL;
+        goto out;
+    }
+    sop_cursor_close(c);
+    c = NULL;
+    ret = session_commit(&ss);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    printf("  cursor  %" PRIu64 " items in key order (first user_0, last user_%ld): %.3f s, "
+           "%.0f items/s\n",
+           walked, prev, t_walk, (double)walked / t_walk);
+    printf("  sample  %s\n", sample);
+    printf("Done.  Try: sop info %s %s; sop ls %s %s user_9999\n", dir, name, dir, name);
+out:
+    sop_cursor_close(c);
+    session_end(&ss);
+    return ret;
+}
+
+/* --------------------------------------------------------- stores, info */
+
+static int print_store_name(const char *name, void *arg)
+{
+    (void)arg;
+    if (puts(name) == EOF) {
+        return SOP_EIO;
+    }
+    return 0;
+}
+
+static int cmd_stores(int argc, char **argv)
+{
+    struct session ss = {0};
+    int first, ret, rc;
+
+    ret = plain_args(argc, argv, 1, 1, &first);
+    if (ret != CLI_OK) {
+        return ret;
+    }
+    ret = session_begin(&ss, argv[first], NULL, SOP_TXN_READ, false);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    rc = sop_store_list(ss.t, print_store_name, NULL);
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "list the stores of %s", ss.dir);
+        goto out;
+    }
+out:
+    session_end(&ss);
+    return ret;
+}
+
+/* Print a text, control characters and '\' as \xHH. */
+static void print_text(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch < 0x20 || ch == 0x7f || ch == '\\') {
+            printf("\\x%02x", ch);
+        } else {
+            putchar(ch);
+        }
+    }
+}
+
+static void print_time(const char *label, uint64_t ns)
+{
+    time_t sec = (time_t)(ns / 1000000000u);
+    struct tm tm;
+    char buf[64];
+
+    if (ns == 0 || !gmtime_r(&sec, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm)) {
+        printf("%s: -\n", label);
+        return;
+    }
+    printf("%s: %s.%09" PRIu64 "Z\n", label, buf, ns % 1000000000u);
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    struct session ss = {0};
+    sop_store_info info;
+    int first, ret, rc;
+
+    ret = plain_args(argc, argv, 2, 2, &first);
+    if (ret != CLI_OK) {
+        return ret;
+    }
+    ret = session_begin(&ss, argv[first], argv[first + 1], SOP_TXN_READ, false);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    rc = sop_store_get_info(ss.s, &info);
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "info of store '%s'", ss.name);
+        goto out;
+    }
+    fputs("name: ", stdout);
+    print_text(info.name ? info.name : ss.name);
+    fputs("\nkind: ", stdout);
+    print_text(info.options.kind && info.options.kind[0] ? info.options.kind : "records");
+    fputs("\ndescription: ", stdout);
+    print_text(info.options.description ? info.options.description : "");
+    printf("\nslot_length: %" PRIu32 "\n", info.options.slot_length);
+    printf("unique: %s\n", info.options.unique ? "true" : "false");
+    printf("value_in_node: %s\n", info.options.value_in_node ? "true" : "false");
+    printf("chunk_size: %" PRIu32 "\n", info.options.chunk_size);
+    fputs("relations: ", stdout);
+    print_text(info.options.relations ? info.options.relations : "");
+    printf("\ncount: %" PRIu64 "\n", info.count);
+    print_time("created", info.created_ns);
+    print_time("modified", info.modified_ns);
+out:
+    session_end(&ss);
+    return ret;
+}
+
+/* -------------------------------------------------------- create, drop */
+
+static int cmd_create(int argc, char **argv)
+{
+    enum { O_SLOT = 256, O_UNIQUE, O_VIN, O_CHUNK, O_DESC, O_REL, O_KIND };
+    static const struct option longopts[] = {
+        {"slot-length", required_argument, NULL, O_SLOT},
+        {"unique", no_argument, NULL, O_UNIQUE},
+        {"value-in-node", no_argument, NULL, O_VIN},
+        {"chunk-size", required_argument, NULL, O_CHUNK},
+        {"description", required_argument, NULL, O_DESC},
+        {"relations", required_argument, NULL, O_REL},
+        {"kind", required_argument, NULL, O_KIND},
+        {NULL, 0, NULL, 0},
+    };
+    sop_store_options o = {0};
+    struct session ss = {0};
+    uint64_t n;
+    int c, ret, rc;
+
+    optind = 1;
+    while ((c = cli_getopt(argc, argv, "", longopts)) != -1) {
+        switch (c) {
+        case O_SLOT:
+            if (!cli_parse_u64(optarg, 4, 65535, false, &n)) {
+                return cli_usage(argv[0], "create: --slot-length takes 4..65535, not '%s'",
+                                 optarg);
+            }
+            o.slot_length = (uint32_t)n;
+            break;
+        case O_UNIQUE:
+            o.unique = true;
+            break;
+        case O_VIN:
+            o.value_in_node = true;
+            break;
+        case O_CHUNK:
+            if (!cli_parse_u64(optarg, 4096, 64u << 20, true, &n)) {
+                return cli_usage(argv[0], "create: --chunk-size takes 4K..64M, not '%s'", optarg);
+            }
+            o.chunk_size = (uint32_t)n;
+            break;
+        case O_DESC:
+            o.description = optarg;
+            break;
+        case O_REL:
+            o.relations = optarg;
+            break;
+        case O_KIND:
+            if (strcmp(optarg, "records") != 0 && strcmp(optarg, "search") != 0 &&
+                strcmp(optarg, "vector") != 0) {
+                return cli_usage(argv[0], "create: --kind is records, search or vector, not '%s'",
+                                 optarg);
+            }
+            o.kind = optarg;
+            break;
+        default:
+            return CLI_USAGE;
+        }
+    }
+    if (argc - optind != 2) {
+        return cli_usage(argv[0], "create: needs DIR and STORE");
+    }
+    ret = session_begin(&ss, argv[optind], NULL, SOP_TXN_WRITE, true);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    ss.name = argv[optind + 1];
+    rc = sop_store_create(ss.t, ss.name, &o, &ss.s);
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "create store '%s' in %s", ss.name, ss.dir);
+        goto out;
+    }
+    ret = session_commit(&ss);
+out:
+    session_end(&ss);
+    return ret;
+}
+
+static int cmd_drop(int argc, char **argv)
+{
+    struct session ss = {0};
+    int first, ret, rc;
+
+    ret = plain_args(argc, argv, 2, 2, &first);
+    if (ret != CLI_OK) {
+        return ret;
+    }
+    ret = session_begin(&ss, argv[first], NULL, SOP_TXN_WRITE, false);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    ss.name = argv[first + 1];
+    rc = sop_store_drop(ss.t, ss.name);
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "drop store '%s' in %s", ss.name, ss.dir);
+        goto out;
+    }
+    ret = session_commit(&ss);
+out:
+    session_end(&ss);
+    return ret;
+}
+
+/* ------------------------------------------------------- put, get, rm */
+
+/* Read up to `cap` bytes from `f`; short only at the end of input.
+ * Returns the count, or (size_t)-1 on a read error (errno set). */
+static size_t read_full(FILE *f, void *buf, size_t cap)
+{
+    size_t n = fread(buf, 1, cap, f);
+
+    if (n < cap && ferror(f)) {
+        return (size_t)-1;
+    }
+    return n;
+}
+
+static int cmd_put(int argc, char **argv)
+{
+    struct session ss = {0};
+    uint8_t *buf = NULL;
+    const char *key;
+    size_t kl, n;
+    uint64_t off = 0;
+    int first, ret, rc;
+
+    ret = plain_args(argc, argv, 3, 4, &first);
+    if (ret != CLI_OK) {
+        return ret;
+    }
+    key = argv[first + 2];
+    kl = strlen(key);
+    ret = session_begin(&ss, argv[first], argv[first + 1], SOP_TXN_WRITE, false);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    if (argc - first == 4) {
+        const char *v = argv[first + 3];
+
+        rc = sop_upsert(ss.s, key, kl, v, strlen(v));
+        if (rc != SOP_OK) {
+            ret = cli_fail(ss.db, ss.t, rc, "put '%s' in '%s'", key, ss.name);
+            goto out;
+        }
+        ret = session_commit(&ss);
+        goto out;
+    }
+    buf = malloc(PIECE);
+    if (!buf) {
+        cli_err("put: out of memory");
+        ret = CLI_FAIL;
+        goto out;
+    }
+    n = read_full(stdin, buf, PIECE);
+    if (n == (size_t)-1) {
+        cli_err("put: read stdin: %s", strerror(errno));
+        ret = CLI_FAIL;
+        goto out;
+    }
+    if (n < PIECE) {
+        rc = sop_upsert(ss.s, key, kl, buf, n);
+        if (rc != SOP_OK) {
+            ret = cli_fail(ss.db, ss.t, rc, "put '%s' in '%s'", key, ss.name);
+            goto out;
+        }
+        ret = session_commit(&ss);
+        goto out;
+    }
+    /* A big value: make the item empty, then stream it in place. */
+    rc = sop_upsert(ss.s, key, kl, "", 0);
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "put '%s' in '%s'", key, ss.name);
+        goto out;
+    }
+    while (n > 0) {
+        rc = sop_value_write(ss.s, key, kl, off, buf, n);
+        if (rc != SOP_OK) {
+            ret = cli_fail(ss.db, ss.t, rc, "put '%s' in '%s': write at offset %" PRIu64, key,
+                           ss.name, off);
+            goto out;
+        }
+        off += n;
+        n = read_full(stdin, buf, PIECE);
+        if (n == (size_t)-1) {
+            cli_err("put: read stdin after %" PRIu64 " bytes: %s (nothing stored)", off,
+                    strerror(errno));
+            ret = CLI_FAIL;
+            goto out;
+        }
+    }
+    ret = session_commit(&ss);
+out:
+    free(buf);
+    session_end(&ss);
+    return ret;
+}
+
+static int cmd_get(int argc, char **argv)
+{
+    struct session ss = {0};
+    uint8_t *buf = NULL;
+    const char *key;
+    uint64_t size, off = 0;
+    size_t kl;
+    int first, ret, rc;
+
+    ret = plain_args(argc, argv, 3, 3, &first);
+    if (ret != CLI_OK) {
+        return ret;
+    }
+    key = argv[first + 2];
+    kl = strlen(key);
+    ret = session_begin(&ss, argv[first], argv[first + 1], SOP_TXN_READ, false);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    rc = sop_value_size(ss.s, key, kl, &size);
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "get '%s' from '%s'", key, ss.name);
+        goto out;
+    }
+    buf = malloc(PIECE);
+    if (!buf) {
+        cli_err("get: out of memory");
+        ret = CLI_FAIL;
+        goto out;
+    }
+    while (off < size) {
+        size_t want = size - off < PIECE ? (size_t)(size - off) : PIECE, got = 0;
+
+        rc = sop_value_read(ss.s, key, kl, off, buf, want, &got);
+        if (rc != SOP_OK) {
+            ret = cli_fail(ss.db, ss.t, rc, "get '%s' from '%s': read at offset %" PRIu64, key,
+                           ss.name, off);
+            goto out;
+        }
+        if (got == 0) {
+            cli_err("get '%s' from '%s': value ended at %" PRIu64 " bytes, its size is %" PRIu64,
+                    key, ss.name, off, size);
+            ret = CLI_FAIL;
+            goto out;
+        }
+        if (fwrite(buf, 1, got, stdout) != got) {
+            cli_err("get: write stdout: %s", strerror(errno));
+            ret = CLI_FAIL;
+            goto out;
+        }
+        off += got;
+    }
+out:
+    free(buf);
+    session_end(&ss);
+    return ret;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+    struct session ss = {0};
+    const char *key;
+    int first, ret, rc;
+
+    ret = plain_args(argc, argv, 3, 3, &first);
+    if (ret != CLI_OK) {
+        return ret;
+    }
+    key = argv[first + 2];
+    ret = session_begin(&ss, argv[first], argv[first + 1], SOP_TXN_WRITE, false);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    rc = sop_remove(ss.s, key, strlen(key));
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "rm '%s' from '%s'", key, ss.name);
+        goto out;
+    }
+    ret = session_commit(&ss);
+out:
+    session_end(&ss);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ ls */
+
+static int cmd_ls(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"escape", no_argument, NULL, 'b'},
+        {NULL, 0, NULL, 0},
+    };
+    struct session ss = {0};
+    sop_cursor *cur = NULL;
+    const char *prefix = NULL;
+    size_t pl = 0;
+    bool escape = false;
+    int c, ret, rc;
+
+    optind = 1;
+    while ((c = cli_getopt(argc, argv, "b", longopts)) != -1) {
+        if (c != 'b') {
+            return CLI_USAGE;
+        }
+        escape = true;
+    }
+    if (argc - optind < 2 || argc - optind > 3) {
+        return cli_usage(argv[0], "ls: needs DIR, STORE and maybe PREFIX");
+    }
+    if (argc - optind == 3) {
+        prefix = argv[optind + 2];
+        pl = strlen(prefix);
+    }
+    ret = session_begin(&ss, argv[optind], argv[optind + 1], SOP_TXN_READ, false);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    rc = sop_cursor_open(ss.s, &cur);
+    if (rc != SOP_OK) {
+        cur = NULL;
+        ret = cli_fail(ss.db, ss.t, rc, "ls '%s': open a cursor", ss.name);
+        goto out;
+    }
+    rc = pl ? sop_cursor_seek(cur, prefix, pl) : sop_cursor_first(cur);
+    for (; rc == SOP_OK; rc = sop_cursor_next(cur)) {
+        const void *k;
+        size_t kl;
+
+        rc = sop_cursor_key(cur, &k, &kl);
+        if (rc != SOP_OK) {
+            break;
+        }
+        if (kl < pl || memcmp(k, prefix, pl) != 0) {
+            rc = SOP_ENOTFOUND; /* past the keys with that prefix */
+            break;
+        }
+        if (escape ? !cli_escape_write(stdout, k, kl) : fwrite(k, 1, kl, stdout) != kl) {
+            cli_err("ls: write stdout: %s", strerror(errno));
+            ret = CLI_FAIL;
+            goto out;
+        }
+        putchar('\n');
+    }
+    if (rc != SOP_ENOTFOUND) {
+        ret = cli_fail(ss.db, ss.t, rc, "ls '%s': cursor", ss.name);
+        goto out;
+    }
+out:
+    sop_cursor_close(cur);
+    session_end(&ss);
+    return ret;
+}
+
+/* ---------------------------------------------------------------- help */
+
+static int cmd_help(int argc, char **argv)
+{
+    const struct cli_cmd *cmd;
+
+    if (argc < 2) {
+        print_overview(stdout);
+        return CLI_OK;
+    }
+    if (argc > 2) {
+        return cli_usage("help", "help: one command at a time");
+    }
+    cmd = cli_find(argv[1]);
+    if (!cmd) {
+        return cli_usage("help", "help: no command '%s'", argv[1]);
+    }
+    print_help(cmd, stdout);
+    return CLI_OK;
+}
+
+/* -h or --help among the arguments, before a "--". */
+static bool wants_help(int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            return false;
+        }
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    const struct cli_cmd *cmd;
+    int ret;
+
+    if (argc < 2) {
+        print_overview(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        print_overview(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("sop %s\n", PACKAGE_VERSION);
+        return CLI_OK;
+    }
+    cmd = cli_find(argv[1]);
+    if (!cmd) {
+        cli_err("unknown command '%s'", argv[1]);
+        fputs("Try 'sop help'.\n", stderr);
+        return CLI_USAGE;
+    }
+    if (cmd->run != cmd_help && wants_help(argc - 1, argv + 1)) {
+        print_help(cmd, stdout);
+        return CLI_OK;
+    }
+    ret = cmd->run(argc - 1, argv + 1);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_err("write stdout: %s", strerror(errno));
+        if (ret == CLI_OK) {
+            ret = CLI_FAIL;
+        }
+    }
+    return ret;
+}
