@@ -42,7 +42,7 @@
 #include <uuid/uuid.h>
 
 #define INLINE_MAX 4096u
-#define DELTA_CHAIN_MAX 8
+#define DELTA_CHAIN_MAX 16
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1432,8 +1432,8 @@ static int write_node(struct batch *b, struct dnode *d)
         rc = node_encode_delta(n, d->changed, d->nchanged, &n->at, (uint16_t)(n->chain + 1),
                                &b->w);
         size_t dlen = b->w.len - start - REC_HDR;
-        if (!rc && n->chain_bytes + dlen > n->bytes / 2) {
-            /* deltas as big as half the node: consolidate */
+        if (!rc && n->chain_bytes + dlen > n->bytes) {
+            /* deltas as big as the node itself: consolidate */
             b->w.len = start;
             full = true;
         }
