@@ -258,13 +258,27 @@ static void cat_free(struct catalog *c)
 
 /* ------------------------------------------------------------ snapshots */
 
+bool db_txn_holds_snapshot(const sop_db *db, const sop_txn *t, uint64_t now)
+{
+    /* a transaction past its maximum age (with a minute's margin for a call
+     * already under way) can read no more: it holds nothing back */
+    uint64_t limit = ((uint64_t)db->opts.txn_max_age_ms + 60000ull) * 1000000ull;
+    return now - t->begin_ns <= limit;
+}
+
+uint64_t db_oldest_locked(sop_db *db, uint64_t upto)
+{
+    uint64_t now = now_ns();
+    for (sop_txn *t = db->active; t; t = t->next)
+        if (t->snap < upto && db_txn_holds_snapshot(db, t, now))
+            upto = t->snap;
+    return upto;
+}
+
 uint64_t db_oldest_snapshot(sop_db *db)
 {
     pthread_mutex_lock(&db->txn_mu);
-    uint64_t m = db->seq;
-    for (sop_txn *t = db->active; t; t = t->next)
-        if (t->snap < m)
-            m = t->snap;
+    uint64_t m = db_oldest_locked(db, db->seq);
     pthread_mutex_unlock(&db->txn_mu);
     return m;
 }

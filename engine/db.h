@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 struct os_ops;
+struct sop_txn;
 
 struct store_info {
     struct lid id; /* identity: a drop and re-create makes a new store */
@@ -116,6 +117,10 @@ void info_free(struct store_info *i);
 void info_encode(const struct store_info *i, struct wbuf *w);
 int info_decode(struct rbuf *r, struct store_info *i);
 
+/* The oldest snapshot a live transaction reads at, or `upto` (caller holds
+ * txn_mu); transactions past their maximum age do not count. */
+uint64_t db_oldest_locked(sop_db *db, uint64_t upto);
+bool db_txn_holds_snapshot(const sop_db *db, const struct sop_txn *t, uint64_t now);
 /* The oldest snapshot a live transaction reads at (txn_mu taken inside). */
 uint64_t db_oldest_snapshot(sop_db *db);
 /* Write a checkpoint (callers hold commit_mu). */

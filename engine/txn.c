@@ -1549,10 +1549,7 @@ static void remember(sop_txn *t, uint64_t seq)
     }
 prune:
     pthread_mutex_lock(&db->txn_mu);
-    uint64_t oldest = db->seq;
-    for (sop_txn *a = db->active; a; a = a->next)
-        if (a->snap < oldest)
-            oldest = a->snap;
+    uint64_t oldest = db_oldest_locked(db, db->seq);
     if (w && db->active) {
         if (db->recent_new)
             db->recent_new->next = w;
@@ -1685,10 +1682,7 @@ static int do_commit(sop_txn *t)
                        .len = (uint32_t)(b.w.len - cstart - REC_HDR)};
     pthread_rwlock_wrlock(&db->lock);
     pthread_mutex_lock(&db->txn_mu);
-    uint64_t keep = seq;
-    for (sop_txn *a = db->active; a; a = a->next)
-        if (a->snap < keep)
-            keep = a->snap;
+    uint64_t keep = db_oldest_locked(db, seq);
     pthread_mutex_unlock(&db->txn_mu);
     rc = db_apply_commit(db, b.w.p + cstart + REC_HDR, self.len, &self, keep);
     pthread_rwlock_unlock(&db->lock);
