@@ -210,6 +210,14 @@ SOP_API int sop_upsert(sop_store *s, const void *k, size_t kl, const void *v, si
 SOP_API int sop_update(sop_store *s, const void *k, size_t kl, const void *v, size_t vl);
 /* Remove the first item with key k.  SOP_ENOTFOUND. */
 SOP_API int sop_remove(sop_store *s, const void *k, size_t kl);
+/* Move the first item with key k of store s to key k2 of store d (s itself
+ * or another store opened in the same transaction), keeping its value as it
+ * is: a 10 GiB value moves without a byte copied (addition).  In a unique
+ * store d an item at k2 is replaced; otherwise the item is added after any
+ * equal keys.  SOP_ENOTFOUND when k is absent; SOP_EINVAL for stores of two
+ * transactions. */
+SOP_API int sop_move(sop_store *s, const void *k, size_t kl, sop_store *d, const void *k2,
+                     size_t k2l);
 /* The value of the first item with key k.  SOP_ENOTFOUND; SOP_ETOOBIG for
  * values over SOP_MAX_WHOLE_VALUE (read them with sop_value_read). */
 SOP_API int sop_get(sop_store *s, const void *k, size_t kl, const void **v, size_t *vl);

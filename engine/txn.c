@@ -287,9 +287,6 @@ static void store_free(sop_store *s)
         cursor_free(c);
     }
     bt_reset(s);
-    for (int i = 0; i < TXN_CBUFS; i++)
-        free(s->cb[i].data);
-    free(s->ch);
     keys_free(s->rkeys, s->nrkeys);
     keys_free(s->wkeys, s->nwkeys);
     keys_free(s->deadv, s->ndeadv);
@@ -321,6 +318,9 @@ static void txn_free(sop_txn *t)
     txn_unlink(t);
     txn_free_scratch(t);
     free(t->pins);
+    for (int i = 0; i < TXN_CBUFS; i++)
+        free(t->cb[i].data);
+    free(t->ch);
     while (t->stores) {
         sop_store *s = t->stores;
         t->stores = s->next;
@@ -774,6 +774,39 @@ SOP_API int sop_remove(sop_store *s, const void *k, size_t kl)
     if ((rc = bt_remove_first(s, k, kl, &old)) != 0)
         return rc;
     rc = forget_value(s, &old);
+    item_free_own(&old);
+    return rc;
+}
+
+SOP_API int sop_move(sop_store *s, const void *k, size_t kl, sop_store *d, const void *k2,
+                     size_t k2l)
+{
+    struct item old, cur;
+    int rc = store_usable(s, true);
+    if (rc || (rc = store_usable(d, true)) != 0)
+        return rc;
+    if (s->t != d->t)
+        return SOP_EINVAL;
+    if ((rc = check_key(s, k, kl)) != 0 || (rc = check_key(d, k2, k2l)) != 0)
+        return rc;
+    if ((rc = note_write(s, k, kl)) != 0 || (rc = note_write(d, k2, k2l)) != 0)
+        return rc;
+    if (s == d && !key_cmp(k, kl, k2, k2l))
+        return get_first(s, k, kl, &old) == 0 ? (item_free_own(&old), 0) : SOP_ENOTFOUND;
+    if ((rc = bt_remove_first(s, k, kl, &old)) != 0)
+        return rc;
+    struct item moved = old;
+    moved.k = k2;
+    moved.kl = (uint32_t)k2l;
+    moved.own = 0;
+    if (d->info.unique && (rc = get_first(d, k2, k2l, &cur)) == 0) {
+        rc = forget_value(d, &cur);
+        item_free_own(&cur);
+        if (rc == 0)
+            rc = bt_replace_first(d, &moved);
+    } else if (rc == 0 || rc == SOP_ENOTFOUND) {
+        rc = bt_insert(d, &moved);
+    }
     item_free_own(&old);
     return rc;
 }
@@ -1262,7 +1295,7 @@ static bool store_has_writes(const sop_store *s)
 {
     if (s->gone)
         return false;
-    return s->created || s->dropped || s->altered || s->nwkeys || s->nch;
+    return s->created || s->dropped || s->altered || s->nwkeys;
 }
 
 static bool name_noted(const sop_txn *t, const char *name)
@@ -1489,14 +1522,6 @@ static int build_store(sop_store *s, struct batch *b, struct wbuf *stores, uint3
     }
     if (rc)
         return rc;
-    for (size_t i = 0; i < s->capch && !rc; i++) {
-        struct chunk_ent *e = &s->ch[i];
-        if (e->loc.seg == 0 && !e->dead)
-            continue;
-        rc = batch_reg(b, &e->key, e->dead ? 2 : 0, e->dead ? NULL : &e->loc);
-    }
-    if (rc)
-        return rc;
     if (s->created && s->dropped)
         return 0;
     s->info.modified_ns = now_ns();
@@ -1598,10 +1623,7 @@ static int do_commit(sop_txn *t)
     if (rc)
         goto out_nolock;
     /* C1 */
-    for (sop_store *s = t->stores; s && !rc; s = s->next)
-        if (!s->gone && !s->dropped)
-            rc = ch_flush(s);
-    if (rc)
+    if (t->stores && (rc = ch_flush(t->stores)) != 0)
         goto out_nolock;
     pthread_mutex_lock(&db->commit_mu); /* C2 */
     if (writes && db->log.broken) {
@@ -1635,6 +1657,12 @@ static int do_commit(sop_txn *t)
     for (sop_store *s = t->stores; s && !rc; s = s->next)
         if (store_has_writes(s))
             rc = build_store(s, &b, &stores, &nst);
+    for (size_t i = 0; i < t->capch && !rc; i++) {
+        struct chunk_ent *e = &t->ch[i];
+        if (e->loc.seg == 0 && !e->dead)
+            continue;
+        rc = batch_reg(&b, &e->key, e->dead ? 2 : 0, e->dead ? NULL : &e->loc);
+    }
     if (rc)
         goto out;
     uint64_t seq = db->seq + 1;

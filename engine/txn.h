@@ -61,11 +61,6 @@ struct sop_store {
     /* dirty nodes: open hash by logical ID */
     struct dnode **dn;
     size_t ndn, capdn;
-    /* chunks written: open hash by registry key */
-    struct chunk_ent *ch;
-    size_t nch, capch;
-    struct cbuf cb[TXN_CBUFS];
-    uint64_t tick;
     /* old external values to delete at commit: {vid, chunks} */
     struct item *deadv;
     size_t ndeadv, capdeadv;
@@ -121,6 +116,12 @@ struct sop_txn {
     char **names;
     size_t nnames, capnames;
     bool all_names;
+    /* value chunks written (any store: values can move between stores):
+     * open hash by registry key, and the buffers still being filled */
+    struct chunk_ent *ch;
+    size_t nch, capch;
+    struct cbuf cb[TXN_CBUFS];
+    uint64_t tick;
     struct scratch *scratch; /* buffers handed out, freed at the next change */
     struct node **pins;      /* nodes whose bytes were handed out, likewise */
     size_t npins, cappins;

@@ -34,10 +34,10 @@ static bool rk_eq(const struct rkey *a, const struct rkey *b)
 
 static struct chunk_ent *ov_find(sop_store *s, const struct rkey *key)
 {
-    if (!s->capch)
+    if (!s->t->capch)
         return NULL;
-    for (size_t i = rk_hash(key) & (s->capch - 1);; i = (i + 1) & (s->capch - 1)) {
-        struct chunk_ent *e = &s->ch[i];
+    for (size_t i = rk_hash(key) & (s->t->capch - 1);; i = (i + 1) & (s->t->capch - 1)) {
+        struct chunk_ent *e = &s->t->ch[i];
         if (e->loc.seg == 0 && !e->dead)
             return NULL;
         if (rk_eq(&e->key, key))
@@ -49,13 +49,13 @@ static int ov_set(sop_store *s, const struct rkey *key, const struct loc *loc, b
 {
     struct chunk_ent *e = ov_find(s, key);
     if (!e) {
-        if ((s->nch + 1) * 2 > s->capch) {
-            size_t cap = s->capch ? s->capch * 2 : 64;
+        if ((s->t->nch + 1) * 2 > s->t->capch) {
+            size_t cap = s->t->capch ? s->t->capch * 2 : 64;
             struct chunk_ent *v = calloc(cap, sizeof(*v));
             if (!v)
                 return SOP_ENOMEM;
-            for (size_t i = 0; i < s->capch; i++) {
-                struct chunk_ent *o = &s->ch[i];
+            for (size_t i = 0; i < s->t->capch; i++) {
+                struct chunk_ent *o = &s->t->ch[i];
                 if (o->loc.seg == 0 && !o->dead)
                     continue;
                 size_t j = rk_hash(&o->key) & (cap - 1);
@@ -63,16 +63,16 @@ static int ov_set(sop_store *s, const struct rkey *key, const struct loc *loc, b
                     j = (j + 1) & (cap - 1);
                 v[j] = *o;
             }
-            free(s->ch);
-            s->ch = v;
-            s->capch = cap;
+            free(s->t->ch);
+            s->t->ch = v;
+            s->t->capch = cap;
         }
-        size_t j = rk_hash(key) & (s->capch - 1);
-        while (s->ch[j].loc.seg != 0 || s->ch[j].dead)
-            j = (j + 1) & (s->capch - 1);
-        e = &s->ch[j];
+        size_t j = rk_hash(key) & (s->t->capch - 1);
+        while (s->t->ch[j].loc.seg != 0 || s->t->ch[j].dead)
+            j = (j + 1) & (s->t->capch - 1);
+        e = &s->t->ch[j];
         e->key = *key;
-        s->nch++;
+        s->t->nch++;
     }
     if (loc)
         e->loc = *loc;
@@ -161,7 +161,7 @@ static int cb_flush(sop_store *s, struct cbuf *b)
 int ch_flush(sop_store *s)
 {
     for (int i = 0; i < TXN_CBUFS; i++) {
-        int rc = cb_flush(s, &s->cb[i]);
+        int rc = cb_flush(s, &s->t->cb[i]);
         if (rc)
             return rc;
     }
@@ -180,9 +180,9 @@ static int cb_get(sop_store *s, const struct rkey *key, uint32_t csize, struct c
     struct cbuf *victim = NULL;
     int rc;
     for (int i = 0; i < TXN_CBUFS; i++) {
-        struct cbuf *b = &s->cb[i];
+        struct cbuf *b = &s->t->cb[i];
         if (b->data && rk_eq(&b->key, key)) {
-            b->used = ++s->tick;
+            b->used = ++s->t->tick;
             *out = b;
             return 0;
         }
@@ -202,7 +202,7 @@ static int cb_get(sop_store *s, const struct rkey *key, uint32_t csize, struct c
         cb_drop(victim);
         return rc;
     }
-    victim->used = ++s->tick;
+    victim->used = ++s->t->tick;
     *out = victim;
     return 0;
 }
@@ -210,8 +210,8 @@ static int cb_get(sop_store *s, const struct rkey *key, uint32_t csize, struct c
 static struct cbuf *cb_find(sop_store *s, const struct rkey *key)
 {
     for (int i = 0; i < TXN_CBUFS; i++)
-        if (s->cb[i].data && rk_eq(&s->cb[i].key, key))
-            return &s->cb[i];
+        if (s->t->cb[i].data && rk_eq(&s->t->cb[i].key, key))
+            return &s->t->cb[i];
     return NULL;
 }
 
@@ -259,9 +259,9 @@ int ch_write(sop_store *s, struct item *it, uint64_t off, const void *buf, size_
             /* a whole chunk: no need to read the old one */
             struct cbuf *victim = NULL;
             for (int i = 0; i < TXN_CBUFS; i++)
-                if (!victim || !s->cb[i].data ||
-                    (victim->data && s->cb[i].used < victim->used))
-                    victim = &s->cb[i];
+                if (!victim || !s->t->cb[i].data ||
+                    (victim->data && s->t->cb[i].used < victim->used))
+                    victim = &s->t->cb[i];
             if (victim->data) {
                 if ((rc = cb_flush(s, victim)) != 0)
                     return rc;
@@ -271,7 +271,7 @@ int ch_write(sop_store *s, struct item *it, uint64_t off, const void *buf, size_
                 return SOP_ENOMEM;
             victim->key = key;
             victim->len = 0;
-            victim->used = ++s->tick;
+            victim->used = ++s->t->tick;
             b = victim;
         } else if ((rc = cb_get(s, &key, cs, &b)) != 0) {
             return rc;

@@ -321,6 +321,54 @@ static void big_values_stream(void **st)
     free(got);
 }
 
+static void move_keeps_big_values_without_copying(void **st)
+{
+    (void)st;
+    sop_db *db = open_db();
+    sop_txn *t;
+    sop_store *a, *b;
+    sop_store_options o = {.chunk_size = 4096, .unique = true};
+    size_t n = 50000;
+    uint8_t *buf = malloc(n), *got = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(i * 13);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_create(t, "a", &o, &a), 0);
+    assert_int_equal(sop_store_create(t, "b", &o, &b), 0);
+    assert_int_equal(sop_value_write(a, "f", 1, 0, buf, n), 0);
+    assert_int_equal(sop_upsert(b, "g", 1, "old", 3), 0);
+    /* moved before commit, while its chunks are still this transaction's */
+    assert_int_equal(sop_move(a, "f", 1, b, "g", 1), 0);
+    size_t g;
+    assert_int_equal(sop_value_read(b, "g", 1, 0, got, n, &g), 0);
+    assert_int_equal(g, n);
+    assert_memory_equal(got, buf, n);
+    assert_int_equal(sop_move(a, "f", 1, b, "h", 1), SOP_ENOTFOUND);
+    assert_int_equal(sop_txn_commit(t), 0);
+    /* and after: within one store, then back */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_open(t, "a", &a), 0);
+    assert_int_equal(sop_store_open(t, "b", &b), 0);
+    assert_int_equal(sop_move(b, "g", 1, b, "h", 1), 0);
+    assert_int_equal(sop_move(b, "h", 1, a, "f", 1), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    sop_db_close(db);
+    db = open_db();
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "a", &a), 0);
+    assert_int_equal(sop_store_open(t, "b", &b), 0);
+    assert_int_equal(sop_value_read(a, "f", 1, 0, got, n, &g), 0);
+    assert_int_equal(g, n);
+    assert_memory_equal(got, buf, n);
+    uint64_t cnt;
+    assert_int_equal(sop_store_count(b, &cnt), 0);
+    assert_int_equal(cnt, 0);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+    free(buf);
+    free(got);
+}
+
 static int collect(const char *name, void *arg)
 {
     strcat((char *)arg, name);
@@ -370,6 +418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(snapshot_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(big_values_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(stores_create_drop_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(move_keeps_big_values_without_copying, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
