@@ -37,7 +37,8 @@ int item_copy_own(struct item *dst, const struct item *src)
     if (!m)
         return SOP_ENOMEM;
     *dst = *src;
-    memcpy(m, src->k, src->kl);
+    if (src->kl)
+        memcpy(m, src->k, src->kl);
     if (vl)
         memcpy(m + src->kl, src->v, vl);
     dst->k = m;
@@ -515,7 +516,8 @@ static int replace_key(struct node *n, uint32_t pos, const uint8_t *k, uint32_t 
     uint8_t *copy = malloc(kl + 1);
     if (!copy)
         return SOP_ENOMEM;
-    memcpy(copy, k, kl);
+    if (kl)
+        memcpy(copy, k, kl);
     it.k = copy;
     it.kl = kl;
     it.own = 0;

@@ -176,7 +176,8 @@ int node_seal(struct node *n)
             continue;
         size_t vl = it->ext ? 0 : it->vl;
         uint8_t *k = r->data + off;
-        memcpy(k, it->k, it->kl);
+        if (it->kl)
+            memcpy(k, it->k, it->kl);
         if (vl)
             memcpy(k + it->kl, it->v, vl);
         if (it->own)

@@ -886,7 +886,7 @@ SOP_API int sop_value_read(sop_store *s, const void *k, size_t kl, uint64_t off,
         if (it.ext)
             rc = ch_read(s, &it, off, buf, n);
         else
-            memcpy(buf, it.v + off, n);
+            memcpy(buf, it.v + off, n); /* n > 0: the value has bytes */
     }
     item_free_own(&it);
     if (rc == 0)
@@ -949,8 +949,10 @@ SOP_API int sop_value_write(sop_store *s, const void *k, size_t kl, uint64_t off
         if (s->info.value_in_node && nsize <= imax) {
             uint8_t tmp[INLINE_MAX];
             memset(tmp, 0, sizeof(tmp));
-            memcpy(tmp, it.v, it.vl);
-            memcpy(tmp + off, buf, len);
+            if (it.vl)
+                memcpy(tmp, it.v, it.vl);
+            if (len)
+                memcpy(tmp + off, buf, len);
             struct item n = it;
             n.v = tmp;
             n.vl = (uint32_t)nsize;
@@ -986,7 +988,8 @@ SOP_API int sop_value_truncate(sop_store *s, const void *k, size_t kl, uint64_t 
         if (s->info.value_in_node && size <= imax) {
             uint8_t tmp[INLINE_MAX];
             memset(tmp, 0, sizeof(tmp));
-            memcpy(tmp, it.v, it.vl < size ? it.vl : size);
+            if (it.vl && size)
+                memcpy(tmp, it.v, it.vl < size ? it.vl : size);
             struct item n = it;
             n.v = tmp;
             n.vl = (uint32_t)size;
@@ -1090,7 +1093,8 @@ static int cur_save(struct sop_cursor *c)
         c->key = k;
         c->keycap = it->kl + 1;
     }
-    memcpy(c->key, it->k, it->kl);
+    if (it->kl)
+        memcpy(c->key, it->k, it->kl);
     c->kl = it->kl;
     c->gen = c->s->t->gen;
     return 0;
