@@ -86,9 +86,19 @@ static int add_raw(struct node *n, struct raw *r)
     return 0;
 }
 
+uint64_t key_prefix(const void *k, size_t kl)
+{
+    const uint8_t *p = k;
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = (v << 8) | (i < kl ? p[i] : 0);
+    return v;
+}
+
 static int dup_item(struct item *dst, const struct item *src)
 {
     *dst = *src;
+    dst->pfx = key_prefix(src->k, src->kl);
     size_t vl = src->ext ? 0 : src->vl;
     uint8_t *m = malloc(src->kl + vl + 1);
     if (!m)
@@ -217,12 +227,21 @@ int key_cmp(const void *a, size_t al, const void *b, size_t bl)
     return al < bl ? -1 : al > bl;
 }
 
+/* compare item it with key (k, kl) whose prefix is p */
+static inline int icmp(const struct item *it, uint64_t p, const void *k, size_t kl)
+{
+    if (it->pfx != p)
+        return it->pfx < p ? -1 : 1;
+    return key_cmp(it->k, it->kl, k, kl);
+}
+
 uint32_t node_lower(const struct node *n, const void *k, size_t kl)
 {
     uint32_t lo = 0, hi = n->n;
+    uint64_t p = key_prefix(k, kl);
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (key_cmp(n->it[mid].k, n->it[mid].kl, k, kl) < 0)
+        if (icmp(&n->it[mid], p, k, kl) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -233,9 +252,10 @@ uint32_t node_lower(const struct node *n, const void *k, size_t kl)
 uint32_t node_upper(const struct node *n, const void *k, size_t kl)
 {
     uint32_t lo = 0, hi = n->n;
+    uint64_t p = key_prefix(k, kl);
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (key_cmp(n->it[mid].k, n->it[mid].kl, k, kl) <= 0)
+        if (icmp(&n->it[mid], p, k, kl) <= 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -247,9 +267,10 @@ uint32_t node_upper(const struct node *n, const void *k, size_t kl)
 uint32_t node_child_lower(const struct node *n, const void *k, size_t kl)
 {
     uint32_t lo = 1, hi = n->n;
+    uint64_t p = key_prefix(k, kl);
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (key_cmp(n->it[mid].k, n->it[mid].kl, k, kl) < 0)
+        if (icmp(&n->it[mid], p, k, kl) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -260,9 +281,10 @@ uint32_t node_child_lower(const struct node *n, const void *k, size_t kl)
 uint32_t node_child_upper(const struct node *n, const void *k, size_t kl)
 {
     uint32_t lo = 1, hi = n->n;
+    uint64_t p = key_prefix(k, kl);
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (key_cmp(n->it[mid].k, n->it[mid].kl, k, kl) <= 0)
+        if (icmp(&n->it[mid], p, k, kl) <= 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -450,6 +472,7 @@ int node_decode(struct raw *raw, struct node **out)
         it->kl = (uint32_t)kl;
         if (r.err || kl > SOP_MAX_KEY || !dec_item_body(leaf, &r, it))
             goto bad;
+        it->pfx = key_prefix(it->k, kl);
         n->n++;
         n->bytes += item_size(n, it);
     }
@@ -527,6 +550,7 @@ int node_apply_delta(struct node *n, struct raw *raw)
             struct item *it = &n->it[lo + i];
             it->k = k;
             it->kl = (uint32_t)kl;
+            it->pfx = key_prefix(k, kl);
             if (!dec_item_body(true, &r, it)) {
                 /* leave the node consistent before failing */
                 memmove(&n->it[lo + i], &n->it[lo + m], (n->n - lo) * sizeof(*n->it));

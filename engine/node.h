@@ -46,6 +46,8 @@ struct raw {
 };
 
 struct item {
+    uint64_t pfx; /* the key's first 8 bytes, big-endian, zero-padded: most
+                     comparisons end here without touching the key bytes */
     const uint8_t *k;
     const uint8_t *v; /* inline value */
     uint32_t kl, vl;
@@ -82,6 +84,7 @@ int node_seal(struct node *n);
 size_t node_mem(const struct node *n);
 
 int key_cmp(const void *a, size_t al, const void *b, size_t bl);
+uint64_t key_prefix(const void *k, size_t kl);
 /* first index with key >= k / > k */
 uint32_t node_lower(const struct node *n, const void *k, size_t kl);
 uint32_t node_upper(const struct node *n, const void *k, size_t kl);
