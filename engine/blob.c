@@ -268,7 +268,8 @@ int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct r
     /* check the header against the payload without copying them together */
     if (get_u32(h) != REC_MAGIC || get_u32(h + 8) != loc->len)
         return SOP_ECORRUPT;
-    if (*type == 0 && (h[4] == REC_NODE || h[4] == REC_DELTA))
+    if ((*type == 0 && (h[4] == REC_NODE || h[4] == REC_DELTA)) ||
+        (*type == -1 && h[4] >= REC_NODE && h[4] <= REC_COMMIT))
         *type = h[4];
     else if (h[4] != *type)
         return SOP_ECORRUPT;
@@ -279,6 +280,46 @@ int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct r
     if (key && (k.idx != key->idx || memcmp(k.id.b, key->id.b, 16) != 0))
         return SOP_ECORRUPT;
     return 0;
+}
+
+int blob_roll(struct seglog *l)
+{
+    int fd, rc = 0;
+    pthread_mutex_lock(&l->mu);
+    if (l->cur_off > 0) {
+        if ((rc = seg_fd(l, l->cur + 1, true, &fd)) == 0) {
+            if (!l->unsynced_lo)
+                l->unsynced_lo = l->cur;
+            l->cur++;
+            l->cur_off = 0;
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int blob_drop_segment(struct seglog *l, uint32_t seg)
+{
+    char p[4096];
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    if (seg >= l->cur) {
+        rc = SOP_EINVAL;
+        goto out;
+    }
+    if (seg < l->nfds && l->fds[seg] >= 0) {
+        l->os->close(l->os, l->fds[seg]);
+        l->fds[seg] = -1;
+    }
+    seg_path(p, sizeof(p), l->dir, seg);
+    int r = l->os->unlink(l->os, p);
+    if (r < 0 && r != -ENOENT) {
+        snprintf(l->err, sizeof(l->err), "remove segment %s: %s", p, strerror(-r));
+        rc = os_err(r);
+    }
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
 struct seglist {

@@ -77,7 +77,7 @@ int blob_append(struct seglog *l, const void *buf, size_t len, uint32_t *seg, ui
 int blob_sync(struct seglog *l);
 /* Read the payload of the record at loc into buf (loc->len bytes), checking
  * type and owner (key may be NULL to skip the owner check).  *type 0 accepts
- * a node image or a node delta and says which. */
+ * a node image or a node delta and says which; -1 accepts any type. */
 int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct rkey *key,
               void *buf);
 /* Check a record header + payload held in memory; 0 or SOP_ECORRUPT. */
@@ -97,6 +97,11 @@ int blob_scan(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t o
 /* Where a commit record's payload says the log was durable when it was
  * written (commit payload: u8 format, u64 seq, u64 time, u32 seg, u64 off). */
 #define COMMIT_SYNCED_AT 17
+
+/* Start a new segment (when the current one holds anything). */
+int blob_roll(struct seglog *l);
+/* Close and remove an old segment (compaction; never the current one). */
+int blob_drop_segment(struct seglog *l, uint32_t seg);
 
 /* Segment numbers present in dir, ascending; *out malloc'd. */
 int blob_list_segments(const struct os_ops *os, const char *dir, uint32_t **out, size_t *n);

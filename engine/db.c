@@ -19,6 +19,7 @@
  *
  * Checkpoint file (little-endian):
  *   "SOPCKPT1", u32 format (1), u64 seq, u32 log seg, u64 log offset,
+ *   u32 floor (segments below it are garbage: compact.c),
  *   u64 n, n x {16 lid, u64 idx, u32 seg, u64 off, u32 len},
  *   u32 m, m x store info (info_encode), u32 crc32 of all the above.
  */
@@ -321,6 +322,7 @@ int db_checkpoint(sop_db *db)
     wb_u32(&w, db->log.cur);
     wb_u64(&w, db->log.cur_off);
     uint64_t appended = db->log.appended;
+    wb_u32(&w, db->floor_seg);
     pthread_mutex_unlock(&db->log.mu);
     size_t npos = w.len;
     wb_u64(&w, 0);
@@ -419,6 +421,7 @@ static int load_checkpoint(sop_db *db, uint32_t *seg, uint64_t *off)
     db->seq = rb_u64(&r);
     *seg = rb_u32(&r);
     *off = rb_u64(&r);
+    db->floor_seg = rb_u32(&r);
     uint64_t n = rb_u64(&r);
     for (uint64_t i = 0; i < n && !r.err; i++) {
         struct rkey k;
@@ -619,6 +622,22 @@ static int recover(sop_db *db)
     return 0;
 }
 
+int db_drop_below_floor(sop_db *db)
+{
+    uint32_t *segs = NULL;
+    size_t n = 0;
+    int rc = blob_list_segments(db->os, db->path, &segs, &n);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (segs[i] < db->floor_seg && segs[i] < db->log.cur)
+            rc = blob_drop_segment(&db->log, segs[i]);
+    free(segs);
+    if (rc == 0 && n)
+        rc = os_err(db->os->fsync_dir(db->os, db->path));
+    if (rc)
+        db_seterr(db, "remove old segments: %s", db->log.err[0] ? db->log.err : sop_strerror(rc));
+    return rc;
+}
+
 /* ------------------------------------------------------------ open/close */
 
 static void *flusher_main(void *arg)
@@ -763,6 +782,8 @@ int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops
         goto fail;
     }
     if ((rc = write_marker(db)) != 0 || (rc = recover(db)) != 0)
+        goto fail;
+    if (db->floor_seg && (rc = db_drop_below_floor(db)) != 0)
         goto fail;
     if (pthread_create(&db->flusher, NULL, flusher_main, db) == 0)
         db->flusher_on = true;

@@ -88,6 +88,7 @@ struct sop_db {
     struct cache cache;
     uint64_t seq;       /* last committed */
     uint64_t ckpt_at;   /* log bytes appended at the last checkpoint */
+    uint32_t floor_seg; /* segments below it are garbage (compaction) */
     struct sop_txn *active; /* live transactions (txn_mu) */
     struct wset *recent_old, *recent_new;
     bool broken;
@@ -125,6 +126,8 @@ bool db_txn_holds_snapshot(const sop_db *db, const struct sop_txn *t, uint64_t n
 uint64_t db_oldest_snapshot(sop_db *db);
 /* Write a checkpoint (callers hold commit_mu). */
 int db_checkpoint(sop_db *db);
+/* Remove the segments below the compaction floor. */
+int db_drop_below_floor(sop_db *db);
 /* Make NOSYNC commits durable now. */
 int db_sync(sop_db *db);
 

@@ -10,7 +10,7 @@ ENGINE_SOURCES = \
 	engine/cache.h engine/cache.c \
 	engine/btree.h engine/btree.c engine/value.c \
 	engine/txn.h engine/txn.c \
-	engine/db.h engine/db.c
+	engine/db.h engine/db.c engine/compact.c
 
 noinst_LTLIBRARIES += engine/libsop_core.la
 engine_libsop_core_la_SOURCES = $(ENGINE_SOURCES)

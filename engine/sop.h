@@ -111,6 +111,13 @@ SOP_API void sop_db_close(sop_db *db);
  * against power loss.  Errors: SOP_EIO, SOP_ENOSPC. */
 SOP_API int sop_db_sync(sop_db *db);
 
+/* Reclaim the space of superseded records (addition): every live record is
+ * copied into new segments and the old segments are removed.  Crash-safe at
+ * every step.  Runs only while no transaction is open (SOP_EBUSY otherwise);
+ * transactions begun meanwhile wait for it.  Errors: SOP_EBUSY, SOP_EIO,
+ * SOP_ENOSPC (nothing changed), SOP_ECORRUPT (a live record is damaged). */
+SOP_API int sop_db_compact(sop_db *db);
+
 /* The last error message of the database, "what: why (object)", or "" when
  * none.  Valid until the next call on `db`. */
 SOP_API const char *sop_db_errmsg(sop_db *db);

@@ -350,6 +350,58 @@ static void checkpoint_then_replay(void **st)
     assert_int_equal(observed_round(dir, keys), 30);
 }
 
+static uint64_t folder_bytes(const char *path)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "du -sb '%s'", path);
+    FILE *p = popen(cmd, "r");
+    unsigned long long n = 0;
+    if (!p || fscanf(p, "%llu", &n) != 1)
+        n = 0;
+    if (p)
+        pclose(p);
+    return n;
+}
+
+static void compaction_reclaims_space_and_keeps_data(void **st)
+{
+    (void)st;
+    const int keys = 40;
+    sop_db *db;
+    seed_db(dir, keys);
+    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    for (int r = 1; r <= 60; r++)
+        assert_int_equal(do_round(db, r, keys), 0);
+    sop_txn *t;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_db_compact(db), SOP_EBUSY);
+    sop_txn_rollback(t);
+    uint64_t before = folder_bytes(dir);
+    assert_int_equal(sop_db_compact(db), 0);
+    uint64_t after = folder_bytes(dir);
+    print_message("# compaction: %llu -> %llu bytes\n", (unsigned long long)before,
+                  (unsigned long long)after);
+    assert_true(after * 2 < before);
+    assert_int_equal(do_round(db, 61, keys), 0);
+    sop_db_close(db);
+    assert_int_equal(observed_round(dir, keys), 61);
+    /* every failure point of a compaction: the data stays whole */
+    for (long nth = 1;; nth++) {
+        struct fault_os f;
+        fault_os_init(&f);
+        assert_int_equal(db_open_os(dir, NULL, &f.ops, &db), 0);
+        assert_int_equal(do_round(db, 61 + (int)nth, keys), 0);
+        fault_os_arm(&f, FK_WRITE | FK_FSYNC | FK_RENAME, 1 + (nth - 1) % 40, EIO, 0);
+        int rc = sop_db_compact(db);
+        int fired = f.fired;
+        sop_db_close(db);
+        assert_true(rc == 0 || rc == SOP_EIO);
+        assert_int_equal(observed_round(dir, keys), 61 + (int)nth);
+        if (!fired || nth > 40)
+            break;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +411,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(power_loss_at_every_write, setup, teardown),
         cmocka_unit_test_setup_teardown(flipped_bytes_are_reported_not_returned, setup, teardown),
         cmocka_unit_test_setup_teardown(checkpoint_then_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(compaction_reclaims_space_and_keeps_data, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

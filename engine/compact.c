@@ -1,0 +1,222 @@
+/*
+ * compact.c - space reclamation.  Records are never overwritten, so every
+ * commit leaves superseded node images, deltas and chunks behind.  Compaction
+ * copies every live record (the newest version of each registry key; nodes
+ * as full images, so no delta chain reaches back into old segments) into new
+ * segments, commits the new locations with one commit record, writes a
+ * checkpoint whose `floor` says every segment below it is garbage, and
+ * removes those segments.
+ *
+ * Crash safety: before its commit record is durable, the copies are
+ * unreferenced records at the log's tail and recovery ignores them; after
+ * it, recovery replays the old segments and then the compaction commit; after
+ * the checkpoint, segments below the floor are removed at the next open if
+ * the removal here did not finish.
+ *
+ * It runs with no transaction open (SOP_EBUSY otherwise) and holds the
+ * database's write lock while it copies, so new transactions wait for it:
+ * no snapshot can need an old version it removes.
+ */
+#include "btree.h"
+#include "db.h"
+#include "os.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct centry_list {
+    struct rkey *k;
+    struct loc *l;
+    size_t n, cap;
+};
+
+static int collect(const struct rkey *k, const struct loc *l, void *arg)
+{
+    struct centry_list *c = arg;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 1024;
+        struct rkey *nk = realloc(c->k, cap * sizeof(*nk));
+        if (!nk)
+            return SOP_ENOMEM;
+        c->k = nk;
+        struct loc *nl = realloc(c->l, cap * sizeof(*nl));
+        if (!nl)
+            return SOP_ENOMEM;
+        c->l = nl;
+        c->cap = cap;
+    }
+    c->k[c->n] = *k;
+    c->l[c->n] = *l;
+    c->n++;
+    return 0;
+}
+
+/* Append the batch; the records' batch offsets in l[from..to) become
+ * absolute locations. */
+static int flush(sop_db *db, struct wbuf *w, struct loc *l, size_t from, size_t to)
+{
+    uint32_t seg;
+    uint64_t base;
+    if (!w->len)
+        return 0;
+    int rc = blob_append(&db->log, w->p, w->len, &seg, &base);
+    if (rc)
+        return rc;
+    for (size_t i = from; i < to; i++) {
+        l[i].seg = seg;
+        l[i].off += base;
+    }
+    w->len = 0;
+    return 0;
+}
+
+static int copy_all(sop_db *db, struct centry_list *c)
+{
+    struct wbuf w;
+    size_t first = 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    wb_init(&w);
+    for (size_t i = 0; i < c->n && !rc; i++) {
+        struct loc old = c->l[i];
+        int type = -1;
+        if (old.len + 1 > cap) {
+            uint8_t *b = realloc(buf, old.len + 1);
+            if (!b) {
+                rc = SOP_ENOMEM;
+                break;
+            }
+            buf = b;
+            cap = old.len + 1;
+        }
+        if ((rc = blob_read(&db->log, &old, &type, &c->k[i], buf)) != 0) {
+            db_seterr(db, "compact: read segment %08u offset %llu: %s", old.seg,
+                      (unsigned long long)old.off, sop_strerror(rc));
+            break;
+        }
+        size_t start;
+        if (type == REC_CHUNK) {
+            start = blob_rec_begin(&w, REC_CHUNK, &c->k[i]);
+            wb_bytes(&w, buf, old.len);
+        } else if (type == REC_NODE || type == REC_DELTA) {
+            struct node *n;
+            if ((rc = bt_load(db, &c->k[i].id, &old, &n)) != 0)
+                break;
+            start = blob_rec_begin(&w, REC_NODE, &c->k[i]);
+            rc = node_encode(n, &w);
+            node_unref(n);
+            if (rc)
+                break;
+        } else {
+            rc = SOP_ECORRUPT;
+            break;
+        }
+        blob_rec_end(&w, start);
+        if (w.err) {
+            rc = SOP_ENOMEM;
+            break;
+        }
+        c->l[i].seg = 0;
+        c->l[i].off = start;
+        c->l[i].len = (uint32_t)(w.len - start - REC_HDR);
+        if (w.len >= (8u << 20)) {
+            rc = flush(db, &w, c->l, first, i + 1);
+            first = i + 1;
+        }
+    }
+    if (!rc)
+        rc = flush(db, &w, c->l, first, c->n);
+    free(buf);
+    wb_free(&w);
+    return rc;
+}
+
+static int commit_moves(sop_db *db, struct centry_list *c)
+{
+    struct wbuf w;
+    uint32_t seg;
+    uint64_t base;
+    int rc;
+    wb_init(&w);
+    size_t cstart = blob_rec_begin(&w, REC_COMMIT, NULL);
+    wb_u8(&w, 1);
+    wb_u64(&w, db->seq + 1);
+    wb_u64(&w, now_ns());
+    wb_u32(&w, db->log.synced_seg);
+    wb_u64(&w, db->log.synced_off);
+    wb_u64(&w, 0);
+    wb_u32(&w, (uint32_t)c->n);
+    for (size_t i = 0; i < c->n; i++) {
+        wb_bytes(&w, c->k[i].id.b, 16);
+        wb_u64(&w, c->k[i].idx);
+        wb_u8(&w, 0);
+        wb_u32(&w, c->l[i].seg);
+        wb_u64(&w, c->l[i].off);
+        wb_u32(&w, c->l[i].len);
+    }
+    wb_u32(&w, 0);
+    blob_rec_end(&w, cstart);
+    if (w.err) {
+        rc = SOP_ENOMEM;
+        goto out;
+    }
+    if ((rc = blob_append(&db->log, w.p, w.len, &seg, &base)) != 0 ||
+        (rc = blob_sync(&db->log)) != 0) {
+        db_seterr(db, "compact: %s", db->log.err);
+        goto out;
+    }
+    struct loc self = {.seg = seg, .off = base, .len = (uint32_t)(w.len - REC_HDR)};
+    rc = db_apply_commit(db, w.p + REC_HDR, self.len, &self, db->seq + 1);
+    if (rc)
+        db->log.broken = true;
+out:
+    wb_free(&w);
+    return rc;
+}
+
+SOP_API int sop_db_compact(sop_db *db)
+{
+    struct centry_list c = {0};
+    int rc;
+    if (!db)
+        return SOP_EINVAL;
+    pthread_mutex_lock(&db->commit_mu);
+    pthread_rwlock_wrlock(&db->lock);
+    pthread_mutex_lock(&db->txn_mu);
+    bool busy = db->active != NULL;
+    pthread_mutex_unlock(&db->txn_mu);
+    if (busy) {
+        db_seterr(db, "compact: transactions are open; compaction runs when none is");
+        rc = SOP_EBUSY;
+        goto unlock;
+    }
+    if (db->log.broken) {
+        db_seterr(db, "compact: the log failed earlier (%s); reopen the database", db->log.err);
+        rc = SOP_EIO;
+        goto unlock;
+    }
+    reg_prune(&db->reg, db->seq);
+    if ((rc = blob_sync(&db->log)) != 0 || (rc = blob_roll(&db->log)) != 0) {
+        db_seterr(db, "compact: %s", db->log.err);
+        goto unlock;
+    }
+    uint32_t floor = db->log.cur;
+    if ((rc = reg_foreach(&db->reg, collect, &c)) != 0 || (rc = copy_all(db, &c)) != 0 ||
+        (rc = commit_moves(db, &c)) != 0)
+        goto unlock;
+    pthread_rwlock_unlock(&db->lock);
+    /* new transactions see only the new locations from here on */
+    db->floor_seg = floor;
+    if ((rc = db_checkpoint(db)) != 0)
+        goto out; /* the old segments stay; the next compaction retries */
+    rc = db_drop_below_floor(db);
+    goto out;
+unlock:
+    pthread_rwlock_unlock(&db->lock);
+out:
+    pthread_mutex_unlock(&db->commit_mu);
+    free(c.k);
+    free(c.l);
+    return rc;
+}
