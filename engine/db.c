@@ -58,6 +58,13 @@ void db_seterr(sop_db *db, const char *fmt, ...)
     va_end(ap);
 }
 
+static _Thread_local char open_err[512];
+
+SOP_API const char *sop_open_errmsg(void)
+{
+    return open_err;
+}
+
 SOP_API const char *sop_db_errmsg(sop_db *db)
 {
     return db ? db->errmsg : "no database";
@@ -758,26 +765,39 @@ int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops
 {
     char p[4096];
     int rc, r;
-    if (!path || !*path || !out || strlen(path) > 4000)
+    open_err[0] = 0;
+    if (!path || !*path || !out || strlen(path) > 4000) {
+        snprintf(open_err, sizeof(open_err), "open: a database folder path is needed");
         return SOP_EINVAL;
-    if (opts && opts->redis_url) /* clustered mode is not built yet */
+    }
+    if (opts && opts->redis_url) { /* clustered mode is not built yet */
+        snprintf(open_err, sizeof(open_err),
+                 "open %s: clustered mode (redis_url) is not available in this build", path);
         return SOP_EINVAL;
+    }
     sop_db *db = db_alloc(path, opts, os);
     if (!db)
         return SOP_ENOMEM;
     r = os->mkdir(os, path, 0755);
     if (r < 0 && r != -EEXIST) {
+        db_seterr(db, "open: create folder %s: %s", path, strerror(-r));
         rc = os_err(r);
         goto fail;
     }
     snprintf(p, sizeof(p), "%s/lock", path);
     db->lock_fd = os->open(os, p, O_RDWR | O_CREAT, 0644);
     if (db->lock_fd < 0) {
+        db_seterr(db, "open: %s: %s", p, strerror(-db->lock_fd));
         rc = os_err(db->lock_fd);
         goto fail;
     }
     r = os->flock(os, db->lock_fd, LOCK_EX | LOCK_NB);
     if (r < 0) {
+        if (r == -EWOULDBLOCK)
+            db_seterr(db, "open %s: the database is in use by another process (it holds %s)",
+                      path, p);
+        else
+            db_seterr(db, "open: lock %s: %s", p, strerror(-r));
         rc = r == -EWOULDBLOCK ? SOP_EBUSY : os_err(r);
         goto fail;
     }
@@ -790,6 +810,7 @@ int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops
     *out = db;
     return 0;
 fail:
+    snprintf(open_err, sizeof(open_err), "%s", db->errmsg[0] ? db->errmsg : sop_strerror(rc));
     db_free(db);
     return rc;
 }

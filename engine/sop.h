@@ -103,6 +103,10 @@ typedef struct sop_db_options {
  */
 SOP_API int sop_db_open(const char *path, const sop_db_options *opts, sop_db **out);
 
+/* Why the last sop_db_open of this thread failed, in words ("" after a
+ * success): sop_db_open has no handle to hang its message on (addition). */
+SOP_API const char *sop_open_errmsg(void);
+
 /* Close the database: waits for nothing; open transactions must be ended
  * before.  Flushes lazily committed transactions to disk.  NULL is a no-op. */
 SOP_API void sop_db_close(sop_db *db);

@@ -117,7 +117,7 @@ static int observed_round(const char *path, int keys)
     sop_store *s, *l;
     int rc = sop_db_open(path, NULL, &db);
     if (rc)
-        fail_msg("reopen after fault: %s (%s)", sop_strerror(rc), sop_db_errmsg(db));
+        fail_msg("reopen after fault: %s (%s)", sop_strerror(rc), sop_open_errmsg());
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
     assert_int_equal(sop_store_open(t, "acc", &s), 0);
     assert_int_equal(sop_store_open(t, "log", &l), 0);
@@ -350,6 +350,32 @@ static void checkpoint_then_replay(void **st)
     assert_int_equal(observed_round(dir, keys), 30);
 }
 
+static void damaged_checkpoint_is_refused(void **st)
+{
+    (void)st;
+    sop_db *db;
+    sop_db_options o = {.checkpoint_bytes = 1024};
+    seed_db(dir, 10);
+    assert_int_equal(sop_db_open(dir, &o, &db), 0);
+    for (int r = 1; r <= 5; r++)
+        assert_int_equal(do_round(db, r, 10), 0);
+    sop_db_close(db);
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/checkpoint", dir);
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t b;
+    assert_int_equal(pread(fd, &b, 1, 40), 1);
+    b ^= 1;
+    assert_int_equal(pwrite(fd, &b, 1, 40), 1);
+    assert_int_equal(sop_db_open(dir, NULL, &db), SOP_ECORRUPT);
+    assert_non_null(strstr(sop_open_errmsg(), "checkpoint"));
+    b ^= 1;
+    assert_int_equal(pwrite(fd, &b, 1, 40), 1);
+    close(fd);
+    assert_int_equal(observed_round(dir, 10), 5);
+}
+
 static uint64_t folder_bytes(const char *path)
 {
     char cmd[4200];
@@ -411,6 +437,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(power_loss_at_every_write, setup, teardown),
         cmocka_unit_test_setup_teardown(flipped_bytes_are_reported_not_returned, setup, teardown),
         cmocka_unit_test_setup_teardown(checkpoint_then_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(damaged_checkpoint_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(compaction_reclaims_space_and_keeps_data, setup,
                                         teardown),
     };

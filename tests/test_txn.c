@@ -405,6 +405,7 @@ static void stores_create_drop_list(void **st)
     sop_db *db2;
     db = open_db();
     assert_int_equal(sop_db_open(dir, NULL, &db2), SOP_EBUSY);
+    assert_non_null(strstr(sop_open_errmsg(), "in use by another process"));
     sop_db_close(db);
 }
 
