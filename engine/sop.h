@@ -200,9 +200,13 @@ typedef struct sop_store_info {
 } sop_store_info;
 SOP_API int sop_store_get_info(sop_store *s, sop_store_info *out);
 
-/* Change options of an existing store (addition).  Fields left zero/NULL in
- * `o` keep their value.  slot_length, unique, value_in_node and chunk_size
- * can change only while the store is empty: SOP_EBUSY otherwise. */
+/* Change options of an existing store (addition).  slot_length, chunk_size,
+ * description, relations and kind left zero/NULL in `o` keep their value;
+ * `unique` and `value_in_node` are always taken from `o` (a bool has no
+ * "unset": start from sop_store_get_info's options to keep them).
+ * slot_length, unique, value_in_node and chunk_size can change only while the
+ * store is empty: SOP_EBUSY when one of them would change on a store with
+ * items. */
 SOP_API int sop_store_alter(sop_store *s, const sop_store_options *o);
 
 /* Call fn(name, arg) for each store, in name order (addition).  A non-zero

@@ -1,1 +1,16 @@
 # sopfs: the FUSE layer (fs/) and the daemon (src/).
+if HAVE_FUSE
+bin_PROGRAMS += src/sopfs
+src_sopfs_SOURCES = src/sopfs.c \
+	fs/fs.h fs/internal.h \
+	fs/fs.c fs/node.c fs/names.c fs/tx.c fs/scope.c fs/xattr.c fs/notify.c fs/log.c
+src_sopfs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fs $(FUSE3_CFLAGS)
+src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
+
+# Integration tests on a real mount (tests/fs/lib.sh has the helpers).
+FS_TESTS = tests/fs/basic.sh tests/fs/tree.sh tests/fs/xattr.sh tests/fs/txn.sh \
+	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh
+TESTS += $(FS_TESTS)
+dist_check_SCRIPTS += $(FS_TESTS)
+EXTRA_DIST += tests/fs/lib.sh
+endif

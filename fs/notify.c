@@ -1,0 +1,134 @@
+/*
+ * notify.c - telling the kernel to drop what it cached.
+ *
+ * libfuse forbids sending an invalidation from the path of an operation on
+ * the same inode (the kernel may hold the lock the invalidation needs while
+ * it waits for that operation's reply), so invalidations are queued and
+ * sent by a thread of their own.  Losing one costs staleness for at most
+ * the attribute or entry timeout, never data.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+struct fs_note {
+    struct fs_note *next;
+    fuse_ino_t ino; /* inode, or the parent of name */
+    char *name;     /* NULL: an inode invalidation  */
+};
+
+static void *note_main(void *arg)
+{
+    struct fs *fs = arg;
+    pthread_mutex_lock(&fs->note_mu);
+    for (;;) {
+        while (!fs->notes && !fs->note_stop)
+            pthread_cond_wait(&fs->note_cv, &fs->note_mu);
+        if (!fs->notes)
+            break;
+        struct fs_note *n = fs->notes;
+        fs->notes = n->next;
+        if (!fs->notes)
+            fs->notes_tail = NULL;
+        struct fuse_session *se = fs->se;
+        pthread_mutex_unlock(&fs->note_mu);
+        if (se && !fs->note_stop) {
+            int rc;
+            if (n->name)
+                rc = fuse_lowlevel_notify_inval_entry(se, n->ino, n->name, strlen(n->name));
+            else /* attributes only: open readers keep their pages (fs.c) */
+                rc = fuse_lowlevel_notify_inval_inode(se, n->ino, -1, 0);
+            if (rc && rc != -ENOENT)
+                fs_log(LOG_DEBUG, "invalidate %llu%s%s: %s", (unsigned long long)n->ino,
+                       n->name ? "/" : "", n->name ? n->name : "", strerror(-rc));
+        }
+        free(n->name);
+        free(n);
+        pthread_mutex_lock(&fs->note_mu);
+    }
+    pthread_mutex_unlock(&fs->note_mu);
+    return NULL;
+}
+
+int fs_notify_start(struct fs *fs)
+{
+    int rc = pthread_create(&fs->note_thread, NULL, note_main, fs);
+    if (rc)
+        return -rc;
+    fs->note_started = true;
+    return 0;
+}
+
+void fs_notify_stop(struct fs *fs)
+{
+    if (!fs->note_started)
+        return;
+    pthread_mutex_lock(&fs->note_mu);
+    fs->note_stop = true;
+    pthread_cond_signal(&fs->note_cv);
+    pthread_mutex_unlock(&fs->note_mu);
+    pthread_join(fs->note_thread, NULL);
+    fs->note_started = false;
+    while (fs->notes) {
+        struct fs_note *n = fs->notes;
+        fs->notes = n->next;
+        free(n->name);
+        free(n);
+    }
+    fs->notes_tail = NULL;
+}
+
+static void push(struct fs *fs, fuse_ino_t ino, const char *name)
+{
+    struct fs_note *n = calloc(1, sizeof(*n));
+    if (!n)
+        return;
+    n->ino = ino;
+    if (name && !(n->name = strdup(name))) {
+        free(n);
+        return;
+    }
+    pthread_mutex_lock(&fs->note_mu);
+    if (!fs->se || fs->note_stop) {
+        pthread_mutex_unlock(&fs->note_mu);
+        free(n->name);
+        free(n);
+        return;
+    }
+    if (fs->notes_tail)
+        fs->notes_tail->next = n;
+    else
+        fs->notes = n;
+    fs->notes_tail = n;
+    pthread_cond_signal(&fs->note_cv);
+    pthread_mutex_unlock(&fs->note_mu);
+}
+
+void fs_notify_inode(struct fs *fs, fuse_ino_t ino)
+{
+    push(fs, ino, NULL);
+}
+
+void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name)
+{
+    push(fs, parent, name);
+}
+
+void fs_set_session(struct fs *fs, struct fuse_session *se)
+{
+    if (!fs)
+        return;
+    if (!se) { /* the session ends: no notification may use it any more */
+        fs_notify_stop(fs);
+        pthread_mutex_lock(&fs->note_mu);
+        fs->se = NULL;
+        pthread_mutex_unlock(&fs->note_mu);
+        return;
+    }
+    pthread_mutex_lock(&fs->note_mu);
+    fs->se = se;
+    pthread_mutex_unlock(&fs->note_mu);
+}

@@ -1,0 +1,108 @@
+#!/bin/sh
+# parallel.sh - several processes at once: writers of distinct files in one
+# store and in sibling directories, readers listing meanwhile, two writers
+# sharing one file (one transaction until the last close), and a reader
+# that keeps reading one snapshot while the file is replaced; nothing lost,
+# no error, checked again after remount.
+. "$(dirname "$0")/lib.sh"
+
+N=6
+M=60
+check "mount" mount_fs
+t mkdir "$MNT/s"
+i=1
+while [ $i -le $N ]; do
+    t mkdir "$MNT/s/d$i"
+    i=$((i + 1))
+done
+
+worker() { # worker P: M files in the store and M in its own directory
+    j=1
+    while [ $j -le $M ]; do
+        printf 'p%s f%s\n' "$1" "$j" >"$MNT/s/p$1-$j" || return 1
+        printf 'p%s g%s\n' "$1" "$j" >"$MNT/s/d$1/g$j" || return 1
+        j=$((j + 1))
+    done
+}
+lister() {
+    k=0
+    while [ $k -lt 20 ]; do
+        ls -R "$MNT/s" >/dev/null || return 1
+        k=$((k + 1))
+    done
+}
+pids=
+i=1
+while [ $i -le $N ]; do
+    worker $i &
+    pids="$pids $!"
+    i=$((i + 1))
+done
+lister &
+pids="$pids $!"
+st=0
+for p in $pids; do
+    wait "$p" || st=1
+done
+ok $st "$N writers and a lister at once, no error"
+
+verify() {
+    w=$1
+    same "$w: every file of the store" $((N * M)) sh -c "ls '$MNT/s' | grep -c '^p'"
+    same "$w: every file of the directories" $((N * M)) sh -c "find '$MNT/s' -path '*/d*/g*' -type f | wc -l"
+    bad=0
+    i=1
+    while [ $i -le $N ]; do
+        [ "$(cat "$MNT/s/p$i-$M")" = "p$i f$M" ] || bad=1
+        [ "$(cat "$MNT/s/d$i/g1")" = "p$i g1" ] || bad=1
+        i=$((i + 1))
+    done
+    ok $bad "$w: contents"
+}
+verify live
+
+# two writers of one file share its transaction until the last close: a
+# dd fed through a fifo keeps the first one open (a shell's own redirections
+# close duplicated descriptors, and every close(2) is a flush)
+t sh -c "echo old > '$MNT/s/shared'"
+mkfifo "$T/fifo"
+dd if="$T/fifo" of="$MNT/s/shared" bs=64k oflag=append conv=notrunc 2>/dev/null &
+DD=$!
+exec 5>"$T/fifo"
+check "a first writer holds the file" \
+    wait_until 20 sh -c "ls -l /proc/$DD/fd | grep -q -- '-> $MNT/s/shared\$'"
+before=$(sed -n 's/^writes: //p' "$MNT/.sop-stats")
+printf 'one\n' >&5
+check "it wrote" wait_until 20 sh -c "test \$(sed -n 's/^writes: //p' '$MNT/.sop-stats') -gt $before"
+t sh -c "printf 'two\n' >> '$MNT/s/shared'"
+same "a second writer's close leaves both uncommitted" old t cat "$MNT/s/shared"
+exec 5>&-
+check "the first writer closes" wait $DD
+same "the last close commits both" "old one two" sh -c "cat '$MNT/s/shared' | tr '\n' ' ' | sed 's/ \$//'"
+
+# a reader keeps its snapshot while the file is replaced
+head -c 2000000 /dev/urandom >"$T/v1"
+head -c 2000000 /dev/urandom >"$T/v2"
+t cp "$T/v1" "$MNT/s/snap"
+exec 6<"$MNT/s/snap"
+dd bs=1000000 count=1 <&6 >"$T/got" 2>/dev/null
+t cp "$T/v2" "$MNT/s/snap"
+dd bs=1000000 count=1 <&6 >>"$T/got" 2>/dev/null
+exec 6<&-
+check "an open reader reads one snapshot across a commit" cmp "$T/v1" "$T/got"
+check "a new reader reads the new content" t cmp "$T/v2" "$MNT/s/snap"
+
+# a reader at the end of the file sees what is committed later (tail -f)
+t sh -c "echo line1 > '$MNT/s/log'"
+tail -f "$MNT/s/log" >"$T/tail" 2>/dev/null &
+TAIL=$!
+check "tail -f shows the first line" wait_until 20 grep -q line1 "$T/tail"
+t sh -c "echo line2 >> '$MNT/s/log'"
+check "and a line appended later" wait_until 20 grep -q line2 "$T/tail"
+kill $TAIL 2>/dev/null
+wait $TAIL 2>/dev/null
+
+check "unmount and mount again" remount_fs
+verify remounted
+check "clean unmount" umount_fs
+finish

@@ -1,0 +1,139 @@
+#!/bin/sh
+# txn.sh - transactions as users meet them.
+#  - auto-commit: a file's writes from open to close are one transaction:
+#    others read the old content until the writer closes; a conflicting
+#    close fails with EAGAIN and leaves the committed content intact;
+#  - directory scopes: DIR/.sop-txn begin, commit, rollback; changes are
+#    visible in the subtree at once, vanish on rollback, survive a remount
+#    after commit; overlapping scopes EBUSY, unknown commands EINVAL, a
+#    rename out of the scope EXDEV, a failed commit keeps the scope open
+#    ("failed") until rolled back.
+. "$(dirname "$0")/lib.sh"
+
+command -v mkfifo >/dev/null || skip_all "no mkfifo"
+
+stat_of() { # the value of one .sop-stats counter
+    sed -n "s/^$1: //p" "$MNT/.sop-stats"
+}
+
+# A writer that keeps its file open: dd copies a fifo into the file; the
+# test feeds the fifo through a descriptor it holds open.
+writer_open() { # writer_open FIFO FILE DDARGS...: start dd, wait until it opened FILE
+    fifo=$1
+    file=$2
+    shift 2
+    mkfifo "$fifo"
+    dd if="$fifo" of="$file" bs=64k "$@" 2>"$fifo.err" &
+    WPID=$!
+}
+opened() { # opened PID FILE: PID holds FILE open
+    ls -l /proc/"$1"/fd 2>/dev/null | grep -q -- "-> $2\$"
+}
+wrote_more() { # the write counter passed $1
+    [ "$(stat_of writes)" -gt "$1" ]
+}
+
+check "mount" mount_fs
+t mkdir "$MNT/s" "$MNT/s2"
+t sh -c "echo old > '$MNT/s/f'"
+
+# --- auto-commit: readers see the old content until the writer's close
+writer_open "$T/fifo1" "$MNT/s/f"
+exec 5>"$T/fifo1"
+check "a writer opened the file with O_TRUNC" wait_until 20 opened $WPID "$MNT/s/f"
+same "its truncation is not visible before close" old t cat "$MNT/s/f"
+before=$(stat_of writes)
+printf 'new\n' >&5
+check "the writer wrote" wait_until 20 wrote_more "$before"
+same "its bytes are not visible before close" old t cat "$MNT/s/f"
+exec 5>&-
+check "close commits (the writer exits 0)" wait $WPID
+same "after close everyone sees the new content" new t cat "$MNT/s/f"
+
+# --- a reader opened before a writer keeps reading the old content
+t sh -c "echo before > '$MNT/s/r'"
+exec 8<"$MNT/s/r"
+writer_open "$T/fifo0" "$MNT/s/r"
+exec 9>"$T/fifo0"
+check "a writer opened s/r with O_TRUNC" wait_until 20 opened $WPID "$MNT/s/r"
+same "a reader opened before reads the old content" before sh -c 'timeout 60 cat <&8'
+exec 8<&-
+exec 9>&-
+check "the writer closes" wait $WPID
+same "the file is empty now" 0 st %s "$MNT/s/r"
+
+# --- a conflicting close fails with EAGAIN and changes nothing
+t sh -c "echo base > '$MNT/s/c'"
+writer_open "$T/fifo2" "$MNT/s/c" conv=notrunc
+exec 6>"$T/fifo2"
+check "a second writer opened its file" wait_until 20 opened $WPID "$MNT/s/c"
+check "begin a scope on the store" t sh -c "echo begin > '$MNT/s/.sop-txn'"
+t sh -c "echo scoped > '$MNT/s/c'"
+check "the scope commits first" t sh -c "echo commit > '$MNT/s/.sop-txn'"
+printf 'X' >&6
+exec 6>&-
+check "the writer's close fails" sh -c "! wait $WPID"
+check "with EAGAIN" grep -q "Resource temporarily unavailable" "$T/fifo2.err"
+same "the committed content is intact" scoped t cat "$MNT/s/c"
+
+# --- scopes
+check "begin" t sh -c "echo begin > '$MNT/s/.sop-txn'"
+same "state: active" "state: active" sh -c "head -n 1 '$MNT/s/.sop-txn'"
+t sh -c "echo a > '$MNT/s/x'"
+t mkdir "$MNT/s/d"
+same "changes are visible in the subtree at once" a t cat "$MNT/s/x"
+same "a nested scope: EBUSY" EBUSY err 'open(F, ">", $ARGV[0]) and print(F "begin\n") and close(F)' "$MNT/s/d/.sop-txn"
+same "a scope over it at the root: EBUSY" EBUSY err 'open(F, ">", $ARGV[0]) and print(F "begin\n") and close(F)' "$MNT/.sop-txn"
+same "an unknown command: EINVAL" EINVAL err 'open(F, ">", $ARGV[0]) and print(F "frobnicate\n") and close(F)' "$MNT/s/.sop-txn"
+same "the scope is still active" "state: active" sh -c "head -n 1 '$MNT/s/.sop-txn'"
+same "a rename out of the scope: EXDEV" EXDEV err 'rename($ARGV[0], $ARGV[1])' "$MNT/s/x" "$MNT/s2/x"
+check "changes are counted" sh -c "grep -q '^changes: [1-9]' '$MNT/s/.sop-txn'"
+check "rollback" t sh -c "echo rollback > '$MNT/s/.sop-txn'"
+check "rollback discarded the changes" sh -c "! test -e '$MNT/s/x' && ! test -e '$MNT/s/d'"
+same "state: rolled back" "state: rolled back" sh -c "head -n 1 '$MNT/s/.sop-txn'"
+same "commit with no scope open: EINVAL" EINVAL err 'open(F, ">", $ARGV[0]) and print(F "commit\n") and close(F)' "$MNT/s/.sop-txn"
+
+check "begin again" t sh -c "echo begin > '$MNT/s/.sop-txn'"
+t sh -c "echo kept > '$MNT/s/y'"
+t mkdir -p "$MNT/s/dir/sub"
+t sh -c "echo deep > '$MNT/s/dir/sub/z'"
+t rm "$MNT/s/f"
+check "commit" t sh -c "echo commit > '$MNT/s/.sop-txn'"
+same "state: committed" "state: committed" sh -c "head -n 1 '$MNT/s/.sop-txn'"
+
+check "a scope over the whole database" t sh -c "echo begin > '$MNT/.sop-txn'"
+t mkdir "$MNT/s3"
+t sh -c "echo three > '$MNT/s3/t'"
+t mv "$MNT/s/y" "$MNT/s2/y"
+check "commit it" t sh -c "echo commit > '$MNT/.sop-txn'"
+
+# --- a failed commit: the scope stays open until rolled back
+t sh -c "echo base > '$MNT/s2/k'"
+writer_open "$T/fifo3" "$MNT/s2/k" conv=notrunc
+exec 7>"$T/fifo3"
+check "a writer opened s2/k" wait_until 20 opened $WPID "$MNT/s2/k"
+check "begin on s2" t sh -c "echo begin > '$MNT/s2/.sop-txn'"
+t sh -c "echo inscope > '$MNT/s2/k'"
+printf 'W' >&7
+exec 7>&-
+check "the writer commits first" wait $WPID
+same "the scope's commit conflicts: EAGAIN" EAGAIN err 'open(F, ">", $ARGV[0]) and print(F "commit\n") and close(F)' "$MNT/s2/.sop-txn"
+same "state: failed" "state: failed" sh -c "head -n 1 '$MNT/s2/.sop-txn'"
+check "the reason is shown" sh -c "grep -q '^error: .*conflict' '$MNT/s2/.sop-txn'"
+same "changes are refused while failed" EAGAIN err 'open(my $f, ">", $ARGV[0])' "$MNT/s2/new"
+check "rollback ends it" t sh -c "echo rollback > '$MNT/s2/.sop-txn'"
+same "the writer's content stands" Wase t cat "$MNT/s2/k"
+
+verify() {
+    w=$1
+    same "$w: committed scope content" kept t cat "$MNT/s2/y"
+    same "$w: committed nested directories" deep t cat "$MNT/s/dir/sub/z"
+    check "$w: committed removal" sh -c "! test -e '$MNT/s/f'"
+    same "$w: a store made in the root scope" three t cat "$MNT/s3/t"
+    same "$w: auto-commit content" scoped t cat "$MNT/s/c"
+}
+verify live
+check "unmount and mount again" remount_fs
+verify remounted
+check "clean unmount" umount_fs
+finish
