@@ -99,10 +99,23 @@ struct node *cache_get(struct cache *c, const struct loc *loc)
     return n;
 }
 
+/* Evict least recently used entries until the budget holds.  An entry
+ * someone still references (a transaction pinned it: pointers into it were
+ * handed out) stays, so a reload finds it instead of making a second copy;
+ * a bounded number of those is stepped over per call. */
 static void evict(struct cache *c)
 {
-    while (c->bytes > c->budget && c->lru && c->lru != c->mru) {
-        struct centry *e = c->lru;
+    struct centry *e = c->lru;
+    int skipped = 0;
+    while (c->bytes > c->budget && e && skipped < 64) {
+        struct centry *prev = e->prev;
+        if (e == c->mru)
+            break;
+        if (atomic_load(&e->n->refs) > 1) {
+            skipped++;
+            e = prev;
+            continue;
+        }
         unlink_lru(c, e);
         struct centry **pp = slot(c, &e->loc);
         *pp = e->hnext;
@@ -110,6 +123,7 @@ static void evict(struct cache *c)
         c->count--;
         node_unref(e->n);
         free(e);
+        e = prev;
     }
 }
 

@@ -16,7 +16,10 @@
  *    success.
  *  - pointers handed out (sop_get, sop_cursor_key/value, sop_store_info
  *    strings) stay valid until the next call that changes the same
- *    transaction, or the transaction's end.
+ *    transaction, or the transaction's end.  The nodes they point into are
+ *    kept alive until then: a long read-only transaction holds as much
+ *    memory as the nodes it read from (at most the database's size); a new
+ *    transaction lets them go.
  *  - several transactions may be open at once, from several threads, one
  *    thread per transaction at a time.
  *

@@ -93,22 +93,38 @@ void *txn_scratch(sop_txn *t, size_t n)
     return s->data;
 }
 
-/* Keep node n alive until the next change: pointers into it were handed out. */
+/* Keep node n alive until the next change: pointers into it were handed
+ * out.  A set (open addressing by pointer), so a node is pinned once however
+ * many values of it are handed out; the cache keeps pinned nodes findable,
+ * so a reload does not make a second copy (cache.c). */
 static int txn_pin(sop_txn *t, struct node *n)
 {
-    for (size_t i = t->npins; i > 0 && i + 8 > t->npins; i--)
-        if (t->pins[i - 1] == n)
-            return 0;
-    if (t->npins == t->cappins) {
-        size_t c = t->cappins ? t->cappins * 2 : 16;
-        struct node **v = realloc(t->pins, c * sizeof(*v));
+    if ((t->npins + 1) * 2 > t->cappins) {
+        size_t cap = t->cappins ? t->cappins * 2 : 64;
+        struct node **v = calloc(cap, sizeof(*v));
         if (!v)
             return SOP_ENOMEM;
+        for (size_t i = 0; i < t->cappins; i++) {
+            if (!t->pins[i])
+                continue;
+            size_t j = ((uintptr_t)t->pins[i] >> 4) * 0x9E3779B97F4A7C15ull >> 7 & (cap - 1);
+            while (v[j])
+                j = (j + 1) & (cap - 1);
+            v[j] = t->pins[i];
+        }
+        free(t->pins);
         t->pins = v;
-        t->cappins = c;
+        t->cappins = cap;
+    }
+    size_t j = ((uintptr_t)n >> 4) * 0x9E3779B97F4A7C15ull >> 7 & (t->cappins - 1);
+    while (t->pins[j]) {
+        if (t->pins[j] == n)
+            return 0;
+        j = (j + 1) & (t->cappins - 1);
     }
     node_ref(n);
-    t->pins[t->npins++] = n;
+    t->pins[j] = n;
+    t->npins++;
     return 0;
 }
 
@@ -121,9 +137,14 @@ void txn_free_scratch(sop_txn *t)
         s = n;
     }
     t->scratch = NULL;
-    for (size_t i = 0; i < t->npins; i++)
-        node_unref(t->pins[i]);
-    t->npins = 0;
+    if (t->npins) {
+        for (size_t i = 0; i < t->cappins; i++)
+            if (t->pins[i]) {
+                node_unref(t->pins[i]);
+                t->pins[i] = NULL;
+            }
+        t->npins = 0;
+    }
 }
 
 int txn_note_name(sop_txn *t, const char *name)
