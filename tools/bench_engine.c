@@ -55,7 +55,6 @@
 #define KEY_LEN 16
 #define VAL_LEN 100
 #define SOP_STORE "bench"
-#define SQLITE_CACHE_KIB 65536 /* as sop's default node cache, 64 MiB */
 
 const char bench_help[] =
     "Runs one workload on libsop, LMDB and SQLite, each in a child process, and\n"
@@ -84,7 +83,9 @@ const char bench_help[] =
     "                    it is removed at the end\n"
     "  --only LIST       engines to run, comma-separated: sop,lmdb,sqlite\n"
     "  --slot-length N   sop's items per node (default 1000)\n"
-    "  --seed S          seed of the random orders (default 1; printed)\n";
+    "  --seed S          seed of the random orders (default 1; printed)\n"
+    "  --cache-mib N     sop's node cache and SQLite's page cache, MiB (default 64,\n"
+    "                    sop's default); LMDB has none of its own (the OS page cache)\n";
 
 enum phase { P_INSERT_SEQ, P_SCAN, P_INSERT_RAND, P_READ_RAND, P_REMOVE_RAND, P_COMMIT1, NPHASES };
 
@@ -95,14 +96,18 @@ static const char *const phase_names[NPHASES] = {
 struct bench_cfg {
     uint64_t keys, batch, commits, seed;
     uint32_t slot_length;
-    const char *root; /* the temporary folder */
+    uint32_t cache_mib; /* sop's node cache and SQLite's page cache */
+    const char *root;   /* the temporary folder */
 };
 
-/* What a child sends back through its pipe. */
+/* What a child sends back through its pipe, whole, after every phase: a
+ * child that dies (the OOM killer) leaves the phases it finished. */
 struct bench_result {
+    unsigned done; /* bit p: phase p finished and checked */
+    bool disk_valid[2];
     double secs[NPHASES];
     uint64_t ops[NPHASES];
-    uint64_t disk_seq, disk_rand; /* bytes after the inserts */
+    uint64_t disk[2]; /* bytes on disk after "insert seq", "insert random" */
 };
 
 /* ------------------------------------------------- keys, values, orders */
@@ -214,6 +219,8 @@ struct kv_ops {
 struct kv {
     const struct kv_ops *ops;
     const struct bench_cfg *cfg;
+    struct bench_result *res;
+    int report_fd; /* the pipe to the parent */
     char err[600];
     sop_db *db;
     sop_txn *t;
@@ -225,8 +232,8 @@ struct kv {
 #endif
 #ifdef HAVE_SQLITE3
     sqlite3 *sq;
-    sqlite3_stmt *st_begin_r, *st_begin_w, *st_commit, *st_ins, *st_ups, *st_get, *st_del,
-        *st_scan, *st_count;
+    sqlite3_stmt *st_begin_r, *st_begin_w, *st_commit, *st_ins, *st_ups, *st_get, *st_del, *st_scan,
+        *st_count;
 #endif
 };
 
@@ -299,7 +306,8 @@ static int sopkv_open(struct kv *kv, const char *dir)
                            .unique = true,
                            .value_in_node = true,
                            .description = "sop bench engine"};
-    int rc = sop_db_open(dir, NULL, &kv->db);
+    sop_db_options dbo = {.cache_bytes = (size_t)kv->cfg->cache_mib << 20};
+    int rc = sop_db_open(dir, &dbo, &kv->db);
 
     if (rc != SOP_OK) {
         kv->db = NULL;
@@ -394,8 +402,7 @@ static int sopkv_count(struct kv *kv, uint64_t *n)
 
 static const struct kv_ops sop_ops = {
     "sop",
-    "every commit durable (SOP_TXN_WRITE, no SOP_TXN_NOSYNC), node cache default "
-    "(64 MiB), store unique + value_in_node",
+    "every commit durable (SOP_TXN_WRITE, no SOP_TXN_NOSYNC), store unique + value_in_node",
     sopkv_open,
     sopkv_close,
     sopkv_begin,
@@ -627,7 +634,7 @@ static int sqlitekv_open(struct kv *kv, const char *dir)
         {offsetof(struct kv, st_scan), "SELECT k, v FROM kv ORDER BY k"},
         {offsetof(struct kv, st_count), "SELECT count(*) FROM kv"},
     };
-    char path[4096], *errmsg = NULL;
+    char path[4096], sql[256], *errmsg = NULL;
     sqlite3_stmt *st = NULL;
     size_t i;
     int rc;
@@ -642,15 +649,15 @@ static int sqlitekv_open(struct kv *kv, const char *dir)
     if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
         strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
         sqlite3_finalize(st);
-        return kv_fail(kv, "PRAGMA journal_mode=WAL: not in WAL mode (%s)",
-                       sqlite3_errmsg(kv->sq));
+        return kv_fail(kv, "PRAGMA journal_mode=WAL: not in WAL mode (%s)", sqlite3_errmsg(kv->sq));
     }
     sqlite3_finalize(st);
-    rc = sqlite3_exec(kv->sq,
-                      "PRAGMA synchronous=FULL;"
-                      "PRAGMA cache_size=-" /* KiB */ "65536;"
-                      "CREATE TABLE IF NOT EXISTS kv(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID;",
-                      NULL, NULL, &errmsg);
+    snprintf(sql, sizeof(sql),
+             "PRAGMA synchronous=FULL;"
+             "PRAGMA cache_size=-%" PRIu64 ";" /* negative: KiB */
+             "CREATE TABLE IF NOT EXISTS kv(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID;",
+             (uint64_t)kv->cfg->cache_mib * 1024);
+    rc = sqlite3_exec(kv->sq, sql, NULL, NULL, &errmsg);
     if (rc != SQLITE_OK) {
         kv_fail(kv, "sqlite setup: %s", errmsg ? errmsg : sqlite3_errstr(rc));
         sqlite3_free(errmsg);
@@ -763,8 +770,8 @@ static int sqlitekv_count(struct kv *kv, uint64_t *n)
 
 static const struct kv_ops sqlite_ops = {
     "sqlite",
-    "journal_mode=WAL, synchronous=FULL (WAL fsynced at every commit), cache_size=-65536 "
-    "(64 MiB), WITHOUT ROWID table, prepared statements",
+    "journal_mode=WAL, synchronous=FULL (WAL fsynced at every commit), WITHOUT ROWID "
+    "table, prepared statements",
     sqlitekv_open,
     sqlitekv_close,
     sqlitekv_begin,
@@ -822,8 +829,7 @@ static int check_count(struct kv *kv, const char *phase, uint64_t want)
 {
     uint64_t n = 0;
 
-    if (kv->ops->begin(kv, false) != 0 || kv->ops->count(kv, &n) != 0 ||
-        kv->ops->commit(kv) != 0) {
+    if (kv->ops->begin(kv, false) != 0 || kv->ops->count(kv, &n) != 0 || kv->ops->commit(kv) != 0) {
         return phase_fail(kv, phase, "count: %s", kv->err);
     }
     if (n != want) {
@@ -832,13 +838,25 @@ static int check_count(struct kv *kv, const char *phase, uint64_t want)
     return 0;
 }
 
-static void phase_done(struct kv *kv, struct bench_result *res, enum phase p, uint64_t ops,
-                       double t0)
+/* Send the results so far to the parent (a write under PIPE_BUF is atomic). */
+static void report(struct kv *kv)
 {
+    if (write(kv->report_fd, kv->res, sizeof(*kv->res)) != (ssize_t)sizeof(*kv->res)) {
+        fprintf(stderr, "sop: bench: %s: write to the parent: %s\n", kv->ops->name,
+                strerror(errno));
+    }
+}
+
+/* Phase p ended, checked: keep and report its time. */
+static void phase_done(struct kv *kv, enum phase p, uint64_t ops, double t0)
+{
+    struct bench_result *res = kv->res;
     double secs = cli_now() - t0;
 
     res->secs[p] = secs;
     res->ops[p] = ops;
+    res->done |= 1u << p;
+    report(kv);
     printf("  %-7s %-14s %10" PRIu64 " ops %9.3f s %12.0f ops/s\n", kv->ops->name, phase_names[p],
            ops, secs, secs > 0 ? (double)ops / secs : 0.0);
     fflush(stdout);
@@ -914,10 +932,10 @@ static int scan_check(void *arg, const void *k, size_t kl, const void *v, size_t
 
 /* The whole workload on one engine, in a child; res gets the timings. */
 static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, const char *dir,
-                      struct bench_result *res)
+                      struct bench_result *res, int report_fd)
 {
-    struct kv kv = {.ops = ops, .cfg = cfg};
-    char seq[4096], rnd[4096];
+    struct kv kv = {.ops = ops, .cfg = cfg, .res = res, .report_fd = report_fd};
+    char seq[4200], rnd[4200]; /* dir is shorter than 4096 */
     uint8_t k[KEY_LEN], v[VAL_LEN];
     struct perm p_ins, p_read, p_del, p_commit;
     struct scan_state sc = {&kv, 0};
@@ -944,8 +962,10 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     if (insert_all(&kv, NULL, phase_names[P_INSERT_SEQ]) != 0) {
         goto out;
     }
-    phase_done(&kv, res, P_INSERT_SEQ, cfg->keys, t0);
-    res->disk_seq = disk_usage(seq);
+    phase_done(&kv, P_INSERT_SEQ, cfg->keys, t0);
+    res->disk[0] = disk_usage(seq);
+    res->disk_valid[0] = true;
+    report(&kv);
     if (check_count(&kv, phase_names[P_INSERT_SEQ], cfg->keys) != 0) {
         goto out;
     }
@@ -965,11 +985,11 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
         goto out;
     }
     if (sc.next != cfg->keys) {
-        phase_fail(&kv, phase_names[P_SCAN], "walked %" PRIu64 " items, expected %" PRIu64,
-                   sc.next, cfg->keys);
+        phase_fail(&kv, phase_names[P_SCAN], "walked %" PRIu64 " items, expected %" PRIu64, sc.next,
+                   cfg->keys);
         goto out;
     }
-    phase_done(&kv, res, P_SCAN, cfg->keys, t0);
+    phase_done(&kv, P_SCAN, cfg->keys, t0);
     ops->close(&kv);
 
     /* 3, 4, 5: random inserts, random reads, random removes */
@@ -981,8 +1001,10 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     if (insert_all(&kv, &p_ins, phase_names[P_INSERT_RAND]) != 0) {
         goto out;
     }
-    phase_done(&kv, res, P_INSERT_RAND, cfg->keys, t0);
-    res->disk_rand = disk_usage(rnd);
+    phase_done(&kv, P_INSERT_RAND, cfg->keys, t0);
+    res->disk[1] = disk_usage(rnd);
+    res->disk_valid[1] = true;
+    report(&kv);
     if (check_count(&kv, phase_names[P_INSERT_RAND], cfg->keys) != 0) {
         goto out;
     }
@@ -1012,7 +1034,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
         phase_fail(&kv, phase_names[P_READ_RAND], "commit: %s", kv.err);
         goto out;
     }
-    phase_done(&kv, res, P_READ_RAND, cfg->keys, t0);
+    phase_done(&kv, P_READ_RAND, cfg->keys, t0);
     t0 = cli_now();
     for (j = 0; j < cfg->keys; j++) {
         uint64_t i = perm_at(&p_del, j);
@@ -1034,7 +1056,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
             }
         }
     }
-    phase_done(&kv, res, P_REMOVE_RAND, cfg->keys, t0);
+    phase_done(&kv, P_REMOVE_RAND, cfg->keys, t0);
     if (check_count(&kv, phase_names[P_REMOVE_RAND], 0) != 0) {
         goto out;
     }
@@ -1059,7 +1081,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
                 goto out;
             }
         }
-        phase_done(&kv, res, P_COMMIT1, cfg->commits, t0);
+        phase_done(&kv, P_COMMIT1, cfg->commits, t0);
         /* the last write of each key touched is what a read finds */
         first = cfg->commits > cfg->keys ? cfg->commits - cfg->keys : 0;
         if (ops->begin(&kv, false) != 0) {
@@ -1120,82 +1142,6 @@ static void rm_tree(const char *path)
     nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Run one engine in a child.  Returns 0 with *res and *rss_kib filled, or
- * -1 (the child said why). */
-static int run_child(const struct kv_ops *ops, const struct bench_cfg *cfg,
-                     struct bench_result *res, long *rss_kib)
-{
-    char dir[4096];
-    struct rusage ru;
-    size_t got = 0;
-    int fds[2], status = 0;
-    pid_t pid;
-
-    snprintf(dir, sizeof(dir), "%s/%s", cfg->root, ops->name);
-    if (pipe(fds) != 0) {
-        cli_err("bench: pipe: %s", strerror(errno));
-        return -1;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    if (pid < 0) {
-        cli_err("bench: fork: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        struct bench_result r;
-        int rc;
-
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        close(fds[0]);
-        memset(&r, 0, sizeof(r));
-        rc = run_engine(ops, cfg, dir, &r);
-        if (rc == 0 && write(fds[1], &r, sizeof(r)) != (ssize_t)sizeof(r)) {
-            rc = -1;
-        }
-        close(fds[1]);
-        fflush(stdout);
-        exit(rc == 0 ? 0 : 1);
-    }
-    close(fds[1]);
-    while (got < sizeof(*res)) {
-        ssize_t n = read(fds[0], (char *)res + got, sizeof(*res) - got);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        got += (size_t)n;
-    }
-    close(fds[0]);
-    while (wait4(pid, &status, 0, &ru) < 0) {
-        if (errno != EINTR) {
-            cli_err("bench: wait4: %s", strerror(errno));
-            rm_tree(dir);
-            return -1;
-        }
-    }
-    rm_tree(dir);
-    *rss_kib = ru.ru_maxrss;
-    if (WIFSIGNALED(status)) {
-        cli_err("bench: %s: killed by signal %d (%s)", ops->name, WTERMSIG(status),
-                strsignal(WTERMSIG(status)));
-        return -1;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != sizeof(*res)) {
-        cli_err("bench: %s: FAILED (exit status %d); see the message above", ops->name,
-                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        return -1;
-    }
-    return 0;
-}
-
 enum { E_SOP, E_LMDB, E_SQLITE, NENGINES };
 
 static const char *const engine_names[NENGINES] = {"sop", "lmdb", "sqlite"};
@@ -1244,91 +1190,173 @@ static bool parse_only(const char *s, bool *on)
     return true;
 }
 
-static void print_cell_rate(bool ok, const struct bench_result *r, int p)
+enum status { NOT_RUN, RAN_OK, RAN_FAILED };
+
+/* Run one engine in a child.  Returns its status; *res gets what it
+ * reported (the phases it finished, even when it died) and *rss_kib its
+ * peak RSS. */
+static enum status run_child(const struct kv_ops *ops, const struct bench_cfg *cfg,
+                             struct bench_result *res, long *rss_kib)
 {
-    if (!ok || r->secs[p] <= 0) {
-        printf(" %12s", ok ? "-" : "n/a");
-        return;
+    struct bench_result msg;
+    char dir[4096];
+    struct rusage ru;
+    size_t got = 0;
+    int fds[2], status = 0;
+    pid_t pid;
+
+    snprintf(dir, sizeof(dir), "%s/%s", cfg->root, ops->name);
+    if (pipe(fds) != 0) {
+        cli_err("bench: pipe: %s", strerror(errno));
+        return RAN_FAILED;
     }
-    printf(" %12.0f", (double)r->ops[p] / r->secs[p]);
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        cli_err("bench: fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return RAN_FAILED;
+    }
+    if (pid == 0) {
+        struct bench_result r;
+        int rc;
+
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        close(fds[0]);
+        memset(&r, 0, sizeof(r));
+        rc = run_engine(ops, cfg, dir, &r, fds[1]);
+        close(fds[1]);
+        fflush(stdout);
+        exit(rc == 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    for (;;) {
+        ssize_t n = read(fds[0], (char *)&msg + got, sizeof(msg) - got);
+
+        if (n < 0 && errno == EINTR) {
+            if (got_signal) {
+                kill(pid, SIGTERM); /* a signal sent to this process only */
+            }
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+        if (got == sizeof(msg)) {
+            *res = msg; /* the latest whole report */
+            got = 0;
+        }
+    }
+    close(fds[0]);
+    while (wait4(pid, &status, 0, &ru) < 0) {
+        if (errno != EINTR) {
+            cli_err("bench: wait4: %s", strerror(errno));
+            rm_tree(dir);
+            return RAN_FAILED;
+        }
+    }
+    rm_tree(dir);
+    *rss_kib = ru.ru_maxrss;
+    if (WIFSIGNALED(status)) {
+        cli_err("bench: %s: FAILED: killed by signal %d (%s)%s; peak RSS %.0f MiB", ops->name,
+                WTERMSIG(status), strsignal(WTERMSIG(status)),
+                WTERMSIG(status) == SIGKILL ? ", likely the kernel's OOM killer" : "",
+                (double)ru.ru_maxrss / 1024);
+        return RAN_FAILED;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        cli_err("bench: %s: FAILED (exit status %d): see the message above", ops->name,
+                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return RAN_FAILED;
+    }
+    return RAN_OK;
 }
 
-static void print_ratio(double a, double b)
+/* One table row: a value per engine, or a text when have[e] is false, and
+ * the ratios sop/lmdb, sop/sqlite when both values are there. */
+static void print_row(const char *label, const char *ops, const double *val, const bool *have,
+                      const char *const *text, int decimals)
 {
-    if (a <= 0 || b <= 0) {
-        printf(" %10s", "-");
-        return;
+    int e;
+
+    printf("%-15s %9s", label, ops);
+    for (e = 0; e < NENGINES; e++) {
+        if (have[e]) {
+            printf(" %12.*f", decimals, val[e]);
+        } else {
+            printf(" %12s", text[e]);
+        }
     }
-    printf(" %10.2f", a / b);
+    for (e = E_LMDB; e <= E_SQLITE; e++) {
+        if (have[E_SOP] && have[e] && val[e] > 0) {
+            printf(" %10.2f", val[E_SOP] / val[e]);
+        } else {
+            printf(" %10s", "-");
+        }
+    }
+    putchar('\n');
 }
 
-static void print_table(const struct bench_cfg *cfg, const bool *ok,
+static void print_table(const struct bench_cfg *cfg, const enum status *st,
                         const struct bench_result *res, const long *rss)
 {
-    double rate[NENGINES];
-    int p, e;
+    static const char *const disk_labels[2] = {"disk MiB seq", "disk MiB random"};
+    double val[NENGINES];
+    bool have[NENGINES];
+    const char *text[NENGINES];
+    char ops[32];
+    int p, e, d;
 
     printf("\n%-15s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
            "sqlite ops/s", "sop/lmdb", "sop/sqlite");
     for (p = 0; p < NPHASES; p++) {
-        uint64_t ops = p == P_COMMIT1 ? cfg->commits : cfg->keys;
-
         if (p == P_COMMIT1 && cfg->commits == 0) {
             continue;
         }
-        printf("%-15s %9" PRIu64, phase_names[p], ops);
+        snprintf(ops, sizeof(ops), "%" PRIu64, p == P_COMMIT1 ? cfg->commits : cfg->keys);
         for (e = 0; e < NENGINES; e++) {
-            print_cell_rate(ok[e], &res[e], p);
-            rate[e] = ok[e] && res[e].secs[p] > 0 ? (double)res[e].ops[p] / res[e].secs[p] : 0;
+            const struct bench_result *r = &res[e];
+
+            have[e] = (r->done >> p & 1) && r->secs[p] > 0;
+            val[e] = have[e] ? (double)r->ops[p] / r->secs[p] : 0;
+            if (st[e] == NOT_RUN) {
+                text[e] = "n/a";
+            } else if (r->done >> p & 1) {
+                text[e] = "-";
+            } else {
+                /* the first phase not done is where it failed */
+                unsigned before = (1u << p) - 1;
+
+                text[e] = (r->done & before) == before ? "FAILED" : "-";
+            }
         }
-        print_ratio(rate[E_SOP], rate[E_LMDB]);
-        print_ratio(rate[E_SOP], rate[E_SQLITE]);
-        putchar('\n');
+        print_row(phase_names[p], ops, val, have, text, 0);
     }
-    printf("%-15s %9s", "peak RSS MiB", "");
     for (e = 0; e < NENGINES; e++) {
-        if (ok[e]) {
-            printf(" %12.1f", (double)rss[e] / 1024);
-        } else {
-            printf(" %12s", "n/a");
-        }
+        have[e] = st[e] != NOT_RUN;
+        val[e] = (double)rss[e] / 1024;
+        text[e] = "n/a";
     }
-    print_ratio(ok[E_SOP] ? (double)rss[E_SOP] : 0, ok[E_LMDB] ? (double)rss[E_LMDB] : 0);
-    print_ratio(ok[E_SOP] ? (double)rss[E_SOP] : 0, ok[E_SQLITE] ? (double)rss[E_SQLITE] : 0);
-    putchar('\n');
-    printf("%-15s %9s", "disk MiB seq", "");
-    for (e = 0; e < NENGINES; e++) {
-        if (ok[e]) {
-            printf(" %12.1f", (double)res[e].disk_seq / 1048576.0);
-        } else {
-            printf(" %12s", "n/a");
+    print_row("peak RSS MiB", "", val, have, text, 1);
+    for (d = 0; d < 2; d++) {
+        for (e = 0; e < NENGINES; e++) {
+            have[e] = res[e].disk_valid[d];
+            val[e] = (double)res[e].disk[d] / 1048576.0;
+            text[e] = st[e] == NOT_RUN ? "n/a" : "-";
         }
+        print_row(disk_labels[d], "", val, have, text, 1);
     }
-    print_ratio(ok[E_SOP] ? (double)res[E_SOP].disk_seq : 0,
-                ok[E_LMDB] ? (double)res[E_LMDB].disk_seq : 0);
-    print_ratio(ok[E_SOP] ? (double)res[E_SOP].disk_seq : 0,
-                ok[E_SQLITE] ? (double)res[E_SQLITE].disk_seq : 0);
-    putchar('\n');
-    printf("%-15s %9s", "disk MiB random", "");
-    for (e = 0; e < NENGINES; e++) {
-        if (ok[e]) {
-            printf(" %12.1f", (double)res[e].disk_rand / 1048576.0);
-        } else {
-            printf(" %12s", "n/a");
-        }
-    }
-    print_ratio(ok[E_SOP] ? (double)res[E_SOP].disk_rand : 0,
-                ok[E_LMDB] ? (double)res[E_LMDB].disk_rand : 0);
-    print_ratio(ok[E_SOP] ? (double)res[E_SOP].disk_rand : 0,
-                ok[E_SQLITE] ? (double)res[E_SQLITE].disk_rand : 0);
-    putchar('\n');
-    printf("(ops/s: higher is better, ratio > 1 means sop is faster; RSS and disk: lower is "
-           "better.\n RSS of LMDB counts the pages of its memory map it touched.)\n");
+    printf("(ops/s: higher is better, a ratio above 1 means sop is faster; RSS and disk: lower\n"
+           " is better.  LMDB's RSS counts the pages of its memory map it touched.)\n");
 }
 
 static int bench_engine(int argc, char **argv)
 {
-    enum { O_KEYS = 256, O_BATCH, O_COMMITS, O_DIR, O_ONLY, O_SLOT, O_SEED };
+    enum { O_KEYS = 256, O_BATCH, O_COMMITS, O_DIR, O_ONLY, O_SLOT, O_SEED, O_CACHE };
     static const struct option longopts[] = {
         {"keys", required_argument, NULL, O_KEYS},
         {"batch", required_argument, NULL, O_BATCH},
@@ -1337,12 +1365,18 @@ static int bench_engine(int argc, char **argv)
         {"only", required_argument, NULL, O_ONLY},
         {"slot-length", required_argument, NULL, O_SLOT},
         {"seed", required_argument, NULL, O_SEED},
+        {"cache-mib", required_argument, NULL, O_CACHE},
         {NULL, 0, NULL, 0},
     };
-    struct bench_cfg cfg = {.keys = 1000000, .batch = 1000, .commits = 10000, .seed = 1,
-                            .slot_length = 1000};
+    struct bench_cfg cfg = {.keys = 1000000,
+                            .batch = 1000,
+                            .commits = 10000,
+                            .seed = 1,
+                            .slot_length = 1000,
+                            .cache_mib = 64};
     struct bench_result res[NENGINES];
-    bool on[NENGINES] = {true, true, true}, ok[NENGINES] = {false, false, false};
+    bool on[NENGINES] = {true, true, true};
+    enum status st[NENGINES] = {NOT_RUN, NOT_RUN, NOT_RUN};
     long rss[NENGINES] = {0};
     const char *base = getenv("TMPDIR");
     char root[4096];
@@ -1355,7 +1389,7 @@ static int bench_engine(int argc, char **argv)
         base = "/tmp";
     }
     optind = 1;
-    while ((c = cli_getopt(argc, argv, "", longopts)) != -1) {
+    while ((c = cli_getopt("bench", argc, argv, "", longopts)) != -1) {
         switch (c) {
         case O_KEYS:
             if (!cli_parse_u64(optarg, 1, 1ull << 40, true, &cfg.keys)) {
@@ -1387,6 +1421,13 @@ static int bench_engine(int argc, char **argv)
                                  optarg);
             }
             cfg.slot_length = (uint32_t)n;
+            break;
+        case O_CACHE:
+            if (!cli_parse_u64(optarg, 1, 1u << 20, false, &n)) {
+                return cli_usage("bench", "bench engine: --cache-mib takes 1..1048576, not '%s'",
+                                 optarg);
+            }
+            cfg.cache_mib = (uint32_t)n;
             break;
         case O_SEED:
             if (!cli_parse_u64(optarg, 0, UINT64_MAX, false, &cfg.seed)) {
@@ -1422,9 +1463,12 @@ static int bench_engine(int argc, char **argv)
            cfg.keys, KEY_LEN, VAL_LEN, cfg.batch, cfg.commits);
     printf("  seed %" PRIu64 " (--seed), folder %s, %ld cpus\n", cfg.seed, root,
            sysconf(_SC_NPROCESSORS_ONLN));
-    printf("  sop: slot_length %" PRIu32 "; %s\n", cfg.slot_length, sop_ops.durability);
+    if (on[E_SOP]) {
+        printf("  sop: slot_length %" PRIu32 ", node cache %" PRIu32 " MiB; %s\n", cfg.slot_length,
+               cfg.cache_mib, sop_ops.durability);
+    }
 #ifdef HAVE_LMDB
-    {
+    if (on[E_LMDB]) {
         int major, minor, patch;
 
         mdb_version(&major, &minor, &patch);
@@ -1435,7 +1479,10 @@ static int bench_engine(int argc, char **argv)
     printf("  lmdb: not built (configure found no liblmdb-dev); skipped\n");
 #endif
 #ifdef HAVE_SQLITE3
-    printf("  sqlite %s: %s\n", sqlite3_libversion(), sqlite_ops.durability);
+    if (on[E_SQLITE]) {
+        printf("  sqlite %s: cache_size %" PRIu32 " MiB; %s\n", sqlite3_libversion(), cfg.cache_mib,
+               sqlite_ops.durability);
+    }
 #else
     printf("  sqlite: not built (configure found no libsqlite3-dev); skipped\n");
 #endif
@@ -1447,18 +1494,15 @@ static int bench_engine(int argc, char **argv)
         if (!on[e] || !ops) {
             continue;
         }
-        if (run_child(ops, &cfg, &res[e], &rss[e]) == 0) {
-            ok[e] = true;
-        } else {
-            any_failed = true;
-        }
+        st[e] = run_child(ops, &cfg, &res[e], &rss[e]);
+        any_failed |= st[e] == RAN_FAILED;
     }
     if (got_signal) {
         cli_err("bench: interrupted (signal %d); removing %s", (int)got_signal, root);
         ret = 128 + got_signal;
         goto out;
     }
-    print_table(&cfg, ok, res, rss);
+    print_table(&cfg, st, res, rss);
     if (any_failed) {
         cli_err("bench: an engine failed: see above");
         ret = CLI_FAIL;

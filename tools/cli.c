@@ -73,19 +73,21 @@ int cli_usage(const char *name, const char *fmt, ...)
     return CLI_USAGE;
 }
 
-int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+int cli_getopt(const char *name, int argc, char **argv, const char *shortopts,
+               const struct option *longopts)
 {
     int c;
 
     opterr = 0;
     c = getopt_long(argc, argv, shortopts, longopts, NULL);
     if (c == '?' || c == ':') {
-        const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        const char *bad = optind > 0 && optind - 1 < argc ? argv[optind - 1] : "?";
+        const char *sp = optopt > 0 && optopt < 128 ? strchr(shortopts, optopt) : NULL;
 
-        if (optopt && strchr(shortopts, optopt) && strchr(shortopts, optopt)[1] == ':') {
-            cli_usage(argv[0], "%s: option '%s' needs an argument", argv[0], bad);
+        if (sp && sp[1] == ':') {
+            cli_usage(name, "%s: option '%s' needs an argument", name, bad);
         } else {
-            cli_usage(argv[0], "%s: unknown option or missing argument '%s'", argv[0], bad);
+            cli_usage(name, "%s: unknown option or missing argument '%s'", name, bad);
         }
         return '?';
     }

@@ -48,12 +48,13 @@ const struct cli_cmd *cli_find(const char *name);
 int cli_usage(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
- * Parse the options of a command with getopt_long (GNU: options and
+ * Parse the options of command `name` with getopt_long (GNU: options and
  * arguments may mix; "--" ends the options).  Returns the option character,
  * -1 at the end (optind then indexes the first argument), or '?' after
- * printing the usage of `cmd` for an unknown option or a missing argument.
+ * printing the usage of `name` for an unknown option or a missing argument.
  */
-int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+int cli_getopt(const char *name, int argc, char **argv, const char *shortopts,
+               const struct option *longopts);
 
 /*
  * Open the database in `dir`.  Unless `create`, the folder must exist

@@ -102,13 +102,13 @@ int cli_cmd_dump(int argc, char **argv)
     sop_store_info info;
     uint8_t *kcopy = NULL, *rbuf = NULL;
     char *enc = NULL;
-    const char *dir, *name;
+    const char *dir, *name, *kind;
     uint64_t items = 0;
     FILE *f = stdout;
     int ret, rc;
 
     optind = 1;
-    if (cli_getopt(argc, argv, "", none) != -1) {
+    if (cli_getopt(argv[0], argc, argv, "", none) != -1) {
         return CLI_USAGE;
     }
     if (argc - optind != 2) {
@@ -142,14 +142,13 @@ int cli_cmd_dump(int argc, char **argv)
         ret = cli_fail(db, t, rc, "dump: open store '%s' in %s", name, dir);
         goto out;
     }
+    kind = info.options.kind && info.options.kind[0] ? info.options.kind : "records";
     if (fprintf(f, "#sop-dump 1\n") < 0 || !write_header_text(f, "store", name) ||
-        fprintf(f, "#slot_length %" PRIu32 "\n#unique %s\n#value_in_node %s\n#chunk_size %" PRIu32
-                   "\n",
-                info.options.slot_length, info.options.unique ? "true" : "false",
-                info.options.value_in_node ? "true" : "false", info.options.chunk_size) < 0 ||
-        !write_header_text(f, "kind",
-                           info.options.kind && info.options.kind[0] ? info.options.kind
-                                                                     : "records") ||
+        fprintf(f, "#slot_length %" PRIu32 "\n", info.options.slot_length) < 0 ||
+        fprintf(f, "#unique %s\n", info.options.unique ? "true" : "false") < 0 ||
+        fprintf(f, "#value_in_node %s\n", info.options.value_in_node ? "true" : "false") < 0 ||
+        fprintf(f, "#chunk_size %" PRIu32 "\n", info.options.chunk_size) < 0 ||
+        !write_header_text(f, "kind", kind) ||
         !write_header_text(f, "description", info.options.description) ||
         !write_header_text(f, "relations", info.options.relations) ||
         fprintf(f, "#count %" PRIu64 "\n", info.count) < 0) {
@@ -612,7 +611,7 @@ int cli_cmd_load(int argc, char **argv)
     int ret, r;
 
     optind = 1;
-    if (cli_getopt(argc, argv, "", none) != -1) {
+    if (cli_getopt(argv[0], argc, argv, "", none) != -1) {
         return CLI_USAGE;
     }
     if (argc - optind != 2) {
@@ -690,8 +689,8 @@ int cli_cmd_load(int argc, char **argv)
     if (l.has_end && l.end_count != l.items) {
         char msg[128];
 
-        snprintf(msg, sizeof(msg), "the dump says %" PRIu64 " items, it held %" PRIu64,
-                 l.end_count, l.items);
+        snprintf(msg, sizeof(msg), "the dump says %" PRIu64 " items, it held %" PRIu64, l.end_count,
+                 l.items);
         ret = load_err(&l, msg);
         goto out;
     }

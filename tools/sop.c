@@ -65,8 +65,9 @@ static const struct cli_cmd commands[] = {
      "  --chunk-size N      piece size of big values, 4K..64M (default 1M); K, M, G\n"
      "                      suffixes are powers of 1024\n"
      "  --description TEXT  free text\n"
-     "  --relations JSON    foreign-key metadata, e.g.\n"
-     "                      '[{\"source\":[\"user_id\"],\"store\":\"users\",\"target\":[\"id\"]}]'\n"
+     "  --relations JSON    foreign-key metadata (stored as given), e.g.\n"
+     "                      '[{\"source_fields\":[\"user_id\"],\n"
+     "                         \"target_store\":\"users\",\"target_fields\":[\"id\"]}]'\n"
      "  --kind K            records (default), search or vector\n",
      cmd_create},
     {"drop", "DIR STORE", "remove a store and all its items", NULL, cmd_drop},
@@ -82,8 +83,8 @@ static const struct cli_cmd commands[] = {
      "Writes the value exactly, with no newline added.  Exit status 1 with\n"
      "\"not found\" when the key is absent.\n",
      cmd_get},
-    {"rm", "DIR STORE KEY", "remove the item KEY (the first one, in a store with duplicates)",
-     NULL, cmd_rm},
+    {"rm", "DIR STORE KEY", "remove the item KEY (the first one, in a store with duplicates)", NULL,
+     cmd_rm},
     {"ls", "DIR STORE [PREFIX] [-b|--escape]", "list keys in order, one a line",
      "Lists the keys of STORE in key order (memcmp), those starting with PREFIX\n"
      "when given.  With -b (--escape), bytes outside 0x21..0x7e and '\\' and '#' are\n"
@@ -91,11 +92,11 @@ static const struct cli_cmd commands[] = {
      cmd_ls},
     {"dump", "DIR STORE", "write a store (options and items) to stdout", cli_dump_help,
      cli_cmd_dump},
-    {"load", "DIR STORE", "read a dump from stdin into a store (created if absent)",
-     cli_dump_help, cli_cmd_load},
+    {"load", "DIR STORE", "read a dump from stdin into a store (created if absent)", cli_dump_help,
+     cli_cmd_load},
     {"bench",
      "engine [--keys N] [--batch N] [--commits N] [--dir D] [--only LIST]\n"
-     "           [--slot-length N] [--seed S]",
+     "           [--slot-length N] [--seed S] [--cache-mib N]",
      "benchmark the engine against LMDB and SQLite", bench_help, bench_main},
     {"help", "[COMMAND]", "show the commands, or the help of one", NULL, cmd_help},
 };
@@ -151,7 +152,7 @@ static int plain_args(int argc, char **argv, int min, int max, int *first)
     int c, n;
 
     optind = 1;
-    if ((c = cli_getopt(argc, argv, "", none)) != -1) {
+    if ((c = cli_getopt(argv[0], argc, argv, "", none)) != -1) {
         return CLI_USAGE; /* this command has no options */
     }
     n = argc - optind;
@@ -233,8 +234,8 @@ static void session_end(struct session *ss)
 
 static int demo_value(char *buf, size_t cap, long i)
 {
-    return snprintf(buf, cap, "{\"id\":\"user_%ld\",\"name\":\"John Doe\",\"email\":\"john@example.com\"}",
-                    i);
+    return snprintf(
+        buf, cap, "{\"id\":\"user_%ld\",\"name\":\"John Doe\",\"email\":\"john@example.com\"}", i);
 }
 
 /* Parse the number of a "user_N" key; -1 if the key is not one. */
@@ -259,17 +260,15 @@ static long demo_key_number(const void *k, size_t kl)
 static int cmd_demo(int argc, char **argv)
 {
     static const char *const name = "users";
-    sop_store_options o = {.slot_length = 1000,
-                           .unique = true,
-                           .value_in_node = true,
-                           .description = "User Profiles"};
+    sop_store_options o = {
+        .slot_length = 1000, .unique = true, .value_in_node = true, .description = "User Profiles"};
     struct session ss = {0};
     sop_cursor *c = NULL;
     char key[32], val[128], sample[160] = "";
     double t0, t_add, t_get, t_walk;
     uint64_t count = 0, walked = 0, checked = 0;
     long i, prev = -1;
-    int first, ret, rc, commits = 0;
+    int first = 0, ret, rc, commits = 0;
     const char *dir;
 
     ret = plain_args(argc, argv, 1, 1, &first);
@@ -289,8 +288,8 @@ static int cmd_demo(int argc, char **argv)
     t0 = cli_now();
     rc = sop_store_create(ss.t, name, &o, &ss.s);
     if (rc == SOP_EEXIST) {
-        cli_err("demo: %s already has a store '%s': use an empty folder, or `sop drop %s %s`",
-                dir, name, dir, name);
+        cli_err("demo: %s already has a store '%s': use an empty folder, or `sop drop %s %s`", dir,
+                name, dir, name);
         ret = CLI_FAIL;
         goto out;
     }
@@ -329,8 +328,8 @@ static int cmd_demo(int argc, char **argv)
         }
     }
     t_add = cli_now() - t0;
-    printf("  add     %d profiles in %d commits of %d: %.3f s, %.0f adds/s\n", DEMO_USERS,
-           commits, DEMO_BATCH, t_add, DEMO_USERS / t_add);
+    printf("  add     %d profiles in %d commits of %d: %.3f s, %.0f adds/s\n", DEMO_USERS, commits,
+           DEMO_BATCH, t_add, DEMO_USERS / t_add);
     fflush(stdout);
 
     /* Everything back, in one read transaction. */
@@ -472,7 +471,7 @@ static int print_store_name(const char *name, void *arg)
 static int cmd_stores(int argc, char **argv)
 {
     struct session ss = {0};
-    int first, ret, rc;
+    int first = 0, ret, rc;
 
     ret = plain_args(argc, argv, 1, 1, &first);
     if (ret != CLI_OK) {
@@ -523,7 +522,7 @@ static int cmd_info(int argc, char **argv)
 {
     struct session ss = {0};
     sop_store_info info;
-    int first, ret, rc;
+    int first = 0, ret, rc;
 
     ret = plain_args(argc, argv, 2, 2, &first);
     if (ret != CLI_OK) {
@@ -579,12 +578,11 @@ static int cmd_create(int argc, char **argv)
     int c, ret, rc;
 
     optind = 1;
-    while ((c = cli_getopt(argc, argv, "", longopts)) != -1) {
+    while ((c = cli_getopt(argv[0], argc, argv, "", longopts)) != -1) {
         switch (c) {
         case O_SLOT:
             if (!cli_parse_u64(optarg, 4, 65535, false, &n)) {
-                return cli_usage(argv[0], "create: --slot-length takes 4..65535, not '%s'",
-                                 optarg);
+                return cli_usage(argv[0], "create: --slot-length takes 4..65535, not '%s'", optarg);
             }
             o.slot_length = (uint32_t)n;
             break;
@@ -640,7 +638,7 @@ out:
 static int cmd_drop(int argc, char **argv)
 {
     struct session ss = {0};
-    int first, ret, rc;
+    int first = 0, ret, rc;
 
     ret = plain_args(argc, argv, 2, 2, &first);
     if (ret != CLI_OK) {
@@ -683,7 +681,7 @@ static int cmd_put(int argc, char **argv)
     const char *key;
     size_t kl, n;
     uint64_t off = 0;
-    int first, ret, rc;
+    int first = 0, ret, rc;
 
     ret = plain_args(argc, argv, 3, 4, &first);
     if (ret != CLI_OK) {
@@ -763,7 +761,7 @@ static int cmd_get(int argc, char **argv)
     const char *key;
     uint64_t size, off = 0;
     size_t kl;
-    int first, ret, rc;
+    int first = 0, ret, rc;
 
     ret = plain_args(argc, argv, 3, 3, &first);
     if (ret != CLI_OK) {
@@ -818,7 +816,7 @@ static int cmd_rm(int argc, char **argv)
 {
     struct session ss = {0};
     const char *key;
-    int first, ret, rc;
+    int first = 0, ret, rc;
 
     ret = plain_args(argc, argv, 3, 3, &first);
     if (ret != CLI_OK) {
@@ -856,7 +854,7 @@ static int cmd_ls(int argc, char **argv)
     int c, ret, rc;
 
     optind = 1;
-    while ((c = cli_getopt(argc, argv, "b", longopts)) != -1) {
+    while ((c = cli_getopt(argv[0], argc, argv, "b", longopts)) != -1) {
         if (c != 'b') {
             return CLI_USAGE;
         }
