@@ -439,10 +439,13 @@ int bt_find(sop_store *s, const void *k, size_t kl, struct node **leaf, uint32_t
 
 /* ------------------------------------------------------------ insert */
 
-static uint32_t min_items(const sop_store *s)
+/* The fewest items a node but the root holds (see rebalance): a quarter of
+ * slot_length, and at least 2 children for an internal node. */
+static uint32_t min_items(const sop_store *s, const struct node *n)
 {
-    uint32_t m = s->info.slot_length / 2;
-    return m ? m : 1;
+    uint32_t m = s->info.slot_length / 4;
+    uint32_t floor = n->leaf ? 1 : 2;
+    return m > floor ? m : floor;
 }
 
 static int split_up(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
@@ -532,6 +535,42 @@ static void free_node(struct dnode *d)
     d->full = true;
 }
 
+/* Move one item from the left sibling L (child ci-1 of p) to the front of n
+ * (child ci), rotating the separator through the parent. */
+static int borrow_left(struct node *p, uint32_t ci, struct node *n, struct node *L)
+{
+    int rc;
+    if (n->leaf) {
+        if ((rc = node_take(n, 0, L, L->n - 1)) != 0)
+            return rc;
+        return replace_key(p, ci, n->it[0].k, n->it[0].kl);
+    }
+    if ((rc = replace_key(n, 0, p->it[ci].k, p->it[ci].kl)) != 0 ||
+        (rc = node_take(n, 0, L, L->n - 1)) != 0)
+        return rc;
+    return replace_key(p, ci, n->it[0].k, n->it[0].kl);
+}
+
+/* Move one item from the right sibling R (child ci+1 of p) to the end of n. */
+static int borrow_right(struct node *p, uint32_t ci, struct node *n, struct node *R)
+{
+    int rc;
+    if (n->leaf) {
+        if ((rc = node_take(n, n->n, R, 0)) != 0)
+            return rc;
+        return replace_key(p, ci + 1, R->it[0].k, R->it[0].kl);
+    }
+    if ((rc = replace_key(R, 0, p->it[ci + 1].k, p->it[ci + 1].kl)) != 0 ||
+        (rc = node_take(n, n->n, R, 0)) != 0)
+        return rc;
+    return replace_key(p, ci + 1, R->it[0].k, R->it[0].kl);
+}
+
+/* After a removal left node d (at `depth` on path tp) below the minimum:
+ * merge it with a sibling when both fit in one node, else even them out.
+ * The minimum is a quarter of slot_length, and an uneven pair is split
+ * half and half, so a node that was just fixed takes many removals to
+ * need fixing again: under copy-on-write every fix rewrites whole nodes. */
 static int rebalance(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
 {
     int rc;
@@ -547,79 +586,37 @@ static int rebalance(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
             }
             return 0;
         }
-        if (n->n >= min_items(s))
+        if (n->n >= min_items(s, n))
             return 0;
         struct dnode *p, *sib;
         if ((rc = bt_mut(s, &tp->id[depth - 1], &p)) != 0)
             return rc;
         uint32_t ci = tp->ix[depth - 1];
+        bool left = ci > 0;
+        if (!left && ci + 1 >= p->n->n)
+            return SOP_ECORRUPT; /* an internal node with one child below the root */
+        struct lid sid = p->n->it[left ? ci - 1 : ci + 1].vid;
         struct node *peek;
-        /* borrow from the left sibling */
-        if (ci > 0) {
-            struct lid lid = p->n->it[ci - 1].vid;
-            if ((rc = bt_node(s, &lid, &peek)) != 0)
-                return rc;
-            uint32_t ln = peek->n;
-            node_unref(peek);
-            if (ln > min_items(s)) {
-                if ((rc = bt_mut(s, &lid, &sib)) != 0)
+        if ((rc = bt_node(s, &sid, &peek)) != 0)
+            return rc;
+        uint32_t sn = peek->n;
+        node_unref(peek);
+        if ((rc = bt_mut(s, &sid, &sib)) != 0)
+            return rc;
+        if (n->n + sn > s->info.slot_length) {
+            /* even them out */
+            uint32_t k = (sn - n->n) / 2;
+            for (uint32_t i = 0; i < (k ? k : 1); i++) {
+                rc = left ? borrow_left(p->n, ci, n, sib->n) : borrow_right(p->n, ci, n, sib->n);
+                if (rc)
                     return rc;
-                struct node *L = sib->n;
-                if (n->leaf) {
-                    if ((rc = node_take(n, 0, L, L->n - 1)) != 0)
-                        return rc;
-                    rc = replace_key(p->n, ci, n->it[0].k, n->it[0].kl);
-                } else {
-                    if ((rc = replace_key(n, 0, p->n->it[ci].k, p->n->it[ci].kl)) != 0 ||
-                        (rc = node_take(n, 0, L, L->n - 1)) != 0)
-                        return rc;
-                    rc = replace_key(p->n, ci, n->it[0].k, n->it[0].kl);
-                }
-                d->full = sib->full = p->full = true;
-                return rc;
             }
+            d->full = sib->full = p->full = true;
+            return 0;
         }
-        /* borrow from the right sibling */
-        if (ci + 1 < p->n->n) {
-            struct lid rid = p->n->it[ci + 1].vid;
-            if ((rc = bt_node(s, &rid, &peek)) != 0)
-                return rc;
-            uint32_t rn = peek->n;
-            node_unref(peek);
-            if (rn > min_items(s)) {
-                if ((rc = bt_mut(s, &rid, &sib)) != 0)
-                    return rc;
-                struct node *R = sib->n;
-                if (n->leaf) {
-                    if ((rc = node_take(n, n->n, R, 0)) != 0)
-                        return rc;
-                    rc = replace_key(p->n, ci + 1, R->it[0].k, R->it[0].kl);
-                } else {
-                    if ((rc = replace_key(R, 0, p->n->it[ci + 1].k, p->n->it[ci + 1].kl)) != 0 ||
-                        (rc = node_take(n, n->n, R, 0)) != 0)
-                        return rc;
-                    rc = replace_key(p->n, ci + 1, R->it[0].k, R->it[0].kl);
-                }
-                d->full = sib->full = p->full = true;
-                return rc;
-            }
-        }
-        /* merge with a sibling: the right one into the left one */
-        struct dnode *L, *R;
-        uint32_t rpos;
-        if (ci > 0) {
-            if ((rc = bt_mut(s, &p->n->it[ci - 1].vid, &L)) != 0)
-                return rc;
-            R = d;
-            rpos = ci;
-        } else {
-            if (ci + 1 >= p->n->n)
-                return SOP_ECORRUPT; /* an internal node with one child below the root */
-            if ((rc = bt_mut(s, &p->n->it[ci + 1].vid, &R)) != 0)
-                return rc;
-            L = d;
-            rpos = ci + 1;
-        }
+        /* merge: the right node into the left one */
+        struct dnode *L = left ? sib : d, *R = left ? d : sib;
+        uint32_t rpos = left ? ci : ci + 1;
         if (!R->n->leaf && R->n->n > 0 &&
             (rc = replace_key(R->n, 0, p->n->it[rpos].k, p->n->it[rpos].kl)) != 0)
             return rc;
@@ -824,7 +821,7 @@ static int check_node(sop_store *s, const struct lid *id, int depth, const struc
     rc = SOP_ECORRUPT;
     if (n->n > s->info.slot_length)
         goto out;
-    if (depth > 0 && n->n < min_items(s))
+    if (depth > 0 && n->n < min_items(s, n))
         goto out;
     for (uint32_t i = n->leaf ? 1 : 2; i < n->n; i++)
         if (key_cmp(n->it[i - 1].k, n->it[i - 1].kl, n->it[i].k, n->it[i].kl) > 0)
