@@ -175,7 +175,12 @@ typedef struct sop_store_options {
     /* additions to the original contract: */
     const char *relations; /* foreign-key metadata as JSON text; NULL: none          */
     const char *kind;      /* "records" (NULL), "search" or "vector"                 */
+    uint32_t alter_flags;  /* sop_store_alter only: SOP_ALTER_* bits                  */
 } sop_store_options;
+
+/* sop_store_alter applies `unique` / `value_in_node` when true, or when false
+ * with its bit here (a bool has no "unset"). */
+enum { SOP_ALTER_UNIQUE = 1, SOP_ALTER_VALUE_IN_NODE = 2 };
 
 /*
  * Create store `name` (1..255 bytes, no '/' or NUL) in a write transaction
@@ -203,13 +208,11 @@ typedef struct sop_store_info {
 } sop_store_info;
 SOP_API int sop_store_get_info(sop_store *s, sop_store_info *out);
 
-/* Change options of an existing store (addition).  slot_length, chunk_size,
- * description, relations and kind left zero/NULL in `o` keep their value;
- * `unique` and `value_in_node` are always taken from `o` (a bool has no
- * "unset": start from sop_store_get_info's options to keep them).
- * slot_length, unique, value_in_node and chunk_size can change only while the
- * store is empty: SOP_EBUSY when one of them would change on a store with
- * items. */
+/* Change options of an existing store (addition).  Fields left zero/NULL
+ * keep their value; `unique` and `value_in_node` change when set true, or
+ * when false with their SOP_ALTER_* bit in alter_flags.  slot_length, unique,
+ * value_in_node and chunk_size can change only while the store is empty:
+ * SOP_EBUSY when one of them would change on a store with items. */
 SOP_API int sop_store_alter(sop_store *s, const sop_store_options *o);
 
 /* Call fn(name, arg) for each store, in name order (addition).  A non-zero

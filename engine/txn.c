@@ -592,9 +592,12 @@ SOP_API int sop_store_alter(sop_store *s, const sop_store_options *o)
     if ((rc = check_options(s->t, o)) != 0)
         return rc;
     struct store_info *i = &s->info;
+    bool nu = (o->unique || (o->alter_flags & SOP_ALTER_UNIQUE)) ? o->unique : i->unique;
+    bool nv = (o->value_in_node || (o->alter_flags & SOP_ALTER_VALUE_IN_NODE)) ? o->value_in_node
+                                                                             : i->value_in_node;
     bool shape = (o->slot_length && o->slot_length != i->slot_length) ||
-                 (o->chunk_size && o->chunk_size != i->chunk_size) || o->unique != i->unique ||
-                 o->value_in_node != i->value_in_node;
+                 (o->chunk_size && o->chunk_size != i->chunk_size) || nu != i->unique ||
+                 nv != i->value_in_node;
     if (shape) {
         if ((rc = range_all(s)) != 0)
             return rc;
@@ -608,8 +611,8 @@ SOP_API int sop_store_alter(sop_store *s, const sop_store_options *o)
             i->slot_length = o->slot_length;
         if (o->chunk_size)
             i->chunk_size = o->chunk_size;
-        i->unique = o->unique;
-        i->value_in_node = o->value_in_node;
+        i->unique = nu;
+        i->value_in_node = nv;
     }
     if ((o->description && (rc = replace_str(&i->description, o->description))) ||
         (o->relations && (rc = replace_str(&i->relations, o->relations))) ||

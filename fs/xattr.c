@@ -347,6 +347,7 @@ static int xset_fn(struct fs *fs, struct fs_tx *tx, void *arg)
     /* every field given with its current value: the strings are copied,
      * they die with the next change of the transaction */
     o = info.options;
+    o.alter_flags = SOP_ALTER_UNIQUE | SOP_ALTER_VALUE_IN_NODE; /* the bools as given */
     desc = strdup(info.options.description ? info.options.description : "");
     rel = strdup(info.options.relations ? info.options.relations : "");
     kind = strdup(info.options.kind && *info.options.kind ? info.options.kind : "records");
