@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "sop.h"
@@ -261,8 +262,8 @@ static void check_bytes(struct world *w, const void *got, size_t gl, const void 
         while (((const uint8_t *)got)[i] == ((const uint8_t *)want)[i])
             i++;
         fail_msg("%s on %s: bytes differ at %zu of %zu; op %llu txn %llu seed %llu", w->what,
-                 specs[w->cur].name, i, gl, (unsigned long long)w->ops,
-                 (unsigned long long)w->txns, (unsigned long long)w->seed);
+                 specs[w->cur].name, i, gl, (unsigned long long)w->ops, (unsigned long long)w->txns,
+                 (unsigned long long)w->seed);
     }
 }
 
@@ -725,7 +726,8 @@ static void model_random_ops_match_reference(void **state)
     for (size_t i = 0; i < NST; i++) {
         w->cur = i;
         w->what = "sop_store_create";
-        CK(w, sop_store_create(w->t, specs[i].name, specs[i].defaults ? NULL : &specs[i].o, &w->s[i]),
+        CK(w,
+           sop_store_create(w->t, specs[i].name, specs[i].defaults ? NULL : &specs[i].o, &w->s[i]),
            0);
     }
     end(w, true);
@@ -1036,8 +1038,7 @@ static void big_values_random_edits_match_buffer(void **state)
                 ns = (size_t)(tl_rand(&rng) % 30) * 4096;
             if (ns > CAP)
                 ns = CAP;
-            assert_int_equal(sop_value_truncate(s[i], "big", 3, ns),
-                             curhas[i] ? 0 : SOP_ENOTFOUND);
+            assert_int_equal(sop_value_truncate(s[i], "big", 3, ns), curhas[i] ? 0 : SOP_ENOTFOUND);
             if (curhas[i]) {
                 if (ns > curl[i])
                     memset(cur[i] + curl[i], 0, ns - curl[i]);
@@ -1151,7 +1152,7 @@ static void empty_store_and_key_edges(void **state)
     static const struct {
         const char *k;
         size_t kl;
-    } keys[] = {{"a", 1}, {"a\0", 2}, {"a\0\0", 3}, {"aa", 2}, {"ab", 2}, {"b", 1},
+    } keys[] = {{"a", 1},     {"a\0", 2},   {"a\0\0", 3}, {"aa", 2},   {"ab", 2},          {"b", 1},
                 {"b\x7f", 2}, {"b\x80", 2}, {"b\xff", 2}, {"\xff", 1}, {"\xff\xff\xff", 3}};
     enum { NK = sizeof(keys) / sizeof(keys[0]) };
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
