@@ -713,6 +713,25 @@ static void reopen(struct world *w)
     end(w, true);
 }
 
+/* The test folder: made by setup, removed by teardown even when a test fails. */
+static char *dir;
+
+static int setup(void **state)
+{
+    (void)state;
+    dir = tl_tmpdir("model");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tl_rmrf(dir);
+    free(dir);
+    dir = NULL;
+    return 0;
+}
+
 static void model_random_ops_match_reference(void **state)
 {
     (void)state;
@@ -720,7 +739,7 @@ static void model_random_ops_match_reference(void **state)
     assert_non_null(w);
     w->seed = tl_seed("model_random_ops_match_reference");
     w->rng = w->seed;
-    w->dir = tl_tmpdir("model");
+    w->dir = dir;
     db_open(w);
     begin(w, SOP_TXN_WRITE);
     for (size_t i = 0; i < NST; i++) {
@@ -773,30 +792,10 @@ static void model_random_ops_match_reference(void **state)
         ms_free(&w->com[i]);
         ms_free(&w->wk[i]);
     }
-    tl_rmrf(w->dir);
-    free(w->dir);
     free(w);
 }
 
 /* ------------------------------------------------------------ focused cases */
-
-static char *dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    dir = tl_tmpdir("model");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tl_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    return 0;
-}
 
 static sop_db *open_db(void)
 {
@@ -1219,7 +1218,7 @@ static void empty_store_and_key_edges(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(model_random_ops_match_reference),
+        cmocka_unit_test_setup_teardown(model_random_ops_match_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicates_keep_insertion_order, setup, teardown),
         cmocka_unit_test_setup_teardown(big_values_random_edits_match_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_store_and_key_edges, setup, teardown),
