@@ -98,7 +98,8 @@ int ch_lookup(sop_store *s, const struct rkey *key, struct loc *loc, bool *dead)
     return rc;
 }
 
-/* Read chunk `key` (stored length into *got, rest of buf zeroed up to cap). */
+/* Read chunk `key` into buf (cap bytes, already zeroed): its stored length
+ * into *got; the rest stays zero. */
 static int chunk_load(sop_store *s, const struct rkey *key, uint8_t *buf, uint32_t cap,
                       uint32_t *got)
 {
@@ -106,10 +107,8 @@ static int chunk_load(sop_store *s, const struct rkey *key, uint8_t *buf, uint32
     bool dead;
     *got = 0;
     int rc = ch_lookup(s, key, &loc, &dead);
-    if (rc == SOP_ENOTFOUND) {
-        memset(buf, 0, cap);
+    if (rc == SOP_ENOTFOUND)
         return 0;
-    }
     if (rc)
         return rc;
     if (loc.len > cap) {
@@ -124,7 +123,6 @@ static int chunk_load(sop_store *s, const struct rkey *key, uint8_t *buf, uint32
                    loc.seg, (unsigned long long)loc.off);
         return rc;
     }
-    memset(buf + loc.len, 0, cap - loc.len);
     *got = loc.len;
     return 0;
 }
@@ -194,7 +192,9 @@ static int cb_get(sop_store *s, const struct rkey *key, uint32_t csize, struct c
             return rc;
         cb_drop(victim);
     }
-    victim->data = malloc(csize);
+    /* calloc: large buffers come as fresh zero pages, touched only where
+     * the chunk has bytes */
+    victim->data = calloc(1, csize);
     if (!victim->data)
         return SOP_ENOMEM;
     victim->key = *key;
@@ -218,6 +218,7 @@ static struct cbuf *cb_find(sop_store *s, const struct rkey *key)
 int ch_read(sop_store *s, const struct item *it, uint64_t off, void *buf, size_t len)
 {
     uint8_t *out = buf, *tmp = NULL;
+    size_t tmpcap = 0;
     uint32_t cs = it->csize;
     int rc = 0;
     while (len > 0) {
@@ -225,17 +226,47 @@ int ch_read(sop_store *s, const struct item *it, uint64_t off, void *buf, size_t
         uint32_t in = (uint32_t)(off % cs);
         size_t n = cs - in < len ? cs - in : len;
         struct cbuf *b = cb_find(s, &key);
+        struct loc loc;
+        bool dead;
         if (b) {
             memcpy(out, b->data + in, n);
+        } else if ((rc = ch_lookup(s, &key, &loc, &dead)) == SOP_ENOTFOUND) {
+            memset(out, 0, n); /* a hole */
+            rc = 0;
+        } else if (rc) {
+            break;
         } else {
-            uint32_t got;
-            if (!tmp && !(tmp = malloc(cs))) {
-                rc = SOP_ENOMEM;
+            /* the record is read whole (its crc covers it all), and only
+             * as long as it is: short chunks cost what they hold */
+            int type = REC_CHUNK;
+            if (loc.len > cs) {
+                txn_seterr(s->t, "read value chunk: record longer than the chunk size "
+                                 "(segment %08u offset %llu)",
+                           loc.seg, (unsigned long long)loc.off);
+                rc = SOP_ECORRUPT;
                 break;
             }
-            if ((rc = chunk_load(s, &key, tmp, cs, &got)) != 0)
+            if (loc.len > tmpcap) {
+                uint8_t *t = realloc(tmp, loc.len);
+                if (!t) {
+                    rc = SOP_ENOMEM;
+                    break;
+                }
+                tmp = t;
+                tmpcap = loc.len;
+            }
+            if (loc.len && (rc = blob_read(&s->t->db->log, &loc, &type, &key, tmp)) != 0) {
+                txn_seterr(s->t, "read value chunk: %s (segment %08u offset %llu)",
+                           sop_strerror(rc), loc.seg, (unsigned long long)loc.off);
                 break;
-            memcpy(out, tmp + in, n);
+            }
+            size_t have = in < loc.len ? loc.len - in : 0;
+            if (have > n)
+                have = n;
+            if (have)
+                memcpy(out, tmp + in, have);
+            if (have < n)
+                memset(out + have, 0, n - have);
         }
         out += n;
         off += n;
