@@ -42,7 +42,9 @@
 #include <uuid/uuid.h>
 
 #define INLINE_MAX 4096u
+#ifndef DELTA_CHAIN_MAX
 #define DELTA_CHAIN_MAX 16
+#endif
 
 /* ------------------------------------------------------------ helpers */
 

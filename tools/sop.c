@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "bench.h"
+#include "bench_fs.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -96,8 +97,10 @@ static const struct cli_cmd commands[] = {
      cli_cmd_load},
     {"bench",
      "engine [--keys N] [--batch N] [--commits N] [--dir D] [--only LIST]\n"
-     "           [--slot-length N] [--seed S] [--cache-mib N]",
-     "benchmark the engine against LMDB and SQLite", bench_help, bench_main},
+     "           [--slot-length N] [--seed S] [--cache-mib N]\n"
+     "       sop bench fs [--sopfs PATH] [--dir D] [--size-mib N] [--files N] [--tree N]",
+     "benchmark libsop against LMDB and SQLite, sopfs against a plain folder", bench_help,
+     bench_dispatch},
     {"help", "[COMMAND]", "show the commands, or the help of one", NULL, cmd_help},
 };
 
@@ -140,6 +143,9 @@ static void print_help(const struct cli_cmd *cmd, FILE *f)
     fprintf(f, "usage: sop %s %s\n\n%s.\n", cmd->name, cmd->synopsis, cmd->summary);
     if (cmd->help) {
         fprintf(f, "\n%s", cmd->help);
+    }
+    if (cmd->help == bench_help) {
+        fprintf(f, "\n%s", bench_fs_help);
     }
 }
 
