@@ -1041,22 +1041,34 @@ static void span_clear(struct krange *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Record the range walked since the last jump in the store's read set. */
-static int span_flush(struct sop_cursor *c)
-{
-    int rc = 0;
-    if (c->span_on)
-        rc = range_add(c->s, &c->span);
-    span_clear(&c->span);
-    c->span_on = false;
-    return rc;
-}
-
 static int span_set(struct item *dst, const void *k, size_t kl)
 {
     struct item src = {.k = k, .kl = (uint32_t)kl};
     item_free_own(dst);
     return item_copy_own(dst, &src);
+}
+
+/* Copy the current key into the bound(s) that follow it. */
+static int span_fix(struct sop_cursor *c)
+{
+    int rc = 0;
+    if (c->hi_cur && !c->span.hi_inf)
+        rc = span_set(&c->span.hi, c->key, c->kl);
+    if (!rc && c->lo_cur && !c->span.lo_inf)
+        rc = span_set(&c->span.lo, c->key, c->kl);
+    c->hi_cur = c->lo_cur = false;
+    return rc;
+}
+
+/* Record the range walked since the last jump in the store's read set. */
+static int span_flush(struct sop_cursor *c)
+{
+    int rc = span_fix(c);
+    if (!rc && c->span_on)
+        rc = range_add(c->s, &c->span);
+    span_clear(&c->span);
+    c->span_on = false;
+    return rc;
 }
 
 static void cursor_free(struct sop_cursor *c)
@@ -1245,14 +1257,21 @@ static int cur_step(struct sop_cursor *c, int dir)
             bt_tp_release(&c->tp);
         return rc;
     }
+    /* turning back: the far bound reached so far must stay */
+    if ((dir > 0 && c->lo_cur) || (dir < 0 && c->hi_cur)) {
+        if ((rc = span_fix(c)) != 0)
+            return rc;
+    }
     rc = bt_tp_step(c->s, &c->tp, dir);
     if (rc == SOP_ENOTFOUND) {
         bt_tp_release(&c->tp);
+        if ((rc = span_fix(c)) != 0)
+            return rc;
         if (dir > 0)
             c->span.hi_inf = true;
         else
             c->span.lo_inf = true;
-        return rc;
+        return SOP_ENOTFOUND;
     }
     if (rc)
         return rc;
@@ -1263,11 +1282,9 @@ static int cur_step(struct sop_cursor *c, int dir)
     else
         c->dup = same && c->dup != UINT32_MAX && c->dup > 0 ? c->dup - 1 : UINT32_MAX;
     if (dir > 0 && !c->span.hi_inf)
-        rc = span_set(&c->span.hi, it->k, it->kl);
+        c->hi_cur = true;
     else if (dir < 0 && !c->span.lo_inf)
-        rc = span_set(&c->span.lo, it->k, it->kl);
-    if (rc)
-        return rc;
+        c->lo_cur = true;
     return cur_save(c);
 }
 

@@ -95,6 +95,9 @@ struct sop_cursor {
     /* range walked since the last jump */
     struct krange span;
     bool span_on;
+    /* the span's hi (lo) bound is the cursor's current key, copied only when
+     * the span is recorded or the walk turns: no copy per step */
+    bool hi_cur, lo_cur;
     void *vbuf; /* value of an external item, handed out */
     struct sop_cursor *next;
 };
