@@ -50,6 +50,13 @@ uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void db_seterr(sop_db *db, const char *fmt, ...)
 {
     va_list ap;
@@ -276,7 +283,7 @@ bool db_txn_holds_snapshot(const sop_db *db, const sop_txn *t, uint64_t now)
 
 uint64_t db_oldest_locked(sop_db *db, uint64_t upto)
 {
-    uint64_t now = now_ns();
+    uint64_t now = coarse_ns();
     for (sop_txn *t = db->active; t; t = t->next)
         if (t->snap < upto && db_txn_holds_snapshot(db, t, now))
             upto = t->snap;

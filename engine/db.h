@@ -132,6 +132,8 @@ int db_drop_below_floor(sop_db *db);
 int db_sync(sop_db *db);
 
 uint64_t now_ns(void);
+/* A cheap monotonic clock (a few ms of resolution) for transaction ages. */
+uint64_t coarse_ns(void);
 void wset_free(struct wset *w);
 /* Apply a commit record's payload (replay and commit share it). */
 int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *self,

@@ -76,7 +76,7 @@ int txn_check(sop_txn *t, bool write)
         txn_seterr(t, "write: the transaction was begun read-only");
         return SOP_EREADONLY;
     }
-    uint64_t age = now_ns() - t->begin_ns;
+    uint64_t age = coarse_ns() - t->begin_ns;
     if (age > (uint64_t)t->db->opts.txn_max_age_ms * 1000000ull) {
         txn_seterr(t, "transaction: older than its maximum age of %u ms; roll it back",
                    t->db->opts.txn_max_age_ms);
@@ -284,7 +284,7 @@ SOP_API int sop_txn_begin(sop_db *db, int mode, sop_txn **out)
         return SOP_ENOMEM;
     t->db = db;
     t->mode = mode;
-    t->begin_ns = now_ns();
+    t->begin_ns = coarse_ns();
     /* snapshot and registration together, so a committer computing the
      * oldest live snapshot under db->lock sees this one (txn.c C6) */
     pthread_rwlock_rdlock(&db->lock);
