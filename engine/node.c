@@ -235,13 +235,15 @@ static inline int icmp(const struct item *it, uint64_t p, const void *k, size_t 
     return key_cmp(it->k, it->kl, k, kl);
 }
 
-uint32_t node_lower(const struct node *n, const void *k, size_t kl)
+/* Binary search over items [from, n): the first item > k (upper) or >= k. */
+static uint32_t search(const struct node *n, uint32_t from, const void *k, size_t kl, bool upper)
 {
-    uint32_t lo = 0, hi = n->n;
+    uint32_t lo = from, hi = n->n;
     uint64_t p = key_prefix(k, kl);
+    int stop = upper ? 0 : -1; /* go right while cmp <= stop */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (icmp(&n->it[mid], p, k, kl) < 0)
+        if (icmp(&n->it[mid], p, k, kl) <= stop)
             lo = mid + 1;
         else
             hi = mid;
@@ -249,47 +251,25 @@ uint32_t node_lower(const struct node *n, const void *k, size_t kl)
     return lo;
 }
 
+uint32_t node_lower(const struct node *n, const void *k, size_t kl)
+{
+    return search(n, 0, k, kl, false);
+}
+
 uint32_t node_upper(const struct node *n, const void *k, size_t kl)
 {
-    uint32_t lo = 0, hi = n->n;
-    uint64_t p = key_prefix(k, kl);
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (icmp(&n->it[mid], p, k, kl) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return search(n, 0, k, kl, true);
 }
 
 /* separators are items 1..n-1: count those < k (lower) or <= k (upper) */
 uint32_t node_child_lower(const struct node *n, const void *k, size_t kl)
 {
-    uint32_t lo = 1, hi = n->n;
-    uint64_t p = key_prefix(k, kl);
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (icmp(&n->it[mid], p, k, kl) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo - 1;
+    return search(n, 1, k, kl, false) - 1;
 }
 
 uint32_t node_child_upper(const struct node *n, const void *k, size_t kl)
 {
-    uint32_t lo = 1, hi = n->n;
-    uint64_t p = key_prefix(k, kl);
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (icmp(&n->it[mid], p, k, kl) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo - 1;
+    return search(n, 1, k, kl, true) - 1;
 }
 
 int node_insert(struct node *n, uint32_t pos, const struct item *src)

@@ -149,23 +149,29 @@ void txn_free_scratch(sop_txn *t)
     }
 }
 
+/* Append a copy of str to a growable array of strings. */
+static int strv_push(char ***v, size_t *n, size_t *cap, const char *str)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 8;
+        char **p = realloc(*v, c * sizeof(*p));
+        if (!p)
+            return SOP_ENOMEM;
+        *v = p;
+        *cap = c;
+    }
+    if (!((*v)[*n] = strdup(str)))
+        return SOP_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
 int txn_note_name(sop_txn *t, const char *name)
 {
     for (size_t i = 0; i < t->nnames; i++)
         if (!strcmp(t->names[i], name))
             return 0;
-    if (t->nnames == t->capnames) {
-        size_t c = t->capnames ? t->capnames * 2 : 8;
-        char **v = realloc(t->names, c * sizeof(*v));
-        if (!v)
-            return SOP_ENOMEM;
-        t->names = v;
-        t->capnames = c;
-    }
-    if (!(t->names[t->nnames] = strdup(name)))
-        return SOP_ENOMEM;
-    t->nnames++;
-    return 0;
+    return strv_push(&t->names, &t->nnames, &t->capnames, name);
 }
 
 static int note_read(sop_store *s, const void *k, size_t kl)
@@ -631,18 +637,7 @@ struct namelist {
 
 static int nl_add(struct namelist *l, const char *name)
 {
-    if (l->n == l->cap) {
-        size_t c = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, c * sizeof(*v));
-        if (!v)
-            return SOP_ENOMEM;
-        l->v = v;
-        l->cap = c;
-    }
-    if (!(l->v[l->n] = strdup(name)))
-        return SOP_ENOMEM;
-    l->n++;
-    return 0;
+    return strv_push(&l->v, &l->n, &l->cap, name);
 }
 
 static int cmp_str(const void *a, const void *b)
