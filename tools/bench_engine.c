@@ -1121,27 +1121,6 @@ out:
 
 /* -------------------------------------------------------------- parent */
 
-static volatile sig_atomic_t got_signal;
-
-static void on_signal(int sig)
-{
-    got_signal = sig;
-}
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 enum { E_SOP, E_LMDB, E_SQLITE, NENGINES };
 
 static const char *const engine_names[NENGINES] = {"sop", "lmdb", "sqlite"};
@@ -1237,7 +1216,7 @@ static enum status run_child(const struct kv_ops *ops, const struct bench_cfg *c
         ssize_t n = read(fds[0], (char *)&msg + got, sizeof(msg) - got);
 
         if (n < 0 && errno == EINTR) {
-            if (got_signal) {
+            if (cli_signal) {
                 kill(pid, SIGTERM); /* a signal sent to this process only */
             }
             continue;
@@ -1255,11 +1234,11 @@ static enum status run_child(const struct kv_ops *ops, const struct bench_cfg *c
     while (wait4(pid, &status, 0, &ru) < 0) {
         if (errno != EINTR) {
             cli_err("bench: wait4: %s", strerror(errno));
-            rm_tree(dir);
+            cli_rm_tree(dir);
             return RAN_FAILED;
         }
     }
-    rm_tree(dir);
+    cli_rm_tree(dir);
     *rss_kib = ru.ru_maxrss;
     if (WIFSIGNALED(status)) {
         cli_err("bench: %s: FAILED: killed by signal %d (%s)%s; peak RSS %.0f MiB", ops->name,
@@ -1380,7 +1359,7 @@ static int bench_engine(int argc, char **argv)
     long rss[NENGINES] = {0};
     const char *base = getenv("TMPDIR");
     char root[4096];
-    struct sigaction sa, old_int, old_term;
+    struct sigaction old_int, old_term;
     bool root_made = false, any_failed = false;
     uint64_t n;
     int c, e, ret = CLI_OK;
@@ -1452,11 +1431,7 @@ static int bench_engine(int argc, char **argv)
     }
     root_made = true;
     cfg.root = root;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    cli_catch_signals(&old_int, &old_term);
 
     printf("sop bench engine: %" PRIu64 " keys of %d bytes, values of %d bytes, batches of "
            "%" PRIu64 ", %" PRIu64 " single-upsert commits\n",
@@ -1488,7 +1463,7 @@ static int bench_engine(int argc, char **argv)
 #endif
     fflush(stdout);
 
-    for (e = 0; e < NENGINES && !got_signal; e++) {
+    for (e = 0; e < NENGINES && !cli_signal; e++) {
         const struct kv_ops *ops = engine_ops(e);
 
         if (!on[e] || !ops) {
@@ -1497,9 +1472,9 @@ static int bench_engine(int argc, char **argv)
         st[e] = run_child(ops, &cfg, &res[e], &rss[e]);
         any_failed |= st[e] == RAN_FAILED;
     }
-    if (got_signal) {
-        cli_err("bench: interrupted (signal %d); removing %s", (int)got_signal, root);
-        ret = 128 + got_signal;
+    if (cli_signal) {
+        cli_err("bench: interrupted (signal %d); removing %s", (int)cli_signal, root);
+        ret = 128 + cli_signal;
         goto out;
     }
     print_table(&cfg, st, res, rss);
@@ -1509,7 +1484,7 @@ static int bench_engine(int argc, char **argv)
     }
 out:
     if (root_made) {
-        rm_tree(root);
+        cli_rm_tree(root);
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

@@ -20,7 +20,7 @@
  * Contents come from a pattern of (tag, offset), so nothing is kept to check
  * against.  Uses plain POSIX calls only: no sopfs or FUSE header.
  */
-#define _GNU_SOURCE /* nftw */
+#define _GNU_SOURCE
 #include "config.h"
 
 #include "bench.h"
@@ -29,7 +29,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -86,28 +85,6 @@ struct fs_cfg {
     uint64_t size_mib, files, tree;
     const char *src; /* the tree to copy */
 };
-
-static volatile sig_atomic_t got_signal;
-
-static void on_signal(int sig)
-{
-    got_signal = sig;
-}
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/* FTW_MOUNT: never into a mount point left mounted. */
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
 
 /* The pattern: 8-byte words, each a mix of `tag` and its file offset. */
 static uint64_t mix(uint64_t x)
@@ -291,7 +268,7 @@ static bool check_tree(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
     char path[PATH_MAX];
     uint64_t i;
 
-    for (i = 0; i < cfg->tree && !got_signal; i++) {
+    for (i = 0; i < cfg->tree && !cli_signal; i++) {
         if (!PATH_FMT(path, "%s/d%02u/f%06" PRIu64, dir, (unsigned)(i % TREE_DIRS), i) ||
             !check_file(path, buf, want, TREE_LEN, 0x7ee0000000ull + i)) {
             return false;
@@ -323,7 +300,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
         cli_err("bench fs: create %s: %s", path, strerror(errno));
         return false;
     }
-    for (off = 0; off < total && !got_signal; off += MIB) {
+    for (off = 0; off < total && !cli_signal; off += MIB) {
         fill(buf, MIB, 1, off);
         if (!write_all(fd, buf, MIB)) {
             cli_err("bench fs: write %s at %" PRIu64 ": %s", path, off, strerror(errno));
@@ -349,7 +326,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
         cli_err("bench fs: open %s: %s", path, strerror(errno));
         return false;
     }
-    for (off = 0; !got_signal; off += MIB) {
+    for (off = 0; !cli_signal; off += MIB) {
         ssize_t n = read_full(fd, buf, MIB);
 
         if (n < 0) {
@@ -368,7 +345,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
         }
     }
     close(fd);
-    if (!got_signal && off != total) {
+    if (!cli_signal && off != total) {
         cli_err("bench fs: %s: read %" PRIu64 " bytes, wrote %" PRIu64, path, off, total);
         return false;
     }
@@ -380,7 +357,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
 
     /* create */
     t0 = cli_now();
-    for (i = 0; i < cfg->files && !got_signal; i++) {
+    for (i = 0; i < cfg->files && !cli_signal; i++) {
         if (!PATH_FMT(path, "%s/s%07" PRIu64, dir, i) || !make_file(path, buf, SMALL_LEN, 2 + i)) {
             return false;
         }
@@ -389,7 +366,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
 
     /* stat */
     t0 = cli_now();
-    for (i = 0; i < cfg->files && !got_signal; i++) {
+    for (i = 0; i < cfg->files && !cli_signal; i++) {
         if (!PATH_FMT(path, "%s/s%07" PRIu64, dir, i)) {
             return false;
         }
@@ -407,7 +384,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
 
     /* read */
     t0 = cli_now();
-    for (i = 0; i < cfg->files && !got_signal; i++) {
+    for (i = 0; i < cfg->files && !cli_signal; i++) {
         if (!PATH_FMT(path, "%s/s%07" PRIu64, dir, i) ||
             !check_file(path, buf, want, SMALL_LEN, 2 + i)) {
             return false;
@@ -417,7 +394,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
 
     /* delete */
     t0 = cli_now();
-    for (i = 0; i < cfg->files && !got_signal; i++) {
+    for (i = 0; i < cfg->files && !cli_signal; i++) {
         if (!PATH_FMT(path, "%s/s%07" PRIu64, dir, i)) {
             return false;
         }
@@ -427,7 +404,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
         }
     }
     out[P_DELETE] = (double)cfg->files / elapsed(t0);
-    if (got_signal) {
+    if (cli_signal) {
         return false;
     }
 
@@ -468,7 +445,7 @@ static bool make_tree(const char *src, const struct fs_cfg *cfg, uint8_t *buf)
             return false;
         }
     }
-    for (i = 0; i < cfg->tree && !got_signal; i++) {
+    for (i = 0; i < cfg->tree && !cli_signal; i++) {
         if (!PATH_FMT(path, "%s/d%02u/f%06" PRIu64, src, (unsigned)(i % TREE_DIRS), i) ||
             !make_file(path, buf, TREE_LEN, 0x7ee0000000ull + i)) {
             return false;
@@ -547,7 +524,7 @@ static bool wait_mounted(pid_t pid, const char *root, const char *mnt, int *daem
         cli_err("bench fs: stat %s: %s", root, strerror(errno));
         return false;
     }
-    while (!got_signal) {
+    while (!cli_signal) {
         if (stat(mnt, &st) == 0 && st.st_dev != parent.st_dev) {
             return true;
         }
@@ -665,7 +642,7 @@ static int bench_fs(int argc, char **argv)
     char sopfs[PATH_MAX], root[PATH_MAX - 64], data[PATH_MAX], mnt[PATH_MAX], native[PATH_MAX],
         src[PATH_MAX], dir[PATH_MAX];
     double res[2][NPHASES];
-    struct sigaction sa, old_int, old_term;
+    struct sigaction old_int, old_term;
     uint8_t *buf = NULL, *want = NULL;
     pid_t pid = -1;
     bool reaped = false, ok = false;
@@ -732,11 +709,7 @@ static int bench_fs(int argc, char **argv)
     snprintf(native, sizeof(native), "%s/native", root);
     snprintf(src, sizeof(src), "%s/src", root);
     cfg.src = src;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    cli_catch_signals(&old_int, &old_term);
 
     printf("sop bench fs: seq file %" PRIu64 " MiB, %" PRIu64 " files of %u B, tree of %" PRIu64
            " files of %u B in %u folders; %ld cpus\n",
@@ -779,16 +752,16 @@ out:
     if (!stop_sopfs(pid, root, mnt, reaped)) {
         ok = false;
     }
-    if (got_signal) {
-        cli_err("bench fs: interrupted (signal %d); removing %s", (int)got_signal, root);
-        ret = 128 + got_signal;
+    if (cli_signal) {
+        cli_err("bench fs: interrupted (signal %d); removing %s", (int)cli_signal, root);
+        ret = 128 + cli_signal;
     } else if (ok) {
         print_table(&cfg, res, rss);
         ret = CLI_OK;
     } else {
         cli_err("bench fs: FAILED: see above");
     }
-    rm_tree(root);
+    cli_rm_tree(root);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
 out_free:

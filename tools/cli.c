@@ -6,11 +6,13 @@
  * Nothing here keeps state between calls but the streaming base64 decoder,
  * whose state the caller holds.
  */
+#define _GNU_SOURCE /* nftw */
 #include "config.h"
 
 #include "cli.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,4 +354,35 @@ bool cli_b64_decode(struct cli_b64dec *d, const char *in, size_t n, uint8_t *out
 bool cli_b64_finish(const struct cli_b64dec *d)
 {
     return d->nbits == 0 && d->need == 0;
+}
+
+volatile sig_atomic_t cli_signal;
+
+static void on_signal(int sig)
+{
+    cli_signal = sig;
+}
+
+void cli_catch_signals(struct sigaction *old_int, struct sigaction *old_term)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, old_int);
+    sigaction(SIGTERM, &sa, old_term);
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void cli_rm_tree(const char *path)
+{
+    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }

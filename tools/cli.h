@@ -13,6 +13,7 @@
 #include "sop.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,13 @@ bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, bool suffixes, uin
 
 /* Seconds on the monotonic clock. */
 double cli_now(void);
+
+/* Long commands (the benches) stop at SIGINT/SIGTERM and clean up: the
+ * signal's number lands in cli_signal; the previous handlers are saved. */
+extern volatile sig_atomic_t cli_signal;
+void cli_catch_signals(struct sigaction *old_int, struct sigaction *old_term);
+/* Remove a folder tree, never crossing into a mount point left mounted. */
+void cli_rm_tree(const char *path);
 
 /* Write `len` bytes to `f`, escaped as in dump keys: bytes outside
  * 0x21..0x7e, and '\' and '#', as \xHH.  Returns false on write error. */
