@@ -24,28 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    dir = tl_tmpdir("conc");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tl_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    return 0;
-}
-
 static sop_db *open_db(void)
 {
     sop_db *db = NULL;
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     return db;
 }
 
@@ -890,12 +872,18 @@ static void bank_transfers_keep_the_total(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(counter_increments_lose_no_update, setup, teardown),
-        cmocka_unit_test_setup_teardown(disjoint_keys_of_one_leaf_both_commit, setup, teardown),
-        cmocka_unit_test_setup_teardown(threads_writing_own_keys_never_conflict, setup, teardown),
-        cmocka_unit_test_setup_teardown(same_key_later_commit_conflicts, setup, teardown),
-        cmocka_unit_test_setup_teardown(reads_and_walked_ranges_are_validated, setup, teardown),
-        cmocka_unit_test_setup_teardown(bank_transfers_keep_the_total, setup, teardown),
+        cmocka_unit_test_setup_teardown(counter_increments_lose_no_update, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(disjoint_keys_of_one_leaf_both_commit, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(threads_writing_own_keys_never_conflict, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(same_key_later_commit_conflicts, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(reads_and_walked_ranges_are_validated, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(bank_transfers_keep_the_total, tl_dir_setup,
+                                        tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,24 +54,6 @@
  * set (stage in the low byte, -rc above it). */
 #define ERRBIT (1ull << 63)
 
-static char *dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    dir = tl_tmpdir("crash");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tl_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    return 0;
-}
-
 static void put_u64(uint8_t *b, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
@@ -142,7 +124,7 @@ static void child_bank(int fd, uint64_t seed, bool nosync)
     sop_db *db;
     uint64_t rng = seed;
     uint64_t t0 = tl_now_ns();
-    CHILD_CHECK(fd, 1, sop_db_open(dir, NULL, &db));
+    CHILD_CHECK(fd, 1, sop_db_open(tl_dir, NULL, &db));
     for (int n = 0; n < 1000000 && tl_now_ns() - t0 < 120000000000ull; n++) {
         sop_txn *t;
         sop_store *acc, *logs, *meta;
@@ -194,7 +176,7 @@ static void child_uncommitted(int fd)
     uint8_t *buf = malloc(PIECE);
     if (!buf)
         _exit(6);
-    CHILD_CHECK(fd, 20, sop_db_open(dir, NULL, &db));
+    CHILD_CHECK(fd, 20, sop_db_open(tl_dir, NULL, &db));
     CHILD_CHECK(fd, 21, sop_txn_begin(db, SOP_TXN_WRITE, &t));
     CHILD_CHECK(fd, 22, sop_store_open(t, "media", &s));
     for (uint64_t off = 0; off < BIG; off += PIECE) {
@@ -221,7 +203,7 @@ static void child_big_commit(int fd, uint64_t tag)
     if (!buf)
         _exit(6);
     snprintf(k, sizeof(k), "video%llu", (unsigned long long)tag);
-    CHILD_CHECK(fd, 30, sop_db_open(dir, NULL, &db));
+    CHILD_CHECK(fd, 30, sop_db_open(tl_dir, NULL, &db));
     CHILD_CHECK(fd, 31, sop_txn_begin(db, SOP_TXN_WRITE, &t));
     CHILD_CHECK(fd, 32, sop_store_open(t, "media", &s));
     for (uint64_t off = 0; off < CBIG; off += PIECE) {
@@ -351,7 +333,7 @@ static sop_db *reopen(void)
     /* the dead child's lock is gone once it is reaped; allow the kernel a
      * bounded moment anyway */
     for (int i = 0; i < 1000 && rc == SOP_EBUSY; i++) {
-        rc = sop_db_open(dir, NULL, &db);
+        rc = sop_db_open(tl_dir, NULL, &db);
         if (rc == SOP_EBUSY) {
             struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
             nanosleep(&ts, NULL);
@@ -368,7 +350,7 @@ static void create_all(void)
     sop_txn *t;
     sop_store *s;
     uint8_t b[8];
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store_options ao = {.slot_length = 8, .unique = true, .value_in_node = true};
     assert_int_equal(sop_store_create(t, "accounts", &ao, &s), 0);
@@ -574,9 +556,10 @@ static void killed_big_writes_leave_nothing_torn(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(killed_committer_loses_no_acknowledged_commit, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(killed_big_writes_leave_nothing_torn, setup, teardown),
+        cmocka_unit_test_setup_teardown(killed_committer_loses_no_acknowledged_commit, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(killed_big_writes_leave_nothing_torn, tl_dir_setup,
+                                        tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

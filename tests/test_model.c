@@ -713,25 +713,6 @@ static void reopen(struct world *w)
     end(w, true);
 }
 
-/* The test folder: made by setup, removed by teardown even when a test fails. */
-static char *dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    dir = tl_tmpdir("model");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tl_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    return 0;
-}
-
 static void model_random_ops_match_reference(void **state)
 {
     (void)state;
@@ -739,7 +720,7 @@ static void model_random_ops_match_reference(void **state)
     assert_non_null(w);
     w->seed = tl_seed("model_random_ops_match_reference");
     w->rng = w->seed;
-    w->dir = dir;
+    w->dir = tl_dir;
     db_open(w);
     begin(w, SOP_TXN_WRITE);
     for (size_t i = 0; i < NST; i++) {
@@ -800,7 +781,7 @@ static void model_random_ops_match_reference(void **state)
 static sop_db *open_db(void)
 {
     sop_db *db = NULL;
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     return db;
 }
 
@@ -1218,10 +1199,13 @@ static void empty_store_and_key_edges(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(model_random_ops_match_reference, setup, teardown),
-        cmocka_unit_test_setup_teardown(duplicates_keep_insertion_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(big_values_random_edits_match_buffer, setup, teardown),
-        cmocka_unit_test_setup_teardown(empty_store_and_key_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(model_random_ops_match_reference, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(duplicates_keep_insertion_order, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(big_values_random_edits_match_buffer, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(empty_store_and_key_edges, tl_dir_setup, tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

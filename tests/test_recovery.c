@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "db.h"
@@ -28,23 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char *dir;
-
-static int setup(void **st)
-{
-    (void)st;
-    dir = tl_tmpdir("recovery");
-    return 0;
-}
-
-static int teardown(void **st)
-{
-    (void)st;
-    tl_rmrf(dir);
-    free(dir);
-    return 0;
-}
 
 /* State: store "acc" with keys a000..a0NN, value = round number as text;
  * "log" store count = number of committed rounds. */
@@ -160,21 +144,21 @@ static void commit_is_before_or_after_under_every_fault(void **st)
     static const struct {
         int kinds, err;
     } modes[] = {{FK_WRITE, EIO}, {FK_WRITE, ENOSPC}, {FK_FSYNC, EIO}, {FK_TRUNC | FK_WRITE, EIO}};
-    seed_db(dir, keys);
+    seed_db(tl_dir, keys);
     int round = 0;
     for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
         for (long nth = 1;; nth++) {
             struct fault_os f;
             sop_db *db;
             fault_os_init(&f);
-            assert_int_equal(db_open_os(dir, NULL, &f.ops, &db), 0);
+            assert_int_equal(db_open_os(tl_dir, NULL, &f.ops, &db), 0);
             fault_os_arm(&f, modes[m].kinds, nth, modes[m].err, 0);
             int rc = do_round(db, round + 1, keys);
             int fired = f.fired;
             sop_db_close(db);
             if (getenv("SOP_DEBUG"))
                 printf("# mode %zu nth %ld rc %d fired %d round %d\n", m, nth, rc, fired, round);
-            int seen = observed_round(dir, keys);
+            int seen = observed_round(tl_dir, keys);
             if (rc == 0) {
                 assert_int_equal(seen, round + 1);
             } else {
@@ -188,10 +172,10 @@ static void commit_is_before_or_after_under_every_fault(void **st)
     }
     /* and the database keeps working */
     sop_db *db;
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     assert_int_equal(do_round(db, round + 1, keys), 0);
     sop_db_close(db);
-    assert_int_equal(observed_round(dir, keys), round + 1);
+    assert_int_equal(observed_round(tl_dir, keys), round + 1);
 }
 
 static void power_loss_at_every_write(void **st)
@@ -199,13 +183,13 @@ static void power_loss_at_every_write(void **st)
     (void)st;
     const int keys = 30;
     uint64_t seed = tl_seed("power_loss");
-    seed_db(dir, keys);
+    seed_db(tl_dir, keys);
     int round = 0;
     for (long nth = 1;; nth++) {
         struct crash_os c;
         sop_db *db;
         crash_os_init(&c);
-        assert_int_equal(db_open_os(dir, NULL, &c.ops, &db), 0);
+        assert_int_equal(db_open_os(tl_dir, NULL, &c.ops, &db), 0);
         /* a round that commits, then one that loses power at its nth write */
         assert_int_equal(do_round(db, round + 1, keys), 0);
         c.die_at = c.writes + nth;
@@ -215,7 +199,7 @@ static void power_loss_at_every_write(void **st)
         crash_os_crash(&c, (nth % 2) ? seed + (uint64_t)nth : 0);
         sop_db_close(db);
         crash_os_free(&c);
-        int seen = observed_round(dir, keys);
+        int seen = observed_round(tl_dir, keys);
         if (rc == 0 && !died)
             assert_int_equal(seen, round + 2);
         else
@@ -230,7 +214,7 @@ static void crash_between_writes_of_a_commit(void **st)
 {
     (void)st;
     const int keys = 30;
-    seed_db(dir, keys);
+    seed_db(tl_dir, keys);
     int round = 0;
     /* kill the machine at the nth write of one commit: the crash shim makes
      * every call after the nth fail, as if power went at that instant */
@@ -238,12 +222,12 @@ static void crash_between_writes_of_a_commit(void **st)
         struct fault_os f;
         sop_db *db;
         fault_os_init(&f);
-        assert_int_equal(db_open_os(dir, NULL, &f.ops, &db), 0);
+        assert_int_equal(db_open_os(tl_dir, NULL, &f.ops, &db), 0);
         fault_os_arm(&f, FK_WRITE | FK_FSYNC | FK_TRUNC | FK_RENAME, nth, EIO, 1);
         int rc = do_round(db, round + 1, keys);
         int fired = f.fired;
         sop_db_close(db);
-        int seen = observed_round(dir, keys);
+        int seen = observed_round(tl_dir, keys);
         if (rc == 0)
             assert_int_equal(seen, round + 1);
         else
@@ -261,7 +245,7 @@ static void flipped_bytes_are_reported_not_returned(void **st)
     sop_txn *t;
     sop_store *s;
     sop_store_options o = {.slot_length = 16, .unique = true, .value_in_node = true};
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     assert_int_equal(sop_store_create(t, "s", &o, &s), 0);
     for (int i = 0; i < 200; i++) {
@@ -274,7 +258,7 @@ static void flipped_bytes_are_reported_not_returned(void **st)
     assert_int_equal(sop_value_write(s, "big", 3, 0, big, sizeof(big)), 0);
     assert_int_equal(sop_txn_commit(t), 0);
     char p[4096];
-    snprintf(p, sizeof(p), "%s/00000001.seg", dir);
+    snprintf(p, sizeof(p), "%s/00000001.seg", tl_dir);
     int fd = open(p, O_RDWR);
     assert_true(fd >= 0);
     off_t size = lseek(fd, 0, SEEK_END);
@@ -290,7 +274,7 @@ static void flipped_bytes_are_reported_not_returned(void **st)
         assert_int_equal(pread(fd, &b, 1, at), 1);
         b ^= 0x40;
         assert_int_equal(pwrite(fd, &b, 1, at), 1);
-        int rc = sop_db_open(dir, NULL, &db);
+        int rc = sop_db_open(tl_dir, NULL, &db);
         if (rc == 0) {
             assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
             rc = sop_store_open(t, "s", &s);
@@ -339,15 +323,15 @@ static void checkpoint_then_replay(void **st)
     sop_db *db;
     sop_db_options o = {.checkpoint_bytes = 4096};
     const int keys = 20;
-    seed_db(dir, keys);
-    assert_int_equal(sop_db_open(dir, &o, &db), 0);
+    seed_db(tl_dir, keys);
+    assert_int_equal(sop_db_open(tl_dir, &o, &db), 0);
     for (int r = 1; r <= 30; r++)
         assert_int_equal(do_round(db, r, keys), 0);
     sop_db_close(db);
     char p[4096];
-    snprintf(p, sizeof(p), "%s/checkpoint", dir);
+    snprintf(p, sizeof(p), "%s/checkpoint", tl_dir);
     assert_int_equal(access(p, F_OK), 0);
-    assert_int_equal(observed_round(dir, keys), 30);
+    assert_int_equal(observed_round(tl_dir, keys), 30);
 }
 
 static void damaged_checkpoint_is_refused(void **st)
@@ -355,25 +339,25 @@ static void damaged_checkpoint_is_refused(void **st)
     (void)st;
     sop_db *db;
     sop_db_options o = {.checkpoint_bytes = 1024};
-    seed_db(dir, 10);
-    assert_int_equal(sop_db_open(dir, &o, &db), 0);
+    seed_db(tl_dir, 10);
+    assert_int_equal(sop_db_open(tl_dir, &o, &db), 0);
     for (int r = 1; r <= 5; r++)
         assert_int_equal(do_round(db, r, 10), 0);
     sop_db_close(db);
     char p[4096];
-    snprintf(p, sizeof(p), "%s/checkpoint", dir);
+    snprintf(p, sizeof(p), "%s/checkpoint", tl_dir);
     int fd = open(p, O_RDWR);
     assert_true(fd >= 0);
     uint8_t b;
     assert_int_equal(pread(fd, &b, 1, 40), 1);
     b ^= 1;
     assert_int_equal(pwrite(fd, &b, 1, 40), 1);
-    assert_int_equal(sop_db_open(dir, NULL, &db), SOP_ECORRUPT);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), SOP_ECORRUPT);
     assert_non_null(strstr(sop_open_errmsg(), "checkpoint"));
     b ^= 1;
     assert_int_equal(pwrite(fd, &b, 1, 40), 1);
     close(fd);
-    assert_int_equal(observed_round(dir, 10), 5);
+    assert_int_equal(observed_round(tl_dir, 10), 5);
 }
 
 static uint64_t folder_bytes(const char *path)
@@ -394,35 +378,35 @@ static void compaction_reclaims_space_and_keeps_data(void **st)
     (void)st;
     const int keys = 40;
     sop_db *db;
-    seed_db(dir, keys);
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    seed_db(tl_dir, keys);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     for (int r = 1; r <= 60; r++)
         assert_int_equal(do_round(db, r, keys), 0);
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
     assert_int_equal(sop_db_compact(db), SOP_EBUSY);
     sop_txn_rollback(t);
-    uint64_t before = folder_bytes(dir);
+    uint64_t before = folder_bytes(tl_dir);
     assert_int_equal(sop_db_compact(db), 0);
-    uint64_t after = folder_bytes(dir);
+    uint64_t after = folder_bytes(tl_dir);
     print_message("# compaction: %llu -> %llu bytes\n", (unsigned long long)before,
                   (unsigned long long)after);
     assert_true(after * 2 < before);
     assert_int_equal(do_round(db, 61, keys), 0);
     sop_db_close(db);
-    assert_int_equal(observed_round(dir, keys), 61);
+    assert_int_equal(observed_round(tl_dir, keys), 61);
     /* every failure point of a compaction: the data stays whole */
     for (long nth = 1;; nth++) {
         struct fault_os f;
         fault_os_init(&f);
-        assert_int_equal(db_open_os(dir, NULL, &f.ops, &db), 0);
+        assert_int_equal(db_open_os(tl_dir, NULL, &f.ops, &db), 0);
         assert_int_equal(do_round(db, 61 + (int)nth, keys), 0);
         fault_os_arm(&f, FK_WRITE | FK_FSYNC | FK_RENAME, 1 + (nth - 1) % 40, EIO, 0);
         int rc = sop_db_compact(db);
         int fired = f.fired;
         sop_db_close(db);
         assert_true(rc == 0 || rc == SOP_EIO);
-        assert_int_equal(observed_round(dir, keys), 61 + (int)nth);
+        assert_int_equal(observed_round(tl_dir, keys), 61 + (int)nth);
         if (!fired || nth > 40)
             break;
     }
@@ -431,15 +415,18 @@ static void compaction_reclaims_space_and_keeps_data(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(commit_is_before_or_after_under_every_fault, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(crash_between_writes_of_a_commit, setup, teardown),
-        cmocka_unit_test_setup_teardown(power_loss_at_every_write, setup, teardown),
-        cmocka_unit_test_setup_teardown(flipped_bytes_are_reported_not_returned, setup, teardown),
-        cmocka_unit_test_setup_teardown(checkpoint_then_replay, setup, teardown),
-        cmocka_unit_test_setup_teardown(damaged_checkpoint_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(compaction_reclaims_space_and_keeps_data, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(commit_is_before_or_after_under_every_fault, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(crash_between_writes_of_a_commit, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(power_loss_at_every_write, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(flipped_bytes_are_reported_not_returned, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(checkpoint_then_replay, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(damaged_checkpoint_is_refused, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(compaction_reclaims_space_and_keeps_data, tl_dir_setup,
+                                        tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

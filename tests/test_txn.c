@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "sop.h"
@@ -15,27 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dir;
-
-static int setup(void **st)
-{
-    (void)st;
-    dir = tl_tmpdir("txn");
-    return 0;
-}
-
-static int teardown(void **st)
-{
-    (void)st;
-    tl_rmrf(dir);
-    free(dir);
-    return 0;
-}
-
 static sop_db *open_db(void)
 {
     sop_db *db;
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     return db;
 }
 
@@ -404,7 +388,7 @@ static void stores_create_drop_list(void **st)
     sop_db_close(db);
     sop_db *db2;
     db = open_db();
-    assert_int_equal(sop_db_open(dir, NULL, &db2), SOP_EBUSY);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db2), SOP_EBUSY);
     assert_non_null(strstr(sop_open_errmsg(), "in use by another process"));
     sop_db_close(db);
 }
@@ -412,14 +396,17 @@ static void stores_create_drop_list(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(crud_commit_and_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(rollback_leaves_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(same_key_conflicts_disjoint_keys_commit, setup, teardown),
-        cmocka_unit_test_setup_teardown(reads_and_ranges_are_validated, setup, teardown),
-        cmocka_unit_test_setup_teardown(snapshot_isolation, setup, teardown),
-        cmocka_unit_test_setup_teardown(big_values_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(stores_create_drop_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(move_keeps_big_values_without_copying, setup, teardown),
+        cmocka_unit_test_setup_teardown(crud_commit_and_reopen, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(rollback_leaves_nothing, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(same_key_conflicts_disjoint_keys_commit, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(reads_and_ranges_are_validated, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(snapshot_isolation, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(big_values_stream, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(stores_create_drop_list, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(move_keeps_big_values_without_copying, tl_dir_setup,
+                                        tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

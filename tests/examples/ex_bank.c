@@ -19,26 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dir;
 static sop_db *db;
 static uint64_t log_seq = 1;
 
+/* The shared folder fixture, with the database open in `db`. */
 static int setup(void **state)
 {
-    (void)state;
-    dir = tl_tmpdir("ex-bank");
-    return sop_db_open(dir, NULL, &db) ? -1 : 0;
+    tl_dir_setup(state);
+    return sop_db_open(tl_dir, NULL, &db) ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-    (void)state;
     sop_db_close(db);
     db = NULL;
-    tl_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    return 0;
+    return tl_dir_teardown(state);
 }
 
 /* Account{ID, Balance} and LogEntry{Action, Amount} as JSON text; money in
@@ -203,7 +198,7 @@ static void transfer_moves_money_and_logs_it(void **state)
     assert_int_equal(sop_txn_commit(t), 0);
     /* and it all survives a restart */
     sop_db_close(db);
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     expect_balances(7450, 7550, 2500, 0);
     assert_int_equal(log_count(), 1);
 }

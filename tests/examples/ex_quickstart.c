@@ -20,24 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    dir = tl_tmpdir("ex-quickstart");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tl_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    return 0;
-}
-
 /* UserProfile{ID, Name, Email}, as the JSON the Go cookbook would store. */
 static int profile(char *out, size_t cap, int i)
 {
@@ -57,7 +39,7 @@ static void quickstart_adds_profiles_and_reads_them_back(void **state)
     char k[32], v[128];
 
     /* 1. the database; 2. a transaction; 3. the store */
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store_options o = {.slot_length = 1000,
                            .unique = true,
@@ -81,7 +63,7 @@ static void quickstart_adds_profiles_and_reads_them_back(void **state)
     uint64_t t1 = tl_now_ns();
 
     /* read back: the count, a full walk in key order, every value */
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
     assert_int_equal(sop_store_open(t, "users", &users), 0);
     uint64_t count;
@@ -154,8 +136,8 @@ static void quickstart_adds_profiles_and_reads_them_back(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(quickstart_adds_profiles_and_reads_them_back, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(quickstart_adds_profiles_and_reads_them_back, tl_dir_setup,
+                                        tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,35 +22,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dir;
 static sop_db *db;
 
 static const char *const RELATIONS =
     "[{\"source_fields\":[\"user_id\"],\"target_store\":\"users\",\"target_fields\":[\"id\"]}]";
 
+/* The shared folder fixture, with the database open in `db`. */
 static int setup(void **state)
 {
-    (void)state;
-    dir = tl_tmpdir("ex-relations");
-    return sop_db_open(dir, NULL, &db) ? -1 : 0;
+    tl_dir_setup(state);
+    return sop_db_open(tl_dir, NULL, &db) ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-    (void)state;
     sop_db_close(db);
     db = NULL;
-    tl_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    return 0;
+    return tl_dir_teardown(state);
 }
 
 static void reopen(void)
 {
     sop_db_close(db);
     db = NULL;
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
 }
 
 /* The string value of "field":"..." in a flat JSON object, into out. */

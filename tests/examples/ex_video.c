@@ -30,28 +30,10 @@
 #define MiB (1024u * 1024u)
 #define CHUNK MiB
 
-static char *dir;
-
-static int setup(void **state)
-{
-    (void)state;
-    dir = tl_tmpdir("ex-video");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tl_rmrf(dir);
-    free(dir);
-    dir = NULL;
-    return 0;
-}
-
 static sop_db *open_db(void)
 {
     sop_db *db = NULL;
-    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
     return db;
 }
 
@@ -339,10 +321,10 @@ static void big_value_written_rewritten_and_read_in_ranges(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(split_store_upload_download_and_chapter_update, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(big_value_written_rewritten_and_read_in_ranges, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(split_store_upload_download_and_chapter_update,
+                                        tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(big_value_written_rewritten_and_read_in_ranges,
+                                        tl_dir_setup, tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "testlib.h"
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,27 @@ void tl_rmrf(const char *path)
 {
     if (path)
         nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *tl_dir;
+
+int tl_dir_setup(void **state)
+{
+    const char *tag = program_invocation_short_name;
+    (void)state;
+    if (!strncmp(tag, "test_", 5))
+        tag += 5;
+    tl_dir = tl_tmpdir(tag);
+    return 0;
+}
+
+int tl_dir_teardown(void **state)
+{
+    (void)state;
+    tl_rmrf(tl_dir);
+    free(tl_dir);
+    tl_dir = NULL;
+    return 0;
 }
 
 uint64_t tl_seed(const char *name)

@@ -11,6 +11,12 @@
 
 /* A new empty folder under $TMPDIR (or /tmp); malloc'd path, abort on error. */
 char *tl_tmpdir(const char *tag);
+/* The fixture most tests share (cmocka setup/teardown): a new empty folder
+ * per test case in tl_dir, named after the program, removed afterwards even
+ * when the test failed. */
+extern char *tl_dir;
+int tl_dir_setup(void **state);
+int tl_dir_teardown(void **state);
 /* Remove a folder tree (like rm -rf); ignores errors. */
 void tl_rmrf(const char *path);
 /* The seed of a randomized test: $SOP_SEED if set, else from the clock.
