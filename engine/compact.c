@@ -24,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every live registry key, with its location: old, then new (absolute). */
 struct centry_list {
-    struct rkey *k;
-    struct loc *l;
+    struct commit_reg *e;
     size_t n, cap;
 };
 
@@ -35,25 +35,19 @@ static int collect(const struct rkey *k, const struct loc *l, void *arg)
     struct centry_list *c = arg;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 1024;
-        struct rkey *nk = realloc(c->k, cap * sizeof(*nk));
-        if (!nk)
+        struct commit_reg *ne = realloc(c->e, cap * sizeof(*ne));
+        if (!ne)
             return SOP_ENOMEM;
-        c->k = nk;
-        struct loc *nl = realloc(c->l, cap * sizeof(*nl));
-        if (!nl)
-            return SOP_ENOMEM;
-        c->l = nl;
+        c->e = ne;
         c->cap = cap;
     }
-    c->k[c->n] = *k;
-    c->l[c->n] = *l;
-    c->n++;
+    c->e[c->n++] = (struct commit_reg){.key = *k, .kind = 0, .loc = *l};
     return 0;
 }
 
-/* Append the batch; the records' batch offsets in l[from..to) become
+/* Append the batch; the records' batch offsets in e[from..to) become
  * absolute locations. */
-static int flush(sop_db *db, struct wbuf *w, struct loc *l, size_t from, size_t to)
+static int flush(sop_db *db, struct wbuf *w, struct commit_reg *e, size_t from, size_t to)
 {
     uint32_t seg;
     uint64_t base;
@@ -63,8 +57,8 @@ static int flush(sop_db *db, struct wbuf *w, struct loc *l, size_t from, size_t 
     if (rc)
         return rc;
     for (size_t i = from; i < to; i++) {
-        l[i].seg = seg;
-        l[i].off += base;
+        e[i].loc.seg = seg;
+        e[i].loc.off += base;
     }
     w->len = 0;
     return 0;
@@ -79,7 +73,7 @@ static int copy_all(sop_db *db, struct centry_list *c)
     int rc = 0;
     wb_init(&w);
     for (size_t i = 0; i < c->n && !rc; i++) {
-        struct loc old = c->l[i];
+        struct loc old = c->e[i].loc;
         int type = -1;
         if (old.len + 1 > cap) {
             uint8_t *b = realloc(buf, old.len + 1);
@@ -90,20 +84,20 @@ static int copy_all(sop_db *db, struct centry_list *c)
             buf = b;
             cap = old.len + 1;
         }
-        if ((rc = blob_read(&db->log, &old, &type, &c->k[i], buf)) != 0) {
+        if ((rc = blob_read(&db->log, &old, &type, &c->e[i].key, buf)) != 0) {
             db_seterr(db, "compact: read segment %08u offset %llu: %s", old.seg,
                       (unsigned long long)old.off, sop_strerror(rc));
             break;
         }
         size_t start;
         if (type == REC_CHUNK) {
-            start = blob_rec_begin(&w, REC_CHUNK, &c->k[i]);
+            start = blob_rec_begin(&w, REC_CHUNK, &c->e[i].key);
             wb_bytes(&w, buf, old.len);
         } else if (type == REC_NODE || type == REC_DELTA) {
             struct node *n;
-            if ((rc = bt_load(db, &c->k[i].id, &old, &n)) != 0)
+            if ((rc = bt_load(db, &c->e[i].key.id, &old, &n)) != 0)
                 break;
-            start = blob_rec_begin(&w, REC_NODE, &c->k[i]);
+            start = blob_rec_begin(&w, REC_NODE, &c->e[i].key);
             rc = node_encode(n, &w);
             node_unref(n);
             if (rc)
@@ -117,16 +111,16 @@ static int copy_all(sop_db *db, struct centry_list *c)
             rc = SOP_ENOMEM;
             break;
         }
-        c->l[i].seg = 0;
-        c->l[i].off = start;
-        c->l[i].len = (uint32_t)(w.len - start - REC_HDR);
+        c->e[i].loc.seg = 0;
+        c->e[i].loc.off = start;
+        c->e[i].loc.len = (uint32_t)(w.len - start - REC_HDR);
         if (w.len >= (8u << 20)) {
-            rc = flush(db, &w, c->l, first, i + 1);
+            rc = flush(db, &w, c->e, first, i + 1);
             first = i + 1;
         }
     }
     if (!rc)
-        rc = flush(db, &w, c->l, first, c->n);
+        rc = flush(db, &w, c->e, first, c->n);
     free(buf);
     wb_free(&w);
     return rc;
@@ -139,24 +133,7 @@ static int commit_moves(sop_db *db, struct centry_list *c)
     uint64_t base;
     int rc;
     wb_init(&w);
-    size_t cstart = blob_rec_begin(&w, REC_COMMIT, NULL);
-    wb_u8(&w, 1);
-    wb_u64(&w, db->seq + 1);
-    wb_u64(&w, now_ns());
-    wb_u32(&w, db->log.synced_seg);
-    wb_u64(&w, db->log.synced_off);
-    wb_u64(&w, 0);
-    wb_u32(&w, (uint32_t)c->n);
-    for (size_t i = 0; i < c->n; i++) {
-        wb_bytes(&w, c->k[i].id.b, 16);
-        wb_u64(&w, c->k[i].idx);
-        wb_u8(&w, 0);
-        wb_u32(&w, c->l[i].seg);
-        wb_u64(&w, c->l[i].off);
-        wb_u32(&w, c->l[i].len);
-    }
-    wb_u32(&w, 0);
-    blob_rec_end(&w, cstart);
+    db_commit_encode(db, &w, db->seq + 1, c->e, c->n, NULL, 0);
     if (w.err) {
         rc = SOP_ENOMEM;
         goto out;
@@ -216,7 +193,6 @@ unlock:
     pthread_rwlock_unlock(&db->lock);
 out:
     pthread_mutex_unlock(&db->commit_mu);
-    free(c.k);
-    free(c.l);
+    free(c.e);
     return rc;
 }

@@ -479,6 +479,34 @@ out:
 
 /* ------------------------------------------------------------ replay */
 
+size_t db_commit_encode(sop_db *db, struct wbuf *w, uint64_t seq, const struct commit_reg *e,
+                        size_t n, const struct wbuf *stores, uint32_t nst)
+{
+    size_t start = blob_rec_begin(w, REC_COMMIT, NULL);
+    wb_u8(w, 1);
+    wb_u64(w, seq);
+    wb_u64(w, now_ns());
+    pthread_mutex_lock(&db->log.mu);
+    wb_u32(w, db->log.synced_seg);
+    wb_u64(w, db->log.synced_off);
+    pthread_mutex_unlock(&db->log.mu);
+    wb_u64(w, start);
+    wb_u32(w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        wb_bytes(w, e[i].key.id.b, 16);
+        wb_u64(w, e[i].key.idx);
+        wb_u8(w, e[i].kind);
+        wb_u32(w, e[i].loc.seg);
+        wb_u64(w, e[i].loc.off);
+        wb_u32(w, e[i].loc.len);
+    }
+    wb_u32(w, nst);
+    if (stores)
+        wb_bytes(w, stores->p, stores->len);
+    blob_rec_end(w, start);
+    return start;
+}
+
 /* Apply one commit record (also used by txn.c after a commit); its
  * batch-relative locations are resolved from the record's own place. */
 int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *self,
@@ -767,8 +795,7 @@ static void db_free(sop_db *db)
     free(db);
 }
 
-int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops *os,
-               sop_db **out)
+int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops *os, sop_db **out)
 {
     char p[4096];
     int rc, r;
@@ -801,8 +828,8 @@ int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops
     r = os->flock(os, db->lock_fd, LOCK_EX | LOCK_NB);
     if (r < 0) {
         if (r == -EWOULDBLOCK)
-            db_seterr(db, "open %s: the database is in use by another process (it holds %s)",
-                      path, p);
+            db_seterr(db, "open %s: the database is in use by another process (it holds %s)", path,
+                      p);
         else
             db_seterr(db, "open: lock %s: %s", p, strerror(-r));
         rc = r == -EWOULDBLOCK ? SOP_EBUSY : os_err(r);

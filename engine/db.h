@@ -135,6 +135,18 @@ uint64_t now_ns(void);
 /* A cheap monotonic clock (a few ms of resolution) for transaction ages. */
 uint64_t coarse_ns(void);
 void wset_free(struct wset *w);
+/* One registry change of a commit record. */
+struct commit_reg {
+    struct rkey key;
+    uint8_t kind; /* 0 absolute, 1 batch-relative, 2 removed */
+    struct loc loc;
+};
+/* Append a commit record to w (its batch starts at offset 0 of w), for
+ * commit `seq`: the registry changes, then `nst` store infos already
+ * encoded in `stores`.  Returns the record's offset in w; w->err on ENOMEM.
+ * Its payload is what db_apply_commit reads. */
+size_t db_commit_encode(sop_db *db, struct wbuf *w, uint64_t seq, const struct commit_reg *e,
+                        size_t n, const struct wbuf *stores, uint32_t nst);
 /* Apply a commit record's payload (replay and commit share it). */
 int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *self,
                     uint64_t keep_from);

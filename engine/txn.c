@@ -1444,15 +1444,9 @@ out:
     return rc;
 }
 
-struct regent {
-    struct rkey key;
-    uint8_t kind; /* 0 absolute, 1 batch-relative, 2 removed */
-    struct loc loc;
-};
-
 struct batch {
     struct wbuf w;
-    struct regent *e;
+    struct commit_reg *e;
     size_t n, cap;
     struct dnode **written; /* nodes written, to cache after the commit */
     size_t *wstart;         /* their record offsets in the batch */
@@ -1463,13 +1457,13 @@ static int batch_reg(struct batch *b, const struct rkey *k, uint8_t kind, const 
 {
     if (b->n == b->cap) {
         size_t c = b->cap ? b->cap * 2 : 64;
-        struct regent *v = realloc(b->e, c * sizeof(*v));
+        struct commit_reg *v = realloc(b->e, c * sizeof(*v));
         if (!v)
             return SOP_ENOMEM;
         b->e = v;
         b->cap = c;
     }
-    struct regent *e = &b->e[b->n++];
+    struct commit_reg *e = &b->e[b->n++];
     e->key = *k;
     e->kind = kind;
     if (l)
@@ -1708,27 +1702,7 @@ static int do_commit(sop_txn *t)
     if (rc)
         goto out;
     uint64_t seq = db->seq + 1;
-    size_t cstart = blob_rec_begin(&b.w, REC_COMMIT, NULL);
-    wb_u8(&b.w, 1);
-    wb_u64(&b.w, seq);
-    wb_u64(&b.w, now_ns());
-    pthread_mutex_lock(&db->log.mu);
-    wb_u32(&b.w, db->log.synced_seg);
-    wb_u64(&b.w, db->log.synced_off);
-    pthread_mutex_unlock(&db->log.mu);
-    wb_u64(&b.w, cstart);
-    wb_u32(&b.w, (uint32_t)b.n);
-    for (size_t i = 0; i < b.n; i++) {
-        wb_bytes(&b.w, b.e[i].key.id.b, 16);
-        wb_u64(&b.w, b.e[i].key.idx);
-        wb_u8(&b.w, b.e[i].kind);
-        wb_u32(&b.w, b.e[i].loc.seg);
-        wb_u64(&b.w, b.e[i].loc.off);
-        wb_u32(&b.w, b.e[i].loc.len);
-    }
-    wb_u32(&b.w, nst);
-    wb_bytes(&b.w, stores.p, stores.len);
-    blob_rec_end(&b.w, cstart);
+    size_t cstart = db_commit_encode(db, &b.w, seq, b.e, b.n, &stores, nst);
     if (b.w.err) {
         rc = SOP_ENOMEM;
         goto out;

@@ -98,6 +98,27 @@ int ch_lookup(sop_store *s, const struct rkey *key, struct loc *loc, bool *dead)
     return rc;
 }
 
+/* Read the chunk record at loc (owned by key) into buf: loc->len bytes,
+ * which must fit in a chunk of cap bytes. */
+static int chunk_read(sop_store *s, const struct rkey *key, const struct loc *loc, uint32_t cap,
+                      uint8_t *buf)
+{
+    int rc, type = REC_CHUNK;
+    if (loc->len > cap) {
+        txn_seterr(s->t,
+                   "read value chunk: record longer than the chunk size (segment %08u "
+                   "offset %llu)",
+                   loc->seg, (unsigned long long)loc->off);
+        return SOP_ECORRUPT;
+    }
+    if (loc->len && (rc = blob_read(&s->t->db->log, loc, &type, key, buf)) != 0) {
+        txn_seterr(s->t, "read value chunk: %s (segment %08u offset %llu)", sop_strerror(rc),
+                   loc->seg, (unsigned long long)loc->off);
+        return rc;
+    }
+    return 0;
+}
+
 /* Read chunk `key` into buf (cap bytes, already zeroed): its stored length
  * into *got; the rest stays zero. */
 static int chunk_load(sop_store *s, const struct rkey *key, uint8_t *buf, uint32_t cap,
@@ -109,20 +130,8 @@ static int chunk_load(sop_store *s, const struct rkey *key, uint8_t *buf, uint32
     int rc = ch_lookup(s, key, &loc, &dead);
     if (rc == SOP_ENOTFOUND)
         return 0;
-    if (rc)
+    if (rc || (rc = chunk_read(s, key, &loc, cap, buf)) != 0)
         return rc;
-    if (loc.len > cap) {
-        txn_seterr(s->t, "read value chunk: record longer than the chunk size (segment %08u "
-                         "offset %llu)",
-                   loc.seg, (unsigned long long)loc.off);
-        return SOP_ECORRUPT;
-    }
-    int type = REC_CHUNK;
-    if ((rc = blob_read(&s->t->db->log, &loc, &type, key, buf)) != 0) {
-        txn_seterr(s->t, "read value chunk: %s (segment %08u offset %llu)", sop_strerror(rc),
-                   loc.seg, (unsigned long long)loc.off);
-        return rc;
-    }
     *got = loc.len;
     return 0;
 }
@@ -238,28 +247,18 @@ int ch_read(sop_store *s, const struct item *it, uint64_t off, void *buf, size_t
         } else {
             /* the record is read whole (its crc covers it all), and only
              * as long as it is: short chunks cost what they hold */
-            int type = REC_CHUNK;
-            if (loc.len > cs) {
-                txn_seterr(s->t, "read value chunk: record longer than the chunk size "
-                                 "(segment %08u offset %llu)",
-                           loc.seg, (unsigned long long)loc.off);
-                rc = SOP_ECORRUPT;
-                break;
-            }
-            if (loc.len > tmpcap) {
-                uint8_t *t = realloc(tmp, loc.len);
+            size_t want = loc.len < cs ? loc.len : cs; /* chunk_read refuses longer */
+            if (want > tmpcap) {
+                uint8_t *t = realloc(tmp, want);
                 if (!t) {
                     rc = SOP_ENOMEM;
                     break;
                 }
                 tmp = t;
-                tmpcap = loc.len;
+                tmpcap = want;
             }
-            if (loc.len && (rc = blob_read(&s->t->db->log, &loc, &type, &key, tmp)) != 0) {
-                txn_seterr(s->t, "read value chunk: %s (segment %08u offset %llu)",
-                           sop_strerror(rc), loc.seg, (unsigned long long)loc.off);
+            if ((rc = chunk_read(s, &key, &loc, cs, tmp)) != 0)
                 break;
-            }
             size_t have = in < loc.len ? loc.len - in : 0;
             if (have > n)
                 have = n;
