@@ -983,10 +983,9 @@ SOP_API int sop_value_write(sop_store *s, const void *k, size_t kl, uint64_t off
         if ((rc = to_external(s, &it)) != 0)
             goto out;
     }
-    uint64_t before = it.vsize;
-    if ((rc = ch_write(s, &it, off, buf, len)) != 0)
-        goto out;
-    if (it.vsize != before || true)
+    /* the item is replaced even when its size stayed: it may have just
+     * become external */
+    if ((rc = ch_write(s, &it, off, buf, len)) == 0)
         rc = bt_replace_first(s, &it);
 out:
     item_free_own(&it);
