@@ -1379,16 +1379,22 @@ static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size
         pthread_mutex_unlock(&n->mu);
     }
     /* A reader keeps one snapshot, so a file replaced meanwhile never reads
-     * half old, half new; but once it read to the end and the file changed
-     * since (tail -f), it moves to a new snapshot.  So do readers whose
-     * snapshot outlived the maximum age of a transaction. */
+     * half old, half new; but once it read to the end and asks for more from
+     * past it while the file changed (tail -f), it moves to a new snapshot.
+     * Only a read reaching past that end renews (page-cache reads start at
+     * a page boundary, so "past" is the request's end, not its start): the
+     * kernel's readahead reaches the end early, and a later read inside the
+     * snapshot's bytes must stay on the old snapshot.  Readers whose snapshot outlived the maximum age of a
+     * transaction move too. */
     pthread_mutex_lock(&h->mu);
     pthread_mutex_lock(&fs->mu);
     uint64_t gen = n->gen;
     pthread_mutex_unlock(&fs->mu);
-    if (h->rtxn && h->eof && (gen != h->snap_gen || fs->clustered)) {
+    if (h->rtxn && h->eof && (uint64_t)off + size > h->eof_at &&
+        (gen != h->snap_gen || fs->clustered)) {
         sop_txn_rollback(h->rtxn);
         h->rtxn = NULL;
+        h->eof = false;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!h->rtxn) {
@@ -1414,8 +1420,10 @@ static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size
         }
         if (rc)
             rc = fs_sop_err(fs, h->rtxn, rc, "read");
-        else
-            h->eof = *got < size;
+        else if (*got < size) {
+            h->eof = true;
+            h->eof_at = (uint64_t)off + *got;
+        }
         break;
     }
     pthread_mutex_unlock(&h->mu);

@@ -130,7 +130,8 @@ struct fs_handle {
     struct fs_scope *scope; /* opened inside a scope (holds a reference) */
     sop_txn *rtxn;          /* a reader's snapshot                       */
     uint64_t snap_gen;      /* node->gen when it was taken               */
-    bool eof;               /* the last read reached its end             */
+    bool eof;               /* a read reached the snapshot's end ...     */
+    uint64_t eof_at;        /* ... at this offset                        */
     /* directories: where the next readdir resumes */
     uint64_t next_off;
     char *resume; /* sort key of the last entry returned (names.c)        */
