@@ -1379,13 +1379,13 @@ static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size
         pthread_mutex_unlock(&n->mu);
     }
     /* A reader keeps one snapshot, so a file replaced meanwhile never reads
-     * half old, half new; but once it read to the end and asks for more from
-     * past it while the file changed (tail -f), it moves to a new snapshot.
-     * Only a read reaching past that end renews (page-cache reads start at
-     * a page boundary, so "past" is the request's end, not its start): the
-     * kernel's readahead reaches the end early, and a later read inside the
-     * snapshot's bytes must stay on the old snapshot.  Readers whose snapshot outlived the maximum age of a
-     * transaction move too. */
+     * half old, half new; but once it read to the end and then asks for
+     * bytes past it while the file changed (tail -f), it moves to a new
+     * snapshot.  Only a read reaching past that end renews (page-cache reads
+     * start at a page boundary, so "past" is the request's end, not its
+     * start): the kernel's readahead reaches the end early, and a later read
+     * inside the snapshot's bytes must stay on the old snapshot.  Readers
+     * whose snapshot outlived the maximum age of a transaction move too. */
     pthread_mutex_lock(&h->mu);
     pthread_mutex_lock(&fs->mu);
     uint64_t gen = n->gen;
