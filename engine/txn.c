@@ -41,7 +41,15 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
+/* Values kept inside a leaf are at most INLINE_MAX bytes, and at most
+ * LEAF_INLINE_BUDGET / slot_length (never under INLINE_MIN), so that a full
+ * leaf stays a few hundred KiB: a leaf is rewritten whole when its delta chain
+ * is consolidated, and 1000 inline 4 KiB files made every consolidation a 4 MiB
+ * write.  Bigger values get chunk records of their own.  Each item says where
+ * its value is, so the limit can change without touching stored data. */
 #define INLINE_MAX 4096u
+#define INLINE_MIN 128u
+#define LEAF_INLINE_BUDGET (512u << 10)
 #ifndef DELTA_CHAIN_MAX
 #define DELTA_CHAIN_MAX 16
 #endif
@@ -689,6 +697,16 @@ static int check_key(sop_store *s, const void *k, size_t kl)
     return 0;
 }
 
+/* The largest value store s keeps inside its leaves (0: none). */
+static uint32_t inline_max(const sop_store *s)
+{
+    if (!s->info.value_in_node)
+        return 0;
+    uint32_t m = LEAF_INLINE_BUDGET / (s->info.slot_length ? s->info.slot_length : 1);
+    m = m < INLINE_MIN ? INLINE_MIN : m > INLINE_MAX ? INLINE_MAX : m;
+    return s->info.chunk_size < m ? s->info.chunk_size : m;
+}
+
 /* An item for key k holding value v, placed in the node or in chunks. */
 static int make_item(sop_store *s, const void *k, size_t kl, const void *v, size_t vl,
                      struct item *it)
@@ -696,8 +714,7 @@ static int make_item(sop_store *s, const void *k, size_t kl, const void *v, size
     memset(it, 0, sizeof(*it));
     it->k = k;
     it->kl = (uint32_t)kl;
-    uint32_t imax = s->info.chunk_size < INLINE_MAX ? s->info.chunk_size : INLINE_MAX;
-    if (s->info.value_in_node && vl <= imax) {
+    if (vl <= inline_max(s)) {
         it->v = v;
         it->vl = (uint32_t)vl;
         return 0;
@@ -963,11 +980,10 @@ SOP_API int sop_value_write(sop_store *s, const void *k, size_t kl, uint64_t off
         return SOP_EINVAL;
     if ((rc = value_item(s, k, kl, true, &it)) != 0)
         return rc;
-    uint32_t imax = s->info.chunk_size < INLINE_MAX ? s->info.chunk_size : INLINE_MAX;
     s->t->gen++;
     if (!it.ext) {
         uint64_t nsize = off + len > it.vl ? off + len : it.vl;
-        if (s->info.value_in_node && nsize <= imax) {
+        if (nsize <= inline_max(s)) {
             uint8_t tmp[INLINE_MAX];
             memset(tmp, 0, sizeof(tmp));
             if (it.vl)
@@ -1003,9 +1019,8 @@ SOP_API int sop_value_truncate(sop_store *s, const void *k, size_t kl, uint64_t 
     if ((rc = value_item(s, k, kl, false, &it)) != 0)
         return rc;
     s->t->gen++;
-    uint32_t imax = s->info.chunk_size < INLINE_MAX ? s->info.chunk_size : INLINE_MAX;
     if (!it.ext) {
-        if (s->info.value_in_node && size <= imax) {
+        if (size <= inline_max(s)) {
             uint8_t tmp[INLINE_MAX];
             memset(tmp, 0, sizeof(tmp));
             if (it.vl && size)
