@@ -37,9 +37,10 @@ struct chunk_ent {
     bool dead;
 };
 
-struct cbuf { /* a chunk being filled, not yet appended */
+struct cbuf { /* a chunk being filled, not yet appended, or one read (clean) */
     struct rkey key;
     uint8_t *data;
+    uint32_t cap; /* bytes allocated (the chunk size); zeros past len */
     uint32_t len; /* valid bytes */
     bool dirty;
     uint64_t used; /* LRU tick */
