@@ -41,12 +41,19 @@
  *    the directory's record, and parallel creates in it would conflict.
  *
  * Kernel caching.  Entries and attributes are cached for entry_timeout and
- * attr_timeout (1 s by default).  A writer's handle is direct_io: its
- * uncommitted bytes never enter the page cache the other handles share.  A
- * reader uses the page cache only when no writer has the file open and the
- * cached pages come from its own generation of the content (node->gen,
- * bumped by each commit): keep_cache then (never in clustered mode, where
- * other mounts commit too), direct_io otherwise.  Handles inside a scope are
+ * attr_timeout (1 s by default).  The page cache is shared by every handle
+ * of an inode, so uncommitted bytes may be in it only while no other handle
+ * reads from it.  Writers write through it (no writeback cache: every write
+ * still reaches us at once) when no reader using it was open at the first
+ * writer's open (node->wcached); readers opened while a writer is open are
+ * direct_io; at the commit, the pages the writers left are the committed
+ * content, which the next readers keep, and after a failed commit or write
+ * they are dropped at the next open.  Otherwise a writer's handle is
+ * direct_io.  A reader uses the page cache only when no writer has the file
+ * open and the cached pages come from its own generation of the content
+ * (node->gen, bumped by each commit): keep_cache then (never in clustered
+ * mode, where other mounts commit too), direct_io otherwise; an open without
+ * keep_cache makes the kernel drop the inode's pages.  Handles inside a scope are
  * direct_io.  Attributes are the committed ones, except when asked through
  * a handle (fs_do_getattr).  After a commit the inode's attributes are
  * invalidated (notify.c).
@@ -262,6 +269,10 @@ static int writer_commit(struct fs *fs, struct fs_node *n)
 out:
     pthread_mutex_lock(&fs->mu);
     n->gen++;
+    /* the writers' pages are the committed content: the next reader keeps
+     * them; after a failure they are unknown, and the next opener drops them */
+    if (n->wcached)
+        n->cache_gen = rc == 0 && !n->wcache_bad ? n->gen + (fs->gen_all << 32) : 0;
     pthread_mutex_unlock(&fs->mu);
     fs_notify_inode(fs, n->ino);
     return rc;
@@ -1224,15 +1235,24 @@ static int fs_do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
             n->wmeta_dirty = true;
         }
         if (rc == 0) {
-            n->nwriters++;
+            if (n->nwriters++ == 0) {
+                /* writers go through the page cache when no reader shares
+                 * it: readers opened meanwhile are direct_io, and the pages
+                 * become the next readers' cache once committed */
+                pthread_mutex_lock(&fs->mu);
+                n->wcached = n->ncached == 0 && !fs->clustered;
+                pthread_mutex_unlock(&fs->mu);
+                n->wcache_bad = false;
+            }
             h->writer = true;
         } else if (n->nwriters == 0 && n->wtxn) {
             sop_txn_rollback(n->wtxn);
             n->wtxn = NULL;
             n->wmeta_loaded = false;
         }
+        if (rc == 0 && !n->wcached)
+            fi->direct_io = 1;
         pthread_mutex_unlock(&n->mu);
-        fi->direct_io = 1;
         goto out;
     }
     /* a reader: its snapshot now; the page cache when it is safe (top) */
@@ -1524,6 +1544,8 @@ static int fs_do_write(struct fs *fs, struct fs_handle *h, const char *buf, size
         n->wmeta.mtime_ns = n->wmeta.ctime_ns = fs_now_ns();
         n->wmeta_dirty = true;
         n->wchanged = true;
+    } else {
+        n->wcache_bad = true; /* the kernel may have copied the bytes into its pages */
     }
     pthread_mutex_unlock(&n->mu);
 out:
@@ -1915,6 +1937,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;         /* O_TRUNC inside the writer's transaction */
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE; /* writes must reach us at once */
+    /* the page cache is kept or dropped at open by generation (top); with
+     * auto_inval_data the kernel would also drop it whenever an attribute
+     * refresh shows a new mtime, which every commit makes */
+    conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     conn->max_write = 1u << 20; /* libfuse caps it at its buffer size */

@@ -95,6 +95,8 @@ struct fs_node {
     struct fs_meta wmeta; /* metadata as the writer's transaction has it    */
     bool wmeta_loaded, wmeta_dirty;
     bool wchanged; /* written or set since open/commit (an O_TRUNC alone is not) */
+    bool wcached;  /* the writers write through the page cache (no cached reader was open) */
+    bool wcache_bad; /* a write failed: the pages may hold bytes the transaction has not */
 };
 
 enum { SC_ACTIVE, SC_FAILED, SC_COMMITTED, SC_ROLLEDBACK };

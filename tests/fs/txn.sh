@@ -76,6 +76,24 @@ check "the writer's close fails" sh -c "! wait $WPID"
 check "with EAGAIN" grep -q "Resource temporarily unavailable" "$T/fifo2.err"
 same "the committed content is intact" scoped t cat "$MNT/s/c"
 
+# --- whole pages a writer wrote through the page cache, then failed to
+#     commit, are never read afterwards
+t sh -c "head -c 8192 /dev/zero | tr '\\0' o > '$MNT/s/p'"
+writer_open "$T/fifo3" "$MNT/s/p" conv=notrunc
+exec 6>"$T/fifo3"
+check "a writer opened s/p" wait_until 20 opened $WPID "$MNT/s/p"
+check "begin a scope on the store" t sh -c "echo begin > '$MNT/s/.sop-txn'"
+t sh -c "head -c 8192 /dev/zero | tr '\\0' s > '$MNT/s/p'" # same size: the kernel keeps pages
+check "the scope commits first" t sh -c "echo commit > '$MNT/s/.sop-txn'"
+before=$(stat_of writes)
+head -c 8192 /dev/zero | tr '\0' X >&6
+check "the writer wrote two whole pages" wait_until 20 wrote_more "$before"
+sizes() { echo $(wc -c < "$1") $(tr -d s < "$1" | wc -c); } # size, bytes other than s
+# (no reader in between: its open without keep_cache would drop the pages)
+exec 6>&-
+check "the writer's close fails" sh -c "! wait $WPID"
+same "the committed content is read, not the writer's pages" "8192 0" sizes "$MNT/s/p"
+
 # --- scopes
 check "begin" t sh -c "echo begin > '$MNT/s/.sop-txn'"
 same "state: active" "state: active" sh -c "head -n 1 '$MNT/s/.sop-txn'"
