@@ -7,9 +7,70 @@
 #include <string.h>
 #include <zlib.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CRC_FOLD 1
+
+#define CRC_TARGET __attribute__((target("pclmul,sse4.1")))
+
+/* x carried 64 bytes (k = k1k2) or 16 bytes (k = k3k4) forward, plus next */
+CRC_TARGET static inline __m128i crc_fold1(__m128i x, __m128i k, __m128i next)
+{
+    __m128i lo = _mm_clmulepi64_si128(x, k, 0x00), hi = _mm_clmulepi64_si128(x, k, 0x11);
+    return _mm_xor_si128(_mm_xor_si128(lo, hi), next);
+}
+
+/*
+ * The same CRC-32 as zlib's (polynomial 0x04C11DB7, bit-reflected), by
+ * carry-less multiplication (Gopal, Ozturk et al., "Fast CRC computation
+ * for generic polynomials using PCLMULQDQ", Intel, 2009): four 128-bit lanes
+ * folded 64 bytes at a time, then folded into one, reduced to 64 and then 32
+ * bits (Barrett).  n is a multiple of 16, at least 64; crc is the register
+ * (zlib's value inverted), in and out.  About ten times zlib's table-driven
+ * speed, which made crc32 half of what sopfs spent reading a big file.
+ */
+CRC_TARGET static uint32_t crc_fold(uint32_t crc, const uint8_t *p, size_t n)
+{
+    const __m128i k12 = _mm_set_epi64x(0x1c6e41596, 0x154442bd4); /* x^(512+-32) mod P */
+    const __m128i k34 = _mm_set_epi64x(0x0ccaa009e, 0x1751997d0); /* x^(128+-32) mod P */
+    const __m128i k5 = _mm_set_epi64x(0, 0x163cd6124);            /* x^64 mod P        */
+    const __m128i pmu = _mm_set_epi64x(0x1f7011641, 0x1db710641); /* mu, P             */
+    const __m128i lo32 = _mm_set_epi32(0, -1, 0, -1);
+    __m128i l[4];
+    for (int i = 0; i < 4; i++)
+        l[i] = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+    l[0] = _mm_xor_si128(l[0], _mm_cvtsi32_si128((int)crc));
+    for (p += 64, n -= 64; n >= 64; p += 64, n -= 64)
+        for (int i = 0; i < 4; i++)
+            l[i] = crc_fold1(l[i], k12, _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)));
+    __m128i x = l[0];
+    for (int i = 1; i < 4; i++)
+        x = crc_fold1(x, k34, l[i]);
+    for (; n >= 16; p += 16, n -= 16)
+        x = crc_fold1(x, k34, _mm_loadu_si128((const __m128i *)(const void *)p));
+    /* 128 bits to 64 */
+    __m128i t = _mm_clmulepi64_si128(x, k34, 0x10);
+    x = _mm_xor_si128(_mm_srli_si128(x, 8), t);
+    t = _mm_srli_si128(x, 4);
+    x = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(x, lo32), k5, 0x00), t);
+    /* 64 bits to 32 */
+    t = _mm_clmulepi64_si128(_mm_and_si128(x, lo32), pmu, 0x10);
+    t = _mm_clmulepi64_si128(_mm_and_si128(t, lo32), pmu, 0x00);
+    return (uint32_t)_mm_extract_epi32(_mm_xor_si128(x, t), 1);
+}
+#endif
+
 uint32_t codec_crc32(uint32_t crc, const void *p, size_t n)
 {
     const Bytef *b = p;
+#ifdef CRC_FOLD
+    if (n >= 64 && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1")) {
+        size_t bulk = n & ~(size_t)15;
+        crc = ~crc_fold(~crc, b, bulk);
+        b += bulk;
+        n -= bulk;
+    }
+#endif
     while (n > 0) {
         uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
         crc = (uint32_t)crc32(crc, b, chunk);

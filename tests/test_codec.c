@@ -9,6 +9,7 @@
 #include "codec.h"
 
 #include <string.h>
+#include <zlib.h>
 
 static void integers_round_trip_little_endian(void **st)
 {
@@ -76,6 +77,35 @@ static void crc32_matches_the_standard_check_value(void **st)
     assert_int_equal(codec_crc32(c, "6789", 4), 0xCBF43926u);
 }
 
+/* codec_crc32 may take a carry-less multiplication path for long inputs:
+ * it must give zlib's crc32 for every length, alignment and split. */
+static void crc32_matches_zlib_at_every_length_and_split(void **st)
+{
+    (void)st;
+    enum { MAX = 4200 };
+    static uint8_t buf[MAX + 16];
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = (uint8_t)x;
+    }
+    for (size_t n = 0; n <= MAX; n += n < 300 ? 1 : 37) {
+        for (size_t al = 0; al < 16; al += n < 300 ? 5 : 1) {
+            uint32_t want = (uint32_t)crc32(0, buf + al, (uInt)n);
+            assert_int_equal(codec_crc32(0, buf + al, n), want);
+            size_t cut = (n * 7) / 11;
+            uint32_t c = codec_crc32(0x12345678u, buf + al, cut);
+            assert_int_equal(c, (uint32_t)crc32(0x12345678u, buf + al, (uInt)cut));
+            c = codec_crc32(codec_crc32(0, buf + al, cut), buf + al + cut, n - cut);
+            assert_int_equal(c, want);
+        }
+    }
+    static uint8_t big[(1 << 20) + 3];
+    memset(big, 0xa5, sizeof(big));
+    big[12345] = 1;
+    assert_int_equal(codec_crc32(0, big, sizeof(big)), (uint32_t)crc32(0, big, sizeof(big)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -83,6 +113,7 @@ int main(void)
         cmocka_unit_test(varints_round_trip_and_reject_overflow),
         cmocka_unit_test(reads_past_the_end_latch_an_error),
         cmocka_unit_test(crc32_matches_the_standard_check_value),
+        cmocka_unit_test(crc32_matches_zlib_at_every_length_and_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
