@@ -106,17 +106,22 @@ void blob_close(struct seglog *l)
     memset(l, 0, sizeof(*l));
 }
 
-size_t blob_rec_begin(struct wbuf *w, int type, const struct rkey *key)
+static void rec_head_init(uint8_t *h, int type, const struct rkey *key)
 {
-    size_t start = w->len;
-    uint8_t h[REC_HDR];
-    memset(h, 0, sizeof(h));
+    memset(h, 0, REC_HDR);
     put_u32(h, REC_MAGIC);
     h[4] = (uint8_t)type;
     if (key) {
         memcpy(h + 16, key->id.b, 16);
         put_u64(h + 32, key->idx);
     }
+}
+
+size_t blob_rec_begin(struct wbuf *w, int type, const struct rkey *key)
+{
+    size_t start = w->len;
+    uint8_t h[REC_HDR];
+    rec_head_init(h, type, key);
     wb_bytes(w, h, sizeof(h));
     return start;
 }
@@ -126,6 +131,14 @@ static uint32_t rec_crc(const uint8_t *h, const uint8_t *payload, size_t plen)
     uint32_t c = codec_crc32(0, h, 12);
     c = codec_crc32(c, h + 16, REC_HDR - 16);
     return codec_crc32(c, payload, plen);
+}
+
+void blob_rec_head(uint8_t *h, int type, const struct rkey *key, const void *payload,
+                   uint32_t plen)
+{
+    rec_head_init(h, type, key);
+    put_u32(h + 8, plen);
+    put_u32(h + 12, rec_crc(h, payload, plen));
 }
 
 void blob_rec_end(struct wbuf *w, size_t start)
@@ -159,9 +172,19 @@ int blob_check(const uint8_t *rec, size_t avail, int *type, struct rkey *key, ui
     return 0;
 }
 
-int blob_append(struct seglog *l, const void *buf, size_t len, uint32_t *seg, uint64_t *off)
+struct part {
+    const void *p;
+    size_t len;
+};
+
+/* Append the parts, in order, as one piece of the log (each its pwrite). */
+static int append_parts(struct seglog *l, const struct part *parts, int nparts, uint32_t *seg,
+                        uint64_t *off)
 {
     int rc = 0, fd;
+    size_t len = 0;
+    for (int i = 0; i < nparts; i++)
+        len += parts[i].len;
     if (len > UINT32_MAX)
         return SOP_EINVAL;
     pthread_mutex_lock(&l->mu);
@@ -181,7 +204,9 @@ int blob_append(struct seglog *l, const void *buf, size_t len, uint32_t *seg, ui
     }
     if ((rc = seg_fd(l, l->cur, true, &fd)) != 0)
         goto out;
-    int w = os_pwrite_full(l->os, fd, buf, len, l->cur_off);
+    int w = 0;
+    for (size_t i = 0, at = 0; i < (size_t)nparts && w >= 0; at += parts[i++].len)
+        w = os_pwrite_full(l->os, fd, parts[i].p, parts[i].len, l->cur_off + at);
     if (w < 0) {
         snprintf(l->err, sizeof(l->err), "write segment %08u at %llu: %s", l->cur,
                  (unsigned long long)l->cur_off, strerror(-w));
@@ -210,6 +235,19 @@ int blob_append(struct seglog *l, const void *buf, size_t len, uint32_t *seg, ui
 out:
     pthread_mutex_unlock(&l->mu);
     return rc;
+}
+
+int blob_append(struct seglog *l, const void *buf, size_t len, uint32_t *seg, uint64_t *off)
+{
+    struct part p = {buf, len};
+    return append_parts(l, &p, 1, seg, off);
+}
+
+int blob_append_rec(struct seglog *l, const uint8_t *h, const void *payload, uint32_t plen,
+                    uint32_t *seg, uint64_t *off)
+{
+    struct part p[2] = {{h, REC_HDR}, {payload, plen}};
+    return append_parts(l, p, plen ? 2 : 1, seg, off);
 }
 
 int blob_sync(struct seglog *l)

@@ -73,6 +73,13 @@ void blob_rec_end(struct wbuf *w, size_t start);
 /* Append the records in buf (one or more, built with blob_rec_begin/end) as one
  * write; *seg and *off get where buf[0] landed.  SOP_EIO/SOP_ENOSPC/SOP_EINVAL. */
 int blob_append(struct seglog *l, const void *buf, size_t len, uint32_t *seg, uint64_t *off);
+/* One record whose payload is not in a wbuf (a value chunk): its header
+ * (REC_HDR bytes, crc included) into h, then blob_append_rec writes header
+ * and payload without copying the payload. */
+void blob_rec_head(uint8_t *h, int type, const struct rkey *key, const void *payload,
+                   uint32_t plen);
+int blob_append_rec(struct seglog *l, const uint8_t *h, const void *payload, uint32_t plen,
+                    uint32_t *seg, uint64_t *off);
 /* Make all appended records durable. */
 int blob_sync(struct seglog *l);
 /* Read the payload of the record at loc into buf (loc->len bytes), checking

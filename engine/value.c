@@ -121,50 +121,65 @@ static int chunk_read(sop_store *s, const struct rkey *key, const struct loc *lo
     return 0;
 }
 
-/* Read chunk `key` into buf (cap bytes, already zeroed): its stored length
- * into *got; the rest stays zero. */
-static int chunk_load(sop_store *s, const struct rkey *key, uint8_t *buf, uint32_t cap,
-                      uint32_t *got)
+/* Append chunk `key` holding data[0..len) to the log (unsynced) and point
+ * the store's chunk overlay at it: the payload is written from data, not
+ * copied. */
+static int chunk_append(sop_store *s, const struct rkey *key, const void *data, uint32_t len)
 {
-    struct loc loc;
-    bool dead;
-    *got = 0;
-    int rc = ch_lookup(s, key, &loc, &dead);
-    if (rc == SOP_ENOTFOUND)
-        return 0;
-    if (rc || (rc = chunk_read(s, key, &loc, cap, buf)) != 0)
-        return rc;
-    *got = loc.len;
+    uint8_t h[REC_HDR];
+    uint32_t seg;
+    uint64_t off;
+    blob_rec_head(h, REC_CHUNK, key, data, len);
+    int rc = blob_append_rec(&s->t->db->log, h, data, len, &seg, &off);
+    if (rc) {
+        txn_seterr(s->t, "write value chunk: %s", s->t->db->log.err);
+        return txn_poison(s->t, rc);
+    }
+    struct loc loc = {.seg = seg, .off = off, .len = len};
+    if ((rc = ov_set(s, key, &loc, false)) != 0)
+        return txn_poison(s->t, rc);
     return 0;
 }
 
 static int cb_flush(sop_store *s, struct cbuf *b)
 {
-    struct wbuf w;
-    uint32_t seg;
-    uint64_t off;
-    int rc;
     if (!b->dirty)
         return 0;
-    wb_init(&w);
-    size_t start = blob_rec_begin(&w, REC_CHUNK, &b->key);
-    wb_bytes(&w, b->data, b->len);
-    blob_rec_end(&w, start);
-    if (w.err) {
-        wb_free(&w);
+    int rc = chunk_append(s, &b->key, b->data, b->len);
+    if (rc == 0)
+        b->dirty = false;
+    return rc;
+}
+
+/* Room for `need` bytes in b (need <= the chunk size cs), the new bytes
+ * zero.  Buffers grow by doubling from 4 KiB: a small value costs what it
+ * holds, not a whole chunk of zeros. */
+static int cb_reserve(struct cbuf *b, size_t need, uint32_t cs)
+{
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    if (cap > cs)
+        cap = cs;
+    uint8_t *d = realloc(b->data, cap ? cap : 1);
+    if (!d)
         return SOP_ENOMEM;
-    }
-    rc = blob_append(&s->t->db->log, w.p, w.len, &seg, &off);
-    wb_free(&w);
-    if (rc) {
-        txn_seterr(s->t, "write value chunk: %s", s->t->db->log.err);
-        return txn_poison(s->t, rc);
-    }
-    struct loc loc = {.seg = seg, .off = off, .len = b->len};
-    if ((rc = ov_set(s, &b->key, &loc, false)) != 0)
-        return txn_poison(s->t, rc);
-    b->dirty = false;
+    memset(d + b->cap, 0, cap - b->cap);
+    b->data = d;
+    b->cap = (uint32_t)cap;
     return 0;
+}
+
+/* n bytes of b's chunk from offset in, zeros past what it holds */
+static void cb_copy_out(const struct cbuf *b, uint32_t in, uint8_t *out, size_t n)
+{
+    size_t have = in < b->len ? b->len - in : 0;
+    if (have > n)
+        have = n;
+    memcpy(out, b->data + in, have);
+    memset(out + have, 0, n - have);
 }
 
 int ch_flush(sop_store *s)
@@ -203,17 +218,20 @@ static int cb_get(sop_store *s, const struct rkey *key, uint32_t csize, struct c
             return rc;
         cb_drop(victim);
     }
-    /* calloc: large buffers come as fresh zero pages, touched only where
-     * the chunk has bytes */
-    victim->data = calloc(1, csize);
-    if (!victim->data)
-        return SOP_ENOMEM;
-    victim->cap = csize;
-    victim->key = *key;
-    if ((rc = chunk_load(s, key, victim->data, csize, &victim->len)) != 0) {
+    struct loc loc;
+    bool dead;
+    rc = ch_lookup(s, key, &loc, &dead);
+    if (rc == SOP_ENOTFOUND) { /* a hole, or a new chunk */
+        loc.len = 0;
+        rc = 0;
+    }
+    if (rc || (rc = cb_reserve(victim, loc.len, csize)) != 0 ||
+        (loc.len && (rc = chunk_read(s, key, &loc, csize, victim->data)) != 0)) {
         cb_drop(victim);
         return rc;
     }
+    victim->key = *key;
+    victim->len = loc.len;
     victim->used = ++s->t->tick;
     *out = victim;
     return 0;
@@ -248,16 +266,12 @@ static int cb_for_read(sop_store *s, const struct rkey *key, const struct loc *l
             b = &s->t->cb[i];
     if (!b)
         return 0;
-    if (b->data && b->cap != cs)
-        cb_drop(b);
-    if (!b->data) {
-        if (!(b->data = calloc(1, cs)))
-            return SOP_ENOMEM;
-        b->cap = cs;
-    } else if (b->len > loc->len) {
+    if (b->len > loc->len)
         memset(b->data + loc->len, 0, b->len - loc->len); /* zeros past the record */
-    }
-    int rc = chunk_read(s, key, loc, cs, b->data);
+    b->len = 0;
+    int rc = cb_reserve(b, loc->len, cs);
+    if (rc == 0)
+        rc = chunk_read(s, key, loc, cs, b->data);
     if (rc) {
         cb_drop(b);
         return rc;
@@ -284,7 +298,7 @@ int ch_read(sop_store *s, const struct item *it, uint64_t off, void *buf, size_t
         struct loc loc;
         bool dead;
         if (b) {
-            memcpy(out, b->data + in, n);
+            cb_copy_out(b, in, out, n);
         } else if ((rc = ch_lookup(s, &key, &loc, &dead)) == SOP_ENOTFOUND) {
             memset(out, 0, n); /* a hole */
             rc = 0;
@@ -299,7 +313,7 @@ int ch_read(sop_store *s, const struct item *it, uint64_t off, void *buf, size_t
         } else if ((rc = cb_for_read(s, &key, &loc, cs, &b)) != 0) {
             break;
         } else if (b) {
-            memcpy(out, b->data + in, n);
+            cb_copy_out(b, in, out, n);
         } else {
             /* the record is read whole (its crc covers it all), and only
              * as long as it is: short chunks cost what they hold */
@@ -341,28 +355,20 @@ int ch_write(sop_store *s, struct item *it, uint64_t off, const void *buf, size_
         size_t n = cs - in < len ? cs - in : len;
         struct cbuf *b;
         int rc;
-        if (in == 0 && n == cs && !cb_find(s, &key)) {
-            /* a whole chunk: no need to read the old one */
-            struct cbuf *victim = NULL;
-            for (int i = 0; i < TXN_CBUFS; i++)
-                if (!victim || !s->t->cb[i].data ||
-                    (victim->data && s->t->cb[i].used < victim->used))
-                    victim = &s->t->cb[i];
-            if (victim->data) {
-                if ((rc = cb_flush(s, victim)) != 0)
-                    return rc;
-                cb_drop(victim);
-            }
-            if (!(victim->data = malloc(cs)))
-                return SOP_ENOMEM;
-            victim->cap = cs;
-            victim->key = key;
-            victim->len = 0;
-            victim->used = ++s->t->tick;
-            b = victim;
-        } else if ((rc = cb_get(s, &key, cs, &b)) != 0) {
-            return rc;
+        if (in == 0 && n == cs) {
+            /* a whole chunk replaces the old one, and goes to the log
+             * straight from the caller's buffer */
+            if ((b = cb_find(s, &key)) != NULL)
+                cb_drop(b);
+            if ((rc = chunk_append(s, &key, p, cs)) != 0)
+                return rc;
+            p += n;
+            off += n;
+            len -= n;
+            continue;
         }
+        if ((rc = cb_get(s, &key, cs, &b)) != 0 || (rc = cb_reserve(b, in + n, cs)) != 0)
+            return rc;
         memcpy(b->data + in, p, n);
         if (in + n > b->len)
             b->len = (uint32_t)(in + n);
