@@ -661,6 +661,7 @@ static int recover(sop_db *db)
         return rc;
     }
     db->ckpt_at = 0;
+    db->ckpt_stale = last_seg != seg || last_end - off > (1u << 20);
     return 0;
 }
 
@@ -880,6 +881,12 @@ SOP_API void sop_db_close(sop_db *db)
         pthread_mutex_unlock(&db->flush_mu);
         pthread_join(db->flusher, NULL);
     }
-    blob_sync(&db->log);
+    /* a checkpoint at close, so that the next open does not replay the
+     * log written since the last one (a million-item load replayed 170 MB
+     * for 8 s); it fails only at the cost of that replay */
+    if ((db->log.appended != db->ckpt_at || db->ckpt_stale) && !db->broken && !db->log.broken)
+        db_checkpoint(db);
+    else
+        blob_sync(&db->log);
     db_free(db);
 }

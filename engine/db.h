@@ -88,6 +88,7 @@ struct sop_db {
     struct cache cache;
     uint64_t seq;       /* last committed */
     uint64_t ckpt_at;   /* log bytes appended at the last checkpoint */
+    bool ckpt_stale;    /* open replayed much of the log: checkpoint at close */
     uint32_t floor_seg; /* segments below it are garbage (compaction) */
     struct sop_txn *active; /* live transactions (txn_mu) */
     struct wset *recent_old, *recent_new;

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* State: store "acc" with keys a000..a0NN, value = round number as text;
@@ -327,11 +328,51 @@ static void checkpoint_then_replay(void **st)
     assert_int_equal(sop_db_open(tl_dir, &o, &db), 0);
     for (int r = 1; r <= 30; r++)
         assert_int_equal(do_round(db, r, keys), 0);
+    /* a copy taken while open (close checkpoints): the copy replays the
+     * commits after the last checkpoint taken on the way */
+    char p[4096], cmd[8192];
+    snprintf(p, sizeof(p), "%s/copy", tl_dir);
+    snprintf(cmd, sizeof(cmd), "mkdir '%s' && cp '%s'/checkpoint '%s'/*.seg '%s'/SOP '%s'", p, tl_dir,
+             tl_dir, tl_dir, p);
+    assert_int_equal(system(cmd), 0);
     sop_db_close(db);
-    char p[4096];
+    assert_int_equal(observed_round(p, keys), 30);
     snprintf(p, sizeof(p), "%s/checkpoint", tl_dir);
     assert_int_equal(access(p, F_OK), 0);
     assert_int_equal(observed_round(tl_dir, keys), 30);
+}
+
+/* A clean close leaves a checkpoint that covers the whole log: the next open
+ * replays nothing. */
+static void close_checkpoints_the_whole_log(void **st)
+{
+    (void)st;
+    sop_db *db;
+    const int keys = 20;
+    seed_db(tl_dir, keys);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
+    for (int r = 1; r <= 5; r++)
+        assert_int_equal(do_round(db, r, keys), 0);
+    sop_db_close(db);
+    char p[4096];
+    uint8_t h[32];
+    snprintf(p, sizeof(p), "%s/checkpoint", tl_dir);
+    int fd = open(p, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, h, sizeof(h)), (ssize_t)sizeof(h));
+    close(fd);
+    /* magic[8], u32 version, u64 seq, u32 segment, u64 offset (LE) */
+    uint32_t seg = 0;
+    uint64_t off = 0;
+    for (int i = 3; i >= 0; i--)
+        seg = seg << 8 | h[20 + i];
+    for (int i = 7; i >= 0; i--)
+        off = off << 8 | h[24 + i];
+    struct stat sb;
+    snprintf(p, sizeof(p), "%s/%08u.seg", tl_dir, seg);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(off, (uint64_t)sb.st_size);
+    assert_int_equal(observed_round(tl_dir, keys), 5);
 }
 
 static void damaged_checkpoint_is_refused(void **st)
@@ -423,6 +464,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(flipped_bytes_are_reported_not_returned, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(checkpoint_then_replay, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(close_checkpoints_the_whole_log, tl_dir_setup,
+                                        tl_dir_teardown),
         cmocka_unit_test_setup_teardown(damaged_checkpoint_is_refused, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(compaction_reclaims_space_and_keeps_data, tl_dir_setup,
