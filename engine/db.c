@@ -275,10 +275,12 @@ static void cat_free(struct catalog *c)
 
 bool db_txn_holds_snapshot(const sop_db *db, const sop_txn *t, uint64_t now)
 {
-    /* a transaction past its maximum age (with a minute's margin for a call
-     * already under way) can read no more: it holds nothing back */
-    uint64_t limit = ((uint64_t)db->opts.txn_max_age_ms + 60000ull) * 1000000ull;
-    return now - t->begin_ns <= limit;
+    /* a transaction past its maximum age (with a margin for a call already
+     * under way: a minute, or the maximum age when shorter) can read no
+     * more: it holds nothing back, unless it has no maximum age */
+    uint64_t age = db->opts.txn_max_age_ms;
+    uint64_t limit = (age + (age < 60000 ? age : 60000)) * 1000000ull;
+    return (t->mode & SOP_TXN_NOAGE) || now - t->begin_ns <= limit;
 }
 
 uint64_t db_oldest_locked(sop_db *db, uint64_t upto)

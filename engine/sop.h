@@ -137,6 +137,11 @@ enum {
     /* addition: OR with SOP_TXN_WRITE; the commit survives a process crash at
      * once and power loss after the flush interval or sop_db_sync(). */
     SOP_TXN_NOSYNC = 4,
+    /* addition: OR with either mode; the transaction has no maximum age (see
+     * sop_db_options.txn_max_age_ms): for transactions the application
+     * bounds itself, such as a file held open for writing or a reader
+     * streaming one.  Its snapshot keeps old versions alive meanwhile. */
+    SOP_TXN_NOAGE = 8,
 };
 
 /*

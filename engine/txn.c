@@ -85,7 +85,7 @@ int txn_check(sop_txn *t, bool write)
         return SOP_EREADONLY;
     }
     uint64_t age = coarse_ns() - t->begin_ns;
-    if (age > (uint64_t)t->db->opts.txn_max_age_ms * 1000000ull) {
+    if (!(t->mode & SOP_TXN_NOAGE) && age > (uint64_t)t->db->opts.txn_max_age_ms * 1000000ull) {
         txn_seterr(t, "transaction: older than its maximum age of %u ms; roll it back",
                    t->db->opts.txn_max_age_ms);
         return txn_poison(t, SOP_ETIMEDOUT);
@@ -291,7 +291,7 @@ void wset_free(struct wset *w)
 SOP_API int sop_txn_begin(sop_db *db, int mode, sop_txn **out)
 {
     if (!db || !out || !(mode & (SOP_TXN_READ | SOP_TXN_WRITE)) ||
-        (mode & ~(SOP_TXN_READ | SOP_TXN_WRITE | SOP_TXN_NOSYNC)))
+        (mode & ~(SOP_TXN_READ | SOP_TXN_WRITE | SOP_TXN_NOSYNC | SOP_TXN_NOAGE)))
         return SOP_EINVAL;
     sop_txn *t = calloc(1, sizeof(*t));
     if (!t)

@@ -30,8 +30,9 @@
  *  - create commits the empty file at once (others see it, as on any
  *    filesystem), then opens it as above.
  *  - a reader handle reads one snapshot, taken at open, renewed once it
- *    read to the end of a file that changed since (tail -f) or outlived
- *    the maximum age of a transaction.
+ *    read to the end of a file that grew by appends since (tail -f).  Readers and
+ *    writers have no maximum age (SOP_TXN_NOAGE): a copy or a stream ends
+ *    them at close, however long it takes; only .sop-txn scopes have one.
  *  - every other change (mkdir, rmdir, unlink, rename, setattr, symlink,
  *    setxattr) is one transaction, retried on conflict (tx.c).
  *  - inside an open directory scope (.sop-txn) everything joins the scope's
@@ -199,7 +200,8 @@ static int writer_begin(struct fs *fs, struct fs_node *n, const struct fs_path *
 {
     sop_txn *t;
     struct fs_attr a;
-    int rc = sop_txn_begin(fs->db, fs_txn_mode(fs), &t);
+    /* no maximum age: the writer's close ends it, however long a copy takes */
+    int rc = sop_txn_begin(fs->db, fs_txn_mode(fs) | SOP_TXN_NOAGE, &t);
     if (rc)
         return fs_sop_err(fs, NULL, rc, "begin transaction");
     rc = fs_ns_resolve(fs, t, p, &a);
@@ -210,6 +212,8 @@ static int writer_begin(struct fs *fs, struct fs_node *n, const struct fs_path *
         return rc;
     }
     n->wtxn = t;
+    n->wbase = a.size;
+    n->wrewrote = false;
     n->wmeta = a.m;
     n->wmeta_loaded = true;
     n->wmeta_dirty = false;
@@ -269,6 +273,8 @@ static int writer_commit(struct fs *fs, struct fs_node *n)
 out:
     pthread_mutex_lock(&fs->mu);
     n->gen++;
+    if (n->wrewrote || rc != 0)
+        n->rgen++;
     /* the writers' pages are the committed content: the next reader keeps
      * them; after a failure they are unknown, and the next opener drops them */
     if (n->wcached)
@@ -297,6 +303,14 @@ static int writer_attr(struct fs *fs, struct fs_node *n, const struct fs_path *p
 }
 
 /* ------------------------------------------------------------ lookup */
+
+static void remember_attr(struct fs *fs, struct fs_node *n, const struct fs_attr *a)
+{
+    pthread_mutex_lock(&fs->mu);
+    n->last_attr = *a;
+    n->has_last_attr = true;
+    pthread_mutex_unlock(&fs->mu);
+}
 
 static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
                         struct fuse_entry_param *e)
@@ -346,6 +360,7 @@ static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
             goto out;
         }
     }
+    remember_attr(fs, n, &a);
     e->ino = n->ino;
     e->generation = 1;
     e->attr_timeout = is_ctl(n) ? 0 : fs->cfg.attr_timeout;
@@ -430,10 +445,38 @@ static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, str
             pthread_mutex_unlock(&h->mu);
         }
     }
+    pthread_mutex_lock(&fs->mu);
+    bool detached = n->detached, known = n->has_last_attr;
+    pthread_mutex_unlock(&fs->mu);
+    if (!done && detached) {
+        /* an open file whose name is gone (fstat after unlink): its path
+         * names another file now, or none; a writer's transaction still
+         * has it, else it stays as last seen */
+        pthread_mutex_lock(&n->mu);
+        if (n->wtxn) {
+            rc = writer_attr(fs, n, &p, &a);
+        } else if (known) {
+            pthread_mutex_lock(&fs->mu);
+            a = n->last_attr;
+            pthread_mutex_unlock(&fs->mu);
+        } else {
+            rc = -ENOENT;
+        }
+        pthread_mutex_unlock(&n->mu);
+        if (rc == 0) {
+            fill_stat(ino, &a, st);
+            st->st_nlink = 0;
+        }
+        goto out;
+    }
     if (!done)
         rc = resolve(fs, &p, &a);
-    if (rc == 0)
+    if (rc == 0) {
+        remember_attr(fs, n, &a);
         fill_stat(ino, &a, st);
+        if (detached)
+            st->st_nlink = 0;
+    }
 out:
     fs_path_free(&p);
     fs_node_put(fs, n);
@@ -547,6 +590,8 @@ static int fs_do_setattr(struct fs *fs, fuse_ino_t ino, const struct stat *attr,
                 apply_attr(&n->wmeta, attr, to_set, fs_now_ns());
                 n->wmeta_dirty = true;
                 n->wchanged = true;
+                if (to_set & FUSE_SET_ATTR_SIZE)
+                    n->wrewrote = true;
                 rc = writer_attr(fs, n, &p, &a);
             }
         }
@@ -559,6 +604,7 @@ static int fs_do_setattr(struct fs *fs, fuse_ino_t ino, const struct stat *attr,
         if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
             pthread_mutex_lock(&fs->mu);
             n->gen++;
+            n->rgen++;
             pthread_mutex_unlock(&fs->mu);
         }
     }
@@ -1233,6 +1279,7 @@ static int fs_do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
         if (rc == 0 && (fi->flags & O_TRUNC)) {
             rc = trunc_in(fs, n->wtxn, &p, &n->wmeta);
             n->wmeta_dirty = true;
+            n->wrewrote = true;
         }
         if (rc == 0) {
             if (n->nwriters++ == 0) {
@@ -1258,8 +1305,10 @@ static int fs_do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
     /* a reader: its snapshot now; the page cache when it is safe (top) */
     pthread_mutex_lock(&fs->mu);
     h->snap_gen = n->gen; /* before the snapshot: never newer than it */
+    h->snap_rgen = n->rgen;
+    h->snap_gen_all = fs->gen_all;
     pthread_mutex_unlock(&fs->mu);
-    if ((rc = sop_txn_begin(fs->db, SOP_TXN_READ, &h->rtxn)) != 0) {
+    if ((rc = sop_txn_begin(fs->db, SOP_TXN_READ | SOP_TXN_NOAGE, &h->rtxn)) != 0) {
         rc = fs_sop_err(fs, NULL, rc, "begin read");
         goto out;
     }
@@ -1400,18 +1449,21 @@ static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size
     }
     /* A reader keeps one snapshot, so a file replaced meanwhile never reads
      * half old, half new; but once it read to the end and then asks for
-     * bytes past it while the file changed (tail -f), it moves to a new
-     * snapshot.  Only a read reaching past that end renews (page-cache reads
+     * bytes past it while the file only grew by appends since (tail -f), it
+     * moves to a new snapshot.  A file rewritten, truncated or replaced
+     * meanwhile (node->rgen, a scope's end, a detached node) keeps the
+     * reader on its snapshot: the kernel's page cache may have been dropped
+     * and be read again from offset 0, which must not show new bytes.  Only a read reaching past that end renews (page-cache reads
      * start at a page boundary, so "past" is the request's end, not its
      * start): the kernel's readahead reaches the end early, and a later read
-     * inside the snapshot's bytes must stay on the old snapshot.  Readers
-     * whose snapshot outlived the maximum age of a transaction move too. */
+     * inside the snapshot's bytes must stay on the old snapshot. */
     pthread_mutex_lock(&h->mu);
     pthread_mutex_lock(&fs->mu);
-    uint64_t gen = n->gen;
+    uint64_t gen = n->gen, rgen = n->rgen, gen_all = fs->gen_all;
+    bool appended = rgen == h->snap_rgen && gen_all == h->snap_gen_all && !n->detached;
     pthread_mutex_unlock(&fs->mu);
     if (h->rtxn && h->eof && (uint64_t)off + size > h->eof_at &&
-        (gen != h->snap_gen || fs->clustered)) {
+        ((gen != h->snap_gen && appended) || fs->clustered)) {
         sop_txn_rollback(h->rtxn);
         h->rtxn = NULL;
         h->eof = false;
@@ -1419,7 +1471,9 @@ static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!h->rtxn) {
             h->snap_gen = gen;
-            if ((rc = sop_txn_begin(fs->db, SOP_TXN_READ, &h->rtxn)) != 0) {
+            h->snap_rgen = rgen;
+            h->snap_gen_all = gen_all;
+            if ((rc = sop_txn_begin(fs->db, SOP_TXN_READ | SOP_TXN_NOAGE, &h->rtxn)) != 0) {
                 rc = fs_sop_err(fs, NULL, rc, "begin read");
                 break;
             }
@@ -1429,7 +1483,7 @@ static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size
         if (rc == 0)
             rc = sop_value_read(ds, p.key, p.klen, (uint64_t)off, buf, size, got);
         if ((rc == SOP_ETIMEDOUT || rc == SOP_EABORTED) && attempt == 0) {
-            /* the snapshot outlived the maximum age: read a newer one */
+            /* the snapshot failed earlier: read a newer one */
             sop_txn_rollback(h->rtxn);
             h->rtxn = NULL;
             continue;
@@ -1494,7 +1548,21 @@ static int write_in(struct fs *fs, sop_txn *t, const struct fs_path *p, const ch
     return rc ? fs_sop_err(fs, t, rc, "write") : 0;
 }
 
-static int fs_do_write(struct fs *fs, struct fs_handle *h, const char *buf, size_t size, off_t off)
+/* A write changes mtime and ctime and, by a caller without privilege,
+ * drops set-user-ID (and set-group-ID with group execute), as Linux's
+ * file_remove_privs does: the kernel does it for page-cache writes, not for
+ * direct_io ones. */
+static void written_meta(struct fs_meta *m, uid_t uid)
+{
+    m->mtime_ns = m->ctime_ns = fs_now_ns();
+    if (uid != 0) {
+        mode_t kill = S_ISUID | ((m->mode & S_IXGRP) ? S_ISGID : 0);
+        m->mode &= ~kill;
+    }
+}
+
+static int fs_do_write(struct fs *fs, struct fs_handle *h, uid_t uid, const char *buf, size_t size,
+                       off_t off)
 {
     struct fs_path p = {0};
     struct fs_node *n = h->node;
@@ -1518,6 +1586,11 @@ static int fs_do_write(struct fs *fs, struct fs_handle *h, const char *buf, size
         pthread_mutex_lock(&s->mu);
         if (s->state == SC_ACTIVE) {
             rc = write_in(fs, s->t, &p, buf, size, off, append);
+            struct fs_attr a;
+            if (rc == 0 && (rc = fs_ns_resolve(fs, s->t, &p, &a)) == 0) {
+                written_meta(&a.m, uid);
+                rc = fs_ns_meta_put(fs, s->t, &p, &a.m);
+            }
             if (rc == 0) {
                 s->bytes += size;
                 if (!h->wrote)
@@ -1541,7 +1614,9 @@ static int fs_do_write(struct fs *fs, struct fs_handle *h, const char *buf, size
     if (rc == 0)
         rc = write_in(fs, n->wtxn, &p, buf, size, off, append);
     if (rc == 0) {
-        n->wmeta.mtime_ns = n->wmeta.ctime_ns = fs_now_ns();
+        if (!append && (uint64_t)off < n->wbase)
+            n->wrewrote = true;
+        written_meta(&n->wmeta, uid);
         n->wmeta_dirty = true;
         n->wchanged = true;
     } else {
@@ -1562,7 +1637,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
     struct fs *fs = fuse_req_userdata(req);
     struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-    int rc = fs_do_write(fs, h, buf, size, off);
+    int rc = fs_do_write(fs, h, fuse_req_ctx(req)->uid, buf, size, off);
     fs_log(LOG_DEBUG, "write %llu [%lld+%zu]: %s", (unsigned long long)ino, (long long)off, size,
            rc ? strerror(-rc) : "ok");
     if (rc)

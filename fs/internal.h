@@ -83,8 +83,15 @@ struct fs_node {
     bool detached;                        /* unlinked or replaced: its name maps elsewhere   */
     struct fs_node *next_ino, *next_name; /* hash chains (fs->mu)          */
 
+    /* the attributes last told the kernel (fs->mu): what fstat of an open
+     * file answers once its name is gone (unlinked or replaced) */
+    struct fs_attr last_attr;
+    bool has_last_attr;
+
     /* page-cache bookkeeping (fs->mu) */
     uint64_t gen;       /* bumped by every commit that changed the content  */
+    uint64_t rgen;      /* bumped by those that changed more than its end:  */
+                        /* a rewrite or a truncation, not an append         */
     uint64_t cache_gen; /* generation the kernel's pages hold               */
     unsigned ncached;   /* open handles using the page cache                */
 
@@ -96,6 +103,8 @@ struct fs_node {
     bool wmeta_loaded, wmeta_dirty;
     bool wchanged; /* written or set since open/commit (an O_TRUNC alone is not) */
     bool wcached;  /* the writers write through the page cache (no cached reader was open) */
+    bool wrewrote; /* the writers changed bytes below wbase or truncated (not an append) */
+    uint64_t wbase; /* the committed size when the writer's transaction began */
     bool wcache_bad; /* a write failed: the pages may hold bytes the transaction has not */
 };
 
@@ -132,6 +141,8 @@ struct fs_handle {
     struct fs_scope *scope; /* opened inside a scope (holds a reference) */
     sop_txn *rtxn;          /* a reader's snapshot                       */
     uint64_t snap_gen;      /* node->gen when it was taken               */
+    uint64_t snap_rgen;     /* node->rgen then                           */
+    uint64_t snap_gen_all;  /* fs->gen_all then                          */
     bool eof;               /* a read reached the snapshot's end ...     */
     uint64_t eof_at;        /* ... at this offset                        */
     /* directories: where the next readdir resumes */

@@ -7,9 +7,10 @@ src_sopfs_SOURCES = src/sopfs.c \
 src_sopfs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fs $(FUSE3_CFLAGS)
 src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
 
-# Integration tests on a real mount (tests/fs/lib.sh has the helpers).
+# Integration tests on a real mount (tests/fs/lib.sh has the helpers);
+# readdir.sh lists a store of a million records (about a minute).
 FS_TESTS = tests/fs/basic.sh tests/fs/tree.sh tests/fs/xattr.sh tests/fs/txn.sh \
-	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh
+	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh tests/fs/readdir.sh
 TESTS += $(FS_TESTS)
 dist_check_SCRIPTS += $(FS_TESTS)
 EXTRA_DIST += tests/fs/lib.sh

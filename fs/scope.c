@@ -16,6 +16,16 @@
  * reason, and `rollback` closes it.  A second `commit` answers the same
  * error again.
  *
+ * A scope older than the maximum age of a transaction (-o txn_max_age) is
+ * rolled back by the daemon the next time it is looked up, shown or
+ * committed (expire_locked): its changes are discarded at once, the reason
+ * is logged, and it stays open in state "failed" with the error ETIMEDOUT,
+ * exactly as a failed commit, so that later changes in the subtree are
+ * refused (not committed one by one behind the user's back) and `commit`
+ * answers ETIMEDOUT until `rollback` closes it.  Without this, every
+ * operation in the subtree, the control file's lookup included, would fail
+ * with the engine's ETIMEDOUT and the scope could not even be rolled back.
+ *
  * Scopes live in fs->scopes (under fs->scope_mu): open and failed ones, and
  * the last few ended ones so `cat` can say how the last transaction of a
  * directory ended.  A scope's mutex is held by the one operation using its
@@ -32,6 +42,10 @@
 #include <syslog.h>
 
 #define ENDED_KEPT 16
+/* The engine's default maximum age of a transaction (sop_db_options). */
+#define DEFAULT_MAX_AGE_MS (15u * 60u * 1000u)
+
+static void expire_try(struct fs *fs, struct fs_scope *s);
 
 static struct fs_path scope_path(const struct fs_scope *s)
 {
@@ -98,6 +112,8 @@ struct fs_scope *fs_scope_find(struct fs *fs, const struct fs_path *p)
         }
     }
     pthread_mutex_unlock(&fs->scope_mu);
+    if (found)
+        expire_try(fs, found);
     return found;
 }
 
@@ -136,6 +152,7 @@ static void inval_one(struct fs *fs, struct fs_node *n, void *arg)
 {
     (void)arg;
     n->gen++;
+    n->rgen++;
     fs_notify_inode(fs, n->ino);
     if (n->parent && !n->detached)
         fs_notify_entry(fs, n->parent->ino, n->name);
@@ -169,6 +186,52 @@ static const char *path_text(const struct fs_path *p, char *buf, size_t len)
     return buf;
 }
 
+static uint64_t max_age_ms(const struct fs *fs)
+{
+    return fs->cfg.txn_max_age_ms ? fs->cfg.txn_max_age_ms : DEFAULT_MAX_AGE_MS;
+}
+
+/* s->mu held: an active scope past the maximum age is rolled back and
+ * fails with ETIMEDOUT (see the top).  begin_ns is taken before the
+ * engine's transaction begins, so this never comes later than the engine
+ * refusing the transaction (up to its coarse clock's tick). */
+static void expire_locked(struct fs *fs, struct fs_scope *s)
+{
+    char where[512];
+    uint64_t max_ms = max_age_ms(fs);
+    int64_t age = fs_now_ns() - (int64_t)s->begin_ns; /* < 0: the clock went back */
+    if (s->state != SC_ACTIVE || age <= (int64_t)(max_ms * 1000000ull))
+        return;
+    if (s->t) {
+        sop_txn_rollback(s->t);
+        s->t = NULL;
+        FS_STAT_ADD(fs, rollbacks, 1);
+    }
+    s->state = SC_FAILED;
+    s->fail_err = ETIMEDOUT;
+    set_err(s, "%s: older than the maximum age of %.3f s", sop_strerror(SOP_ETIMEDOUT),
+            (double)max_ms / 1e3);
+    struct fs_path sp = scope_path(s);
+    fs_log(LOG_WARNING,
+           "transaction %llu of %s: older than the maximum age of %.3f s: rolled back, its "
+           "%llu changes discarded; changes below it answer ETIMEDOUT until "
+           "`echo rollback > .sop-txn`",
+           (unsigned long long)s->id, path_text(&sp, where, sizeof(where)), (double)max_ms / 1e3,
+           (unsigned long long)s->changes);
+    invalidate(fs, s);
+}
+
+/* The same for a referenced scope whose mutex the caller does not hold.
+ * Only tried: a thread using the scope's transaction holds its mutex and
+ * will meet the engine's ETIMEDOUT; the next look expires it. */
+static void expire_try(struct fs *fs, struct fs_scope *s)
+{
+    if (pthread_mutex_trylock(&s->mu) != 0)
+        return;
+    expire_locked(fs, s);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static int scope_begin(struct fs *fs, const struct fs_path *dir)
 {
     char where[512];
@@ -186,14 +249,15 @@ static int scope_begin(struct fs *fs, const struct fs_path *dir)
         memcpy(s->prefix, dir->key, dir->klen + 1);
         s->plen = dir->klen;
     }
-    /* changes commit durably at `commit`: no SOP_TXN_NOSYNC */
+    /* changes commit durably at `commit`: no SOP_TXN_NOSYNC; the age counts
+     * from before the engine's transaction begins (expire_locked) */
+    s->begin_ns = (uint64_t)fs_now_ns();
     int rc = sop_txn_begin(fs->db, SOP_TXN_WRITE, &s->t);
     if (rc) {
         scope_free(s);
         return fs_sop_err(fs, NULL, rc, "begin scope");
     }
     s->state = SC_ACTIVE;
-    s->begin_ns = (uint64_t)fs_now_ns();
     pthread_mutex_lock(&fs->scope_mu);
     for (struct fs_scope *o = fs->scopes; o; o = o->next) {
         struct fs_path op = scope_path(o);
@@ -236,6 +300,7 @@ static int scope_commit(struct fs *fs, const struct fs_path *dir)
     if (!s)
         return -EINVAL;
     pthread_mutex_lock(&s->mu);
+    expire_locked(fs, s);
     int rc = 0;
     if (s->state == SC_FAILED) {
         rc = -s->fail_err;
@@ -348,6 +413,7 @@ int fs_scope_text(struct fs *fs, const struct fs_path *dir, char **text, size_t 
         fprintf(f, "state: none\n");
     } else {
         pthread_mutex_lock(&s->mu);
+        expire_locked(fs, s);
         struct fs_path sp = scope_path(s);
         uint64_t end = is_open(s) ? (uint64_t)fs_now_ns() : s->end_ns;
         fprintf(f, "state: %s\n", state_name(s->state));

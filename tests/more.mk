@@ -14,3 +14,14 @@ TESTS += tests/test_crash
 tests_test_crash_SOURCES = tests/test_crash.c
 tests_test_crash_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_test_crash_LDADD = $(TEST_LDADD)
+
+# More sopfs integration tests on a real mount (the others are listed in
+# fs/local.mk; tests/fs/lib.sh has the helpers): POSIX permissions and
+# errors as another user (posix.sh), transactions past the maximum age
+# (maxage.sh), a 10 GiB file streamed through the mount (huge.sh, ~4 min;
+# it skips itself with less than 25 GiB free).
+if HAVE_FUSE
+FS_MORE_TESTS = tests/fs/posix.sh tests/fs/maxage.sh tests/fs/huge.sh
+TESTS += $(FS_MORE_TESTS)
+dist_check_SCRIPTS += $(FS_MORE_TESTS)
+endif

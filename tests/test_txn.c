@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static sop_db *open_db(void)
 {
@@ -353,6 +354,53 @@ static void move_keeps_big_values_without_copying(void **st)
     free(got);
 }
 
+/* Past txn_max_age_ms a transaction fails with SOP_ETIMEDOUT and commits
+ * nothing; one begun with SOP_TXN_NOAGE goes on, and its snapshot is kept
+ * while newer commits prune the versions others no longer need. */
+static void max_age_rolls_back_unless_noage(void **st)
+{
+    (void)st;
+    sop_db *db;
+    sop_db_options o = {.txn_max_age_ms = 100};
+    sop_txn *t, *w, *r, *n;
+    sop_store *s, *ws, *rs, *ns;
+    assert_int_equal(sop_db_open(tl_dir, &o, &db), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE | 16, &t), SOP_EINVAL);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    s = mk(t, "age", 4, true, true);
+    assert_int_equal(sop_add(s, "a", 1, "old", 3), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &w), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ | SOP_TXN_NOAGE, &r), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE | SOP_TXN_NOAGE, &n), 0);
+    assert_int_equal(sop_store_open(w, "age", &ws), 0);
+    assert_int_equal(sop_store_open(r, "age", &rs), 0);
+    assert_int_equal(sop_store_open(n, "age", &ns), 0);
+    usleep(300 * 1000);
+    for (int i = 0; i < 5; i++) { /* newer versions, each commit pruning */
+        char v[8];
+        snprintf(v, sizeof(v), "new%d", i);
+        assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+        assert_int_equal(sop_store_open(t, "age", &s), 0);
+        assert_int_equal(sop_upsert(s, "a", 1, v, strlen(v)), 0);
+        assert_int_equal(sop_txn_commit(t), 0);
+    }
+    assert_int_equal(sop_upsert(ws, "w", 1, "w", 1), SOP_ETIMEDOUT);
+    assert_int_equal(sop_txn_commit(w), SOP_ETIMEDOUT);
+    expect(rs, "a", "old"); /* the aged NOAGE reader keeps its snapshot */
+    assert_int_equal(sop_upsert(ns, "n", 1, "n", 1), 0);
+    assert_int_equal(sop_txn_commit(n), 0);
+    /* what it read changed meanwhile: a read transaction is validated too */
+    assert_int_equal(sop_txn_commit(r), SOP_ECONFLICT);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "age", &s), 0);
+    expect(s, "a", "new4");
+    expect(s, "n", "n");
+    expect(s, "w", NULL);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+}
+
 static int collect(const char *name, void *arg)
 {
     strcat((char *)arg, name);
@@ -403,6 +451,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(reads_and_ranges_are_validated, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(snapshot_isolation, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(max_age_rolls_back_unless_noage, tl_dir_setup,
+                                        tl_dir_teardown),
         cmocka_unit_test_setup_teardown(big_values_stream, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(stores_create_drop_list, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(move_keeps_big_values_without_copying, tl_dir_setup,

@@ -102,6 +102,21 @@ check "and a line appended later" wait_until 20 grep -q line2 "$T/tail"
 kill $TAIL 2>/dev/null
 wait $TAIL 2>/dev/null
 
+# a reader at the end of a file that is rewritten (not appended to) stays on
+# its snapshot: no new bytes past its end, the old ones from the start
+t sh -c "printf 'old content\n' > '$MNT/s/rw'"
+same "a reader at the end of a rewritten file sees no new bytes, and the old ones" \
+    "[] [old content]" t perl -e '
+        open(F, "<", $ARGV[0]) or die "open: $!";
+        sysread(F, my $a, 100);
+        system("sh", "-c", "printf \"NEW AND LONGER CONTENT\\n\" > \"$ARGV[0]\"") == 0 or die;
+        sysread(F, my $b, 100);
+        sysseek(F, 0, 0);
+        sysread(F, my $c, 100);
+        chomp $c;
+        print "[$b] [$c]\n"' "$MNT/s/rw"
+same "a new reader reads the rewritten file" "NEW AND LONGER CONTENT" t cat "$MNT/s/rw"
+
 check "unmount and mount again" remount_fs
 verify remounted
 check "clean unmount" umount_fs

@@ -79,8 +79,8 @@ same "the committed content is intact" scoped t cat "$MNT/s/c"
 # --- whole pages a writer wrote through the page cache, then failed to
 #     commit, are never read afterwards
 t sh -c "head -c 8192 /dev/zero | tr '\\0' o > '$MNT/s/p'"
-writer_open "$T/fifo3" "$MNT/s/p" conv=notrunc
-exec 6>"$T/fifo3"
+writer_open "$T/fifo5" "$MNT/s/p" conv=notrunc
+exec 6>"$T/fifo5"
 check "a writer opened s/p" wait_until 20 opened $WPID "$MNT/s/p"
 check "begin a scope on the store" t sh -c "echo begin > '$MNT/s/.sop-txn'"
 t sh -c "head -c 8192 /dev/zero | tr '\\0' s > '$MNT/s/p'" # same size: the kernel keeps pages
@@ -111,13 +111,18 @@ check "rollback discarded the changes" sh -c "! test -e '$MNT/s/x' && ! test -e 
 same "state: rolled back" "state: rolled back" sh -c "head -n 1 '$MNT/s/.sop-txn'"
 same "commit with no scope open: EINVAL" EINVAL err 'open(F, ">", $ARGV[0]) and print(F "commit\n") and close(F)' "$MNT/s/.sop-txn"
 
+t sh -c "echo old > '$MNT/s/m'"
+t touch -d '2001-02-03 04:05:06' "$MNT/s/m"
 check "begin again" t sh -c "echo begin > '$MNT/s/.sop-txn'"
+t sh -c "echo new >> '$MNT/s/m'"
+check "a write in the scope moves the file's mtime" sh -c "[ \$(stat -c %Y '$MNT/s/m') -gt 981173106 ]"
 t sh -c "echo kept > '$MNT/s/y'"
 t mkdir -p "$MNT/s/dir/sub"
 t sh -c "echo deep > '$MNT/s/dir/sub/z'"
 t rm "$MNT/s/f"
 check "commit" t sh -c "echo commit > '$MNT/s/.sop-txn'"
 same "state: committed" "state: committed" sh -c "head -n 1 '$MNT/s/.sop-txn'"
+check "  and the mtime is committed" sh -c "[ \$(stat -c %Y '$MNT/s/m') -gt 981173106 ]"
 
 check "a scope over the whole database" t sh -c "echo begin > '$MNT/.sop-txn'"
 t mkdir "$MNT/s3"
