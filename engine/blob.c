@@ -68,6 +68,32 @@ static int seg_fd(struct seglog *l, uint32_t seg, bool create, int *fd)
     return 0;
 }
 
+/* Keep zeros ahead of the end after small appends (see blob.h).  Best
+ * effort: a failure only costs the speed-up.  Called with l->mu held. */
+static void prezero(struct seglog *l, int fd)
+{
+    static const uint8_t zeros[BLOB_PREZERO];
+    uint64_t from = l->zeroed_end > l->cur_off ? l->zeroed_end : l->cur_off;
+    uint64_t to = l->cur_off + BLOB_PREZERO;
+    if (l->zeroed_end >= l->cur_off + BLOB_PREZERO / 4)
+        return; /* still enough ahead */
+    if (to > l->seg_max)
+        to = l->seg_max;
+    if (to <= from)
+        return;
+    if (os_pwrite_full(l->os, fd, zeros, (size_t)(to - from), from) == 0)
+        l->zeroed_end = to;
+    else
+        l->zeroed_end = l->cur_off; /* unknown bytes past the end: garbage to a scan */
+}
+
+/* Cut the zeros past the end of the current segment (roll-over, close). */
+static void cut_zeros(struct seglog *l, int fd)
+{
+    if (l->zeroed_end > l->cur_off && l->os->ftruncate(l->os, fd, l->cur_off) == 0)
+        l->zeroed_end = 0;
+}
+
 int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32_t seg,
               uint64_t off)
 {
@@ -97,6 +123,8 @@ int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32
 
 void blob_close(struct seglog *l)
 {
+    if (l->cur < l->nfds && l->fds[l->cur] >= 0)
+        cut_zeros(l, l->fds[l->cur]);
     for (uint32_t i = 0; i < l->nfds; i++)
         if (l->fds[i] >= 0)
             l->os->close(l->os, l->fds[i]);
@@ -195,12 +223,16 @@ static int append_parts(struct seglog *l, const struct part *parts, int nparts, 
     if (l->cur_off > 0 && l->cur_off + len > l->seg_max) {
         /* roll over: the previous segment keeps its unsynced bytes on the
          * list of segments blob_sync must flush */
+        int old;
         if ((rc = seg_fd(l, l->cur + 1, true, &fd)) != 0)
             goto out;
+        if (seg_fd(l, l->cur, false, &old) == 0)
+            cut_zeros(l, old);
         if (!l->unsynced_lo)
             l->unsynced_lo = l->cur;
         l->cur++;
         l->cur_off = 0;
+        l->zeroed_end = 0;
     }
     if ((rc = seg_fd(l, l->cur, true, &fd)) != 0)
         goto out;
@@ -213,6 +245,7 @@ static int append_parts(struct seglog *l, const struct part *parts, int nparts, 
         rc = os_err(w);
         /* cut the torn bytes off; if even that fails, start a new segment so
          * valid records never follow a torn one in the same file */
+        l->zeroed_end = 0;
         if (l->os->ftruncate(l->os, fd, l->cur_off) < 0) {
             int fd2;
             if (seg_fd(l, l->cur + 1, true, &fd2) == 0) {
@@ -232,6 +265,8 @@ static int append_parts(struct seglog *l, const struct part *parts, int nparts, 
     l->appended += len;
     if (!l->unsynced_lo)
         l->unsynced_lo = l->cur;
+    if (len <= BLOB_PREZERO / 4)
+        prezero(l, fd);
 out:
     pthread_mutex_unlock(&l->mu);
     return rc;
@@ -287,6 +322,8 @@ out:
     return rc;
 }
 
+#define BLOB_SMALL_READ 4096
+
 int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct rkey *key,
               void *buf)
 {
@@ -298,9 +335,21 @@ int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct r
     pthread_mutex_unlock(&l->mu);
     if (rc)
         return rc == SOP_ENOTFOUND ? SOP_ECORRUPT : rc;
-    int r = os_pread_full(l->os, fd, h, REC_HDR, loc->off);
-    if (r == 0)
-        r = os_pread_full(l->os, fd, buf, loc->len, loc->off + REC_HDR);
+    int r;
+    if (loc->len <= BLOB_SMALL_READ) {
+        /* one system call for header and payload (delta chains are many
+         * small records) */
+        uint8_t tmp[REC_HDR + BLOB_SMALL_READ];
+        r = os_pread_full(l->os, fd, tmp, REC_HDR + loc->len, loc->off);
+        if (r == 0) {
+            memcpy(h, tmp, REC_HDR);
+            memcpy(buf, tmp + REC_HDR, loc->len);
+        }
+    } else {
+        r = os_pread_full(l->os, fd, h, REC_HDR, loc->off);
+        if (r == 0)
+            r = os_pread_full(l->os, fd, buf, loc->len, loc->off + REC_HDR);
+    }
     if (r < 0)
         return r == -EIO ? SOP_ECORRUPT : os_err(r);
     /* check the header against the payload without copying them together */

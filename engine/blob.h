@@ -25,6 +25,13 @@
  * so far durable; a failed fsync marks the log broken (the kernel may have
  * dropped the dirty pages, so nothing later can be trusted to be durable
  * until the database is reopened and recovered).
+ *
+ * Small appends keep up to BLOB_PREZERO bytes of zeros written past the end of
+ * the current segment: a commit then overwrites blocks that already exist, and
+ * its fdatasync need not also write the inode for a new file size (one disk
+ * write per small commit instead of two).  The zeros are not records: a scan
+ * stops at them (as at a torn tail), recovery cuts a tail of zeros without
+ * keeping it aside (db.c R4), and roll-over and close cut them off.
  */
 #ifndef SOP_BLOB_H
 #define SOP_BLOB_H
@@ -39,6 +46,7 @@
 struct os_ops;
 
 #define REC_HDR 40u
+#define BLOB_PREZERO (1u << 20)
 #define REC_MAGIC 0x52504F53u
 enum { REC_NODE = 1, REC_DELTA = 2, REC_CHUNK = 3, REC_COMMIT = 4 };
 
@@ -48,6 +56,7 @@ struct seglog {
     pthread_mutex_t mu; /* appends, fds, sync bookkeeping */
     uint32_t cur;       /* segment being appended to */
     uint64_t cur_off;   /* its end */
+    uint64_t zeroed_end; /* [cur_off, zeroed_end) of it holds zeros we wrote */
     uint64_t seg_max;   /* roll over past this size */
     int *fds;           /* fds[seg], -1 when not open */
     uint32_t nfds;

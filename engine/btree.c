@@ -147,69 +147,108 @@ static int changed(struct dnode *d, const void *k, size_t kl)
 
 /* ------------------------------------------------------------ node access */
 
-static int load_depth(sop_db *db, const struct lid *id, const struct loc *loc, struct node **out,
-                      int depth)
+/* Read the record at loc into a new raw block; *type is REC_NODE or REC_DELTA. */
+static int load_raw(sop_db *db, const struct lid *id, const struct loc *loc, int *type,
+                    struct raw **out)
 {
-    struct node *n = cache_get(&db->cache, loc);
-    int rc, type = 0;
-    if (n) {
-        *out = n;
-        return 0;
-    }
-    if (depth > 64)
-        return SOP_ECORRUPT;
     struct raw *raw = raw_new(loc->len);
+    int rc;
     if (!raw)
         return SOP_ENOMEM;
     struct rkey key = {.id = *id, .idx = 0};
-    if ((rc = blob_read(&db->log, loc, &type, &key, raw->data)) != 0) {
+    *type = 0;
+    if ((rc = blob_read(&db->log, loc, type, &key, raw->data)) != 0) {
         raw_unref(raw);
         db_seterr(db, "read node: %s (segment %08u offset %llu)", sop_strerror(rc), loc->seg,
                   (unsigned long long)loc->off);
         return rc;
     }
-    if (type == REC_NODE) {
-        if ((rc = node_decode(raw, &n)) != 0) {
-            db_seterr(db, "decode node: %s (segment %08u offset %llu)", sop_strerror(rc),
-                      loc->seg, (unsigned long long)loc->off);
-            return rc;
+    *out = raw;
+    return 0;
+}
+
+/* A node's newest record is an image or a delta on top of an earlier
+ * record.  The chain is followed back to an image (or to a version still in
+ * the cache), then the deltas are applied oldest first onto one mutable
+ * copy: only the newest version enters the cache (the registry never points
+ * at the others, so caching them would only crowd out live nodes). */
+int bt_load(sop_db *db, const struct lid *id, const struct loc *loc, struct node **out)
+{
+    struct node *n = cache_get(&db->cache, loc), *base = NULL;
+    struct raw **deltas = NULL;
+    size_t nd = 0, capd = 0;
+    struct loc cur = *loc;
+    uint16_t chain = 0, ignored;
+    uint32_t delta_bytes = 0;
+    int rc = 0, type;
+    if (n) {
+        *out = n;
+        return 0;
+    }
+    for (;;) {
+        struct raw *raw;
+        if ((rc = load_raw(db, id, &cur, &type, &raw)) != 0)
+            goto out;
+        if (type == REC_NODE) {
+            if ((rc = node_decode(raw, &n)) != 0) {
+                db_seterr(db, "decode node: %s (segment %08u offset %llu)", sop_strerror(rc),
+                          cur.seg, (unsigned long long)cur.off);
+                goto out;
+            }
+            n->chain = 0;
+            n->chain_bytes = 0;
+            break;
         }
-        n->chain = 0;
-        n->chain_bytes = 0;
-    } else {
-        struct loc prev;
-        uint16_t chain;
-        struct node *base;
-        if ((rc = node_delta_prev(raw, &prev, &chain)) != 0 ||
-            (rc = load_depth(db, id, &prev, &base, depth + 1)) != 0) {
-            raw_unref(raw);
-            return rc;
+        if (nd == capd) {
+            size_t c = capd ? capd * 2 : 16;
+            struct raw **v = nd < DELTA_CHAIN_LIMIT ? realloc(deltas, c * sizeof(*v)) : NULL;
+            if (!v) {
+                raw_unref(raw);
+                rc = nd < DELTA_CHAIN_LIMIT ? SOP_ENOMEM : SOP_ECORRUPT;
+                goto out;
+            }
+            deltas = v;
+            capd = c;
         }
+        deltas[nd++] = raw;
+        delta_bytes += cur.len + REC_HDR;
+        if ((rc = node_delta_prev(raw, &cur, nd == 1 ? &chain : &ignored)) != 0)
+            goto out;
+        if ((base = cache_get(&db->cache, &cur)) != NULL)
+            break;
+    }
+    if (base) {
         n = node_clone(base);
-        uint32_t base_chain_bytes = base->chain_bytes;
-        node_unref(base);
         if (!n) {
-            raw_unref(raw);
-            return SOP_ENOMEM;
+            rc = SOP_ENOMEM;
+            goto out;
         }
-        if ((rc = node_apply_delta(n, raw)) != 0 || (rc = node_seal(n)) != 0) {
-            node_unref(n);
-            db_seterr(db, "apply node delta: %s (segment %08u offset %llu)", sop_strerror(rc),
-                      loc->seg, (unsigned long long)loc->off);
-            return rc;
-        }
+        n->chain_bytes = base->chain_bytes;
+    }
+    while (nd > 0) /* node_apply_delta takes the raw block, even when it fails */
+        if ((rc = node_apply_delta(n, deltas[--nd])) != 0)
+            goto bad_delta;
+    if ((rc = node_seal(n)) != 0)
+        goto bad_delta;
+    if (delta_bytes) {
         n->chain = chain;
-        n->chain_bytes = base_chain_bytes + loc->len + REC_HDR;
+        n->chain_bytes += delta_bytes;
     }
     n->at = *loc;
     cache_put(&db->cache, loc, n);
     *out = n;
-    return 0;
-}
-
-int bt_load(sop_db *db, const struct lid *id, const struct loc *loc, struct node **out)
-{
-    return load_depth(db, id, loc, out, 0);
+    n = NULL;
+    goto out;
+bad_delta:
+    db_seterr(db, "apply node delta: %s (segment %08u offset %llu)", sop_strerror(rc), loc->seg,
+              (unsigned long long)loc->off);
+out:
+    for (size_t i = 0; i < nd; i++)
+        raw_unref(deltas[i]);
+    free(deltas);
+    node_unref(base);
+    node_unref(n);
+    return rc;
 }
 
 int bt_node(sop_store *s, const struct lid *id, struct node **out)

@@ -174,3 +174,23 @@ void cache_put(struct cache *c, const struct loc *loc, struct node *n)
     evict(c);
     pthread_mutex_unlock(&c->mu);
 }
+
+void cache_drop(struct cache *c, const struct loc *loc)
+{
+    struct node *n = NULL;
+    pthread_mutex_lock(&c->mu);
+    struct centry **pp = slot(c, loc);
+    struct centry *e = *pp;
+    if (e) {
+        *pp = e->hnext;
+        unlink_lru(c, e);
+        c->bytes -= e->mem;
+        c->count--;
+        n = e->n;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (e) {
+        node_unref(n); /* outside the lock: freeing a node takes a while */
+        free(e);
+    }
+}

@@ -33,5 +33,8 @@ void cache_free(struct cache *c);
 struct node *cache_get(struct cache *c, const struct loc *loc);
 /* Insert (takes no reference from the caller: adds its own). */
 void cache_put(struct cache *c, const struct loc *loc, struct node *n);
+/* Forget the node at loc, if cached: a commit replaced it, and only an older
+ * snapshot could still ask for it (it reloads it then). */
+void cache_drop(struct cache *c, const struct loc *loc);
 
 #endif

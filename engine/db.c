@@ -15,7 +15,8 @@
  *      never acknowledged.  A commit whose seq jumps (a gap) means lost
  *      data in the middle of the log: SOP_ECORRUPT, nothing is guessed;
  *  R4. the last segment is cut at the end of its valid part (ftruncate +
- *      fsync), so later appends never follow garbage.
+ *      fsync), so later appends never follow garbage; what is cut is kept
+ *      in DATA/torn-*.bin unless it is all zeros (written ahead by blob.c).
  *
  * Checkpoint file (little-endian):
  *   "SOPCKPT1", u32 format (1), u64 seq, u32 log seg, u64 log offset,
@@ -625,6 +626,24 @@ static int keep_torn(sop_db *db, int fd, uint32_t seg, uint64_t from, uint64_t s
     return r;
 }
 
+/* Is [from, size) of fd all zeros (the log's zeros ahead of its end, blob.h)?
+ * 1 yes, 0 no, < 0 -errno. */
+static int tail_is_zero(sop_db *db, int fd, uint64_t from, uint64_t size)
+{
+    uint8_t buf[64 << 10];
+    while (from < size) {
+        size_t n = size - from < sizeof(buf) ? (size_t)(size - from) : sizeof(buf);
+        int r = os_pread_full(db->os, fd, buf, n, from);
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < n; i++)
+            if (buf[i])
+                return 0;
+        from += n;
+    }
+    return 1;
+}
+
 static int recover(sop_db *db)
 {
     uint32_t seg = 1, last_seg;
@@ -646,7 +665,11 @@ static int recover(sop_db *db)
         uint64_t size = 0;
         int r = db->os->fsize(db->os, fd, &size);
         if (r == 0 && size > last_end) {
-            r = keep_torn(db, fd, last_seg, last_end, size);
+            r = tail_is_zero(db, fd, last_end, size);
+            if (r == 0)
+                r = keep_torn(db, fd, last_seg, last_end, size);
+            else if (r == 1)
+                r = 0; /* zeros written ahead of the end: nothing to keep */
             if (r == 0)
                 r = db->os->ftruncate(db->os, fd, last_end);
             if (r == 0)
@@ -779,6 +802,7 @@ static void db_free(sop_db *db)
 {
     if (db->log.dir)
         blob_close(&db->log);
+    wb_free(&db->commit_buf);
     cache_free(&db->cache);
     reg_free(&db->reg);
     cat_free(&db->cat);

@@ -92,6 +92,7 @@ struct sop_db {
     uint32_t floor_seg; /* segments below it are garbage (compaction) */
     struct sop_txn *active; /* live transactions (txn_mu) */
     struct wset *recent_old, *recent_new;
+    struct wbuf commit_buf; /* a commit's batch, kept for the next (commit_mu) */
     bool broken;
     char errmsg[512];
     /* group flush of SOP_TXN_NOSYNC commits */

@@ -10,19 +10,20 @@ ENGINE_SOURCES = \
 	engine/cache.h engine/cache.c \
 	engine/btree.h engine/btree.c engine/value.c \
 	engine/txn.h engine/txn.c \
-	engine/db.h engine/db.c engine/compact.c
+	engine/db.h engine/db.c engine/compact.c \
+	engine/search.h engine/search.c engine/vector.c
 
 noinst_LTLIBRARIES += engine/libsop_core.la
 engine_libsop_core_la_SOURCES = $(ENGINE_SOURCES)
 engine_libsop_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DSOP_BUILDING
 engine_libsop_core_la_CFLAGS = $(AM_CFLAGS) $(UUID_CFLAGS) $(ZLIB_CFLAGS)
-engine_libsop_core_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS)
+engine_libsop_core_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS) -lm
 
 lib_LTLIBRARIES += engine/libsop.la
 engine_libsop_la_SOURCES = $(ENGINE_SOURCES)
 engine_libsop_la_CPPFLAGS = $(AM_CPPFLAGS) -DSOP_BUILDING
 engine_libsop_la_CFLAGS = $(AM_CFLAGS) $(UUID_CFLAGS) $(ZLIB_CFLAGS) -fvisibility=hidden
-engine_libsop_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS)
+engine_libsop_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS) -lm
 engine_libsop_la_LDFLAGS = -version-info 0:0:0
 
 include_HEADERS += engine/sop.h

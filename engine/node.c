@@ -45,9 +45,11 @@ void node_ref(struct node *n)
 
 static void node_free(struct node *n)
 {
-    for (uint32_t i = 0; i < n->n; i++)
-        if (n->it[i].own)
+    for (uint32_t i = 0; i < n->n && n->nown; i++)
+        if (n->it[i].own) {
             free((void *)n->it[i].k);
+            n->nown--;
+        }
     for (uint32_t i = 0; i < n->nraws; i++)
         raw_unref(n->raws[i]);
     free(n->raws);
@@ -128,14 +130,19 @@ struct node *node_clone(const struct node *src)
         atomic_fetch_add(&src->raws[i]->refs, 1);
     }
     n->nraws = src->nraws;
-    for (uint32_t i = 0; i < src->n; i++) {
-        if (src->it[i].own) {
-            if (dup_item(&n->it[i], &src->it[i]) != 0) {
-                n->n = i;
-                goto fail;
+    if (!src->nown && src->n) {
+        memcpy(n->it, src->it, src->n * sizeof(*n->it));
+    } else {
+        for (uint32_t i = 0; i < src->n; i++) {
+            if (src->it[i].own) {
+                if (dup_item(&n->it[i], &src->it[i]) != 0) {
+                    n->n = i;
+                    goto fail;
+                }
+                n->nown++;
+            } else {
+                n->it[i] = src->it[i];
             }
-        } else {
-            n->it[i] = src->it[i];
         }
     }
     n->n = src->n;
@@ -162,7 +169,7 @@ int node_seal(struct node *n)
 {
     size_t total = 0;
     uint32_t own = 0;
-    for (uint32_t i = 0; i < n->n; i++)
+    for (uint32_t i = 0; i < n->n && own < n->nown; i++)
         if (n->it[i].own) {
             own++;
             total += n->it[i].kl + (n->it[i].ext ? 0 : n->it[i].vl);
@@ -180,10 +187,11 @@ int node_seal(struct node *n)
     if (!r)
         return SOP_ENOMEM;
     size_t off = 0;
-    for (uint32_t i = 0; i < n->n; i++) {
+    for (uint32_t i = 0; i < n->n && (fold || n->nown); i++) {
         struct item *it = &n->it[i];
         if (!fold && !it->own)
             continue;
+        n->nown -= it->own;
         size_t vl = it->ext ? 0 : it->vl;
         uint8_t *k = r->data + off;
         if (it->kl)
@@ -283,6 +291,7 @@ int node_insert(struct node *n, uint32_t pos, const struct item *src)
     memmove(&n->it[pos + 1], &n->it[pos], (n->n - pos) * sizeof(*n->it));
     n->it[pos] = it;
     n->n++;
+    n->nown++;
     n->bytes += item_size(n, &it);
     return 0;
 }
@@ -296,6 +305,8 @@ int node_replace(struct node *n, uint32_t pos, const struct item *src)
     n->bytes -= item_size(n, &n->it[pos]);
     if (n->it[pos].own)
         free((void *)n->it[pos].k);
+    else
+        n->nown++;
     n->it[pos] = it;
     n->bytes += item_size(n, &it);
     return 0;
@@ -304,8 +315,10 @@ int node_replace(struct node *n, uint32_t pos, const struct item *src)
 void node_delete(struct node *n, uint32_t pos)
 {
     n->bytes -= item_size(n, &n->it[pos]);
-    if (n->it[pos].own)
+    if (n->it[pos].own) {
         free((void *)n->it[pos].k);
+        n->nown--;
+    }
     memmove(&n->it[pos], &n->it[pos + 1], (n->n - pos - 1) * sizeof(*n->it));
     n->n--;
 }
@@ -337,6 +350,8 @@ int node_move_tail(struct node *a, uint32_t from, struct node *b)
         size_t s = item_size(a, &a->it[from + i]);
         a->bytes -= s;
         b->bytes += s;
+        a->nown -= a->it[from + i].own;
+        b->nown += a->it[from + i].own;
     }
     memcpy(&b->it[b->n], &a->it[from], m * sizeof(*a->it));
     b->n += m;
@@ -353,6 +368,8 @@ int node_move_head(struct node *b, uint32_t m, struct node *a)
         size_t s = item_size(b, &b->it[i]);
         b->bytes -= s;
         a->bytes += s;
+        b->nown -= b->it[i].own;
+        a->nown += b->it[i].own;
     }
     memcpy(&a->it[a->n], b->it, m * sizeof(*b->it));
     a->n += m;
@@ -557,6 +574,8 @@ int node_take(struct node *dst, uint32_t dpos, struct node *src, uint32_t spos)
     memmove(&src->it[spos], &src->it[spos + 1], (src->n - spos - 1) * sizeof(*src->it));
     src->n--;
     src->bytes -= s;
+    src->nown -= it.own;
+    dst->nown += it.own;
     memmove(&dst->it[dpos + 1], &dst->it[dpos], (dst->n - dpos) * sizeof(*dst->it));
     dst->it[dpos] = it;
     dst->n++;

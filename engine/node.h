@@ -39,6 +39,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The longest delta chain a reader follows: commits consolidate long
+ * before this (txn.c DELTA_CHAIN_MAX); a longer one is corruption. */
+#define DELTA_CHAIN_LIMIT 4096
+
 struct raw {
     atomic_int refs;
     size_t len;
@@ -65,6 +69,8 @@ struct node {
     struct item *it;
     struct raw **raws;
     uint32_t nraws;
+    uint32_t nown; /* items that own their bytes (0: freeing and cloning need
+                      not look at every item) */
     size_t bytes; /* encoded size of a full image, kept up to date */
     /* the record this version was read from or written to */
     struct loc at;

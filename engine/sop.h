@@ -280,6 +280,122 @@ SOP_API int sop_cursor_value(sop_cursor *c, const void **v, size_t *vl);
 SOP_API int sop_cursor_value_size(sop_cursor *c, uint64_t *size);
 SOP_API void sop_cursor_close(sop_cursor *c);
 
+/* ------------------------------------------------------------ search stores */
+
+/*
+ * Search stores (addition): a store created with kind "search" holds one
+ * document per item, key = document ID, value = its text (any size).  The
+ * engine keeps an inverted index of it inside the same transactions that
+ * change the documents (a hidden store named ".sopsearch-<hex id>", dropped
+ * with its store), so a search sees exactly what its transaction sees and a
+ * rollback leaves no trace.  Words are runs of ASCII letters and digits and
+ * bytes >= 0x80 (UTF-8 words stay whole), ASCII case-folded, cut to
+ * SOP_SEARCH_MAX_WORD bytes.  Document keys are at most
+ * SOP_SEARCH_MAX_DOC_KEY bytes (a longer one fails the commit with
+ * SOP_ENAMETOOLONG).  In a non-unique store the first item of a key is the
+ * document.  Two transactions that change documents of the same search store
+ * conflict (the index's statistics are one record): the later commit fails
+ * with SOP_ECONFLICT and succeeds when retried.
+ */
+#define SOP_SEARCH_MAX_WORD 64u
+#define SOP_SEARCH_MAX_DOC_KEY (SOP_MAX_KEY - SOP_SEARCH_MAX_WORD - 2u)
+
+typedef struct sop_search_hit {
+    const void *key; /* document key, NUL-terminated for convenience (keys may hold NULs) */
+    size_t key_len;  /* its length in bytes                                               */
+    uint64_t words;  /* the document's length in words                                    */
+    double score;    /* BM25                                                              */
+} sop_search_hit;
+
+/*
+ * Rank the documents of search store s for `query` (a NUL-terminated text,
+ * split into words as documents are) by BM25 with k1 = 1.2, b = 0.75 and
+ * idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (N documents, df of them holding
+ * the word), each distinct query word counted once.  Returns the best `k`
+ * (0: all) documents holding at least one query word, best first, equal
+ * scores by key order: *hits is one allocation owned by the caller (free it
+ * with sop_search_free; keys point inside it), *n their count (0 and a
+ * non-NULL or NULL *hits when nothing matches).  In a write transaction the
+ * transaction's own pending document changes are indexed first.  The walk
+ * over each word's postings joins the read set, so a read transaction whose
+ * words gained or lost documents meanwhile fails its commit (no phantoms).
+ * Errors: SOP_EINVAL (NULL arguments, or s is not of kind "search"),
+ * SOP_ENOTFOUND (s dropped), SOP_ECORRUPT, SOP_ENOMEM, SOP_EIO, and the codes
+ * of a failed index update (the transaction is then poisoned).
+ */
+SOP_API int sop_search_query(sop_store *s, const char *query, size_t k, sop_search_hit **hits,
+                             size_t *n);
+/* Free what sop_search_query returned; NULL is a no-op. */
+SOP_API void sop_search_free(sop_search_hit *hits);
+
+/* ------------------------------------------------------------ vector stores */
+
+/*
+ * Vector stores (addition): in a store of kind "vector" each item's value is
+ * a vector, then a payload:
+ *
+ *     first line:  decimal floats separated by spaces, tabs or commas,
+ *                  optionally inside '[' ']', ended by '\n' (or the value's end)
+ *     the rest:    the payload bytes, anything, any size
+ *
+ * e.g. `echo '0.1 0.2 0.3' > MOUNT/vectors/item1` writes a 3-dimension
+ * vector with an empty payload.  Numbers must be finite; parsing uses the C
+ * locale whatever the program's locale.  Queries are exact: every item is
+ * read (O(N) per query).
+ */
+#define SOP_VECTOR_MAX_DIM 65536u
+#define SOP_VECTOR_MAX_LINE (4u << 20) /* longest first line, in bytes */
+
+typedef enum sop_vector_metric {
+    SOP_VECTOR_COSINE = 1, /* 1 - cos(angle): 0 same direction .. 2 opposite */
+    SOP_VECTOR_L2 = 2,     /* Euclidean distance                            */
+} sop_vector_metric;
+
+typedef struct sop_vector_hit {
+    const void *key; /* item key, NUL-terminated for convenience */
+    size_t key_len;
+    double distance;
+} sop_vector_hit;
+
+/*
+ * Parse a vector value (`v`, `vl` bytes: the whole value, or at least its
+ * first line).  Writes the numbers to vec[0..*dim-1] (vec has room for cap
+ * floats) and the offset of the payload (after the '\n', or vl when there is
+ * none) to *payload_off.  Errors: SOP_EINVAL (no number, junk, a number that
+ * is not finite, more than cap numbers, a first line over
+ * SOP_VECTOR_MAX_LINE bytes; nothing written).
+ */
+SOP_API int sop_vector_parse(const void *v, size_t vl, float *vec, uint32_t cap, uint32_t *dim,
+                             size_t *payload_off);
+
+/*
+ * Add or replace (sop_upsert) item k of vector store s: the vector's first
+ * line ("%.9g" numbers, so floats read back exactly) then the payload, which
+ * is written in place with sop_value_write (never copied whole).  Errors:
+ * SOP_EINVAL (s not of kind "vector", dim 0 or over SOP_VECTOR_MAX_DIM, a
+ * number not finite), and those of sop_upsert / sop_value_write.
+ */
+SOP_API int sop_vector_put(sop_store *s, const void *k, size_t kl, const float *vec, uint32_t dim,
+                           const void *payload, size_t payload_len);
+
+/*
+ * The k (>= 1) items of vector store s nearest to vector q (dim numbers) by
+ * `metric`, nearest first, equal distances by key order, as the transaction
+ * sees the store.  Exact: every item's first line is read with a cursor
+ * (the walk joins the read set).  Items whose vector has another dimension,
+ * does not parse, or (cosine) is all zeros are skipped; their number goes to
+ * *skipped when skipped is not NULL.  *hits is one allocation owned by the
+ * caller (sop_vector_free), *n its count.  Errors: SOP_EINVAL (NULL
+ * arguments, k 0, dim 0 or over SOP_VECTOR_MAX_DIM, a bad metric, a
+ * non-finite number, a zero query vector with cosine, s not of kind
+ * "vector"), SOP_ENOTFOUND (s dropped), SOP_ENOMEM, SOP_EIO, SOP_ECORRUPT.
+ */
+SOP_API int sop_vector_query(sop_store *s, const float *q, uint32_t dim, size_t k,
+                             sop_vector_metric metric, sop_vector_hit **hits, size_t *n,
+                             uint64_t *skipped);
+/* Free what sop_vector_query returned; NULL is a no-op. */
+SOP_API void sop_vector_free(sop_vector_hit *hits);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,7 +25,8 @@
  *  C6. Under db->lock (write), the commit record is applied to the registry
  *      and catalog with the same code recovery uses, and seq advances:
  *      the commit is visible at once to every new snapshot.
- *  C7. The new node versions enter the cache under their new locations;
+ *  C7. The new node versions enter the cache under their new locations
+ *      (the versions they replace leave it);
  *      this commit's write set is kept while an older snapshot is live.
  *  C8. A checkpoint is written when the log has grown enough since the last.
  */
@@ -34,6 +35,7 @@
 
 #include "btree.h"
 #include "os.h"
+#include "search.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,9 +52,21 @@
 #define INLINE_MAX 4096u
 #define INLINE_MIN 128u
 #define LEAF_INLINE_BUDGET (512u << 10)
+/* A changed leaf is written as a delta of its changed keys while its chain of
+ * deltas is shorter than DELTA_CHAIN_MAX records and their bytes stay under
+ * 1/DELTA_CHAIN_SHARE of the node's; then a full image is written.  Each
+ * image costs a whole node of log bytes, each delta on a chain costs one more
+ * record to read when the node is loaded cold (bt_load); recovery reads
+ * neither. */
 #ifndef DELTA_CHAIN_MAX
-#define DELTA_CHAIN_MAX 16
+#define DELTA_CHAIN_MAX 64
 #endif
+#ifndef DELTA_CHAIN_SHARE
+#define DELTA_CHAIN_SHARE 2
+#endif
+
+/* The biggest commit batch buffer kept for the next commit. */
+#define COMMIT_BUF_KEEP (16u << 20)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -182,9 +196,94 @@ int txn_note_name(sop_txn *t, const char *name)
     return strv_push(&t->names, &t->nnames, &t->capnames, name);
 }
 
+struct kblock {
+    struct kblock *next;
+    size_t used, cap;
+    uint8_t data[];
+};
+
+#define KBLOCK_BYTES (64u << 10)
+
+static int keyset_add(struct keyset *ks, const void *k, size_t kl)
+{
+    struct kblock *b = ks->blocks;
+    if (ks->n == ks->cap) {
+        size_t c = ks->cap ? ks->cap * 2 : 64;
+        struct kref *v = realloc(ks->v, c * sizeof(*v));
+        if (!v)
+            return SOP_ENOMEM;
+        ks->v = v;
+        ks->cap = c;
+    }
+    if (!b || b->cap - b->used < kl) {
+        size_t cap = kl > KBLOCK_BYTES ? kl : KBLOCK_BYTES;
+        if (!(b = malloc(sizeof(*b) + cap)))
+            return SOP_ENOMEM;
+        b->used = 0;
+        b->cap = cap;
+        b->next = ks->blocks;
+        ks->blocks = b;
+    }
+    uint8_t *p = b->data + b->used;
+    if (kl)
+        memcpy(p, k, kl);
+    b->used += kl;
+    ks->v[ks->n].k = p;
+    ks->v[ks->n].kl = (uint32_t)kl;
+    ks->n++;
+    return 0;
+}
+
+static void keyset_free(struct keyset *ks)
+{
+    while (ks->blocks) {
+        struct kblock *b = ks->blocks;
+        ks->blocks = b->next;
+        free(b);
+    }
+    free(ks->v);
+    memset(ks, 0, sizeof(*ks));
+}
+
+static int kref_cmp(const void *a, const void *b)
+{
+    const struct kref *x = a, *y = b;
+    return key_cmp(x->k, x->kl, y->k, y->kl);
+}
+
+/* Sort and deduplicate (the key bytes stay where they are). */
+static void keyset_settle(struct keyset *ks)
+{
+    if (ks->sorted == ks->n)
+        return;
+    qsort(ks->v, ks->n, sizeof(*ks->v), kref_cmp);
+    size_t j = 0;
+    for (size_t i = 0; i < ks->n; i++)
+        if (!j || kref_cmp(&ks->v[j - 1], &ks->v[i]))
+            ks->v[j++] = ks->v[i];
+    ks->n = ks->sorted = j;
+}
+
+/* After keyset_settle. */
+static bool keyset_holds(const struct keyset *ks, const struct item *k)
+{
+    size_t lo = 0, hi = ks->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = key_cmp(ks->v[mid].k, ks->v[mid].kl, k->k, k->kl);
+        if (!c)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
 static int note_read(sop_store *s, const void *k, size_t kl)
 {
-    return set_add_key(&s->rkeys, &s->nrkeys, &s->caprkeys, k, kl);
+    return keyset_add(&s->rkeys, k, kl);
 }
 
 static int note_write(sop_store *s, const void *k, size_t kl)
@@ -324,7 +423,7 @@ static void store_free(sop_store *s)
         cursor_free(c);
     }
     bt_reset(s);
-    keys_free(s->rkeys, s->nrkeys);
+    keyset_free(&s->rkeys);
     keys_free(s->wkeys, s->nwkeys);
     keys_free(s->deadv, s->ndeadv);
     for (size_t i = 0; i < s->nranges; i++) {
@@ -676,7 +775,8 @@ SOP_API int sop_store_list(sop_txn *t, sop_store_list_fn fn, void *arg)
         if (l.n)
             qsort(l.v, l.n, sizeof(*l.v), cmp_str);
         for (size_t i = 0; i < l.n && !rc; i++)
-            rc = fn(l.v[i], arg);
+            if (strncmp(l.v[i], SEARCH_NAME_PREFIX, strlen(SEARCH_NAME_PREFIX)) != 0)
+                rc = fn(l.v[i], arg); /* search indexes are the engine's own */
     }
     for (size_t i = 0; i < l.n; i++)
         free(l.v[i]);
@@ -1368,14 +1468,18 @@ static bool name_noted(const sop_txn *t, const char *name)
 static int validate(sop_txn *t)
 {
     sop_db *db = t->db;
-    for (sop_store *s = t->stores; s; s = s->next) {
-        keyset_sort(s->rkeys, &s->nrkeys);
+    for (sop_store *s = t->stores; s; s = s->next)
         keyset_sort(s->wkeys, &s->nwkeys);
-    }
     pthread_mutex_lock(&db->txn_mu);
     struct wset *w = db->recent_old;
     pthread_mutex_unlock(&db->txn_mu);
+    bool settled = false; /* read sets are sorted only when a newer commit exists */
     for (; w; w = w->next) {
+        if (w->seq > t->snap && !settled) {
+            for (sop_store *s = t->stores; s; s = s->next)
+                keyset_settle(&s->rkeys);
+            settled = true;
+        }
         if (w->seq <= t->snap)
             continue;
         for (size_t i = 0; i < w->nnames; i++)
@@ -1393,7 +1497,7 @@ static int validate(sop_txn *t)
                 bool hit = ws->structural;
                 for (size_t k = 0; k < ws->nkeys && !hit; k++) {
                     const struct item *key = &ws->keys[k];
-                    hit = keyset_has(s->rkeys, s->nrkeys, key) ||
+                    hit = keyset_holds(&s->rkeys, key) ||
                           keyset_has(s->wkeys, s->nwkeys, key);
                     for (size_t r = 0; r < s->nranges && !hit; r++)
                         hit = in_range(&s->ranges[r], key);
@@ -1515,8 +1619,8 @@ static int write_node(struct batch *b, struct dnode *d)
         rc = node_encode_delta(n, d->changed, d->nchanged, &n->at, (uint16_t)(n->chain + 1),
                                &b->w);
         size_t dlen = b->w.len - start - REC_HDR;
-        if (!rc && n->chain_bytes + dlen > n->bytes) {
-            /* deltas as big as the node itself: consolidate */
+        if (!rc && (n->chain_bytes + dlen) * DELTA_CHAIN_SHARE > n->bytes) {
+            /* the deltas add up to a good part of the node: consolidate */
             b->w.len = start;
             full = true;
         }
@@ -1676,6 +1780,11 @@ static int do_commit(sop_txn *t)
     if (t->stores && (rc = ch_flush(t->stores)) != 0)
         goto out_nolock;
     pthread_mutex_lock(&db->commit_mu); /* C2 */
+    /* the batch buffer of the last commit is reused: no fresh pages to fault in */
+    b.w = db->commit_buf;
+    b.w.len = 0;
+    b.w.err = false;
+    wb_init(&db->commit_buf);
     if (writes && db->log.broken) {
         txn_seterr(t, "commit: the log failed earlier (%s); reopen the database", db->log.err);
         rc = SOP_EIO;
@@ -1750,12 +1859,19 @@ static int do_commit(sop_txn *t)
         txn_seterr(t, "commit: apply in memory: %s; reopen the database", sop_strerror(rc));
         goto out;
     }
-    /* C7 */
+    /* C7: the replaced versions leave the cache (only an older snapshot could
+     * still read them, and it reloads them), the new ones enter it */
+    for (sop_store *s = t->stores; s; s = s->next)
+        for (size_t i = 0; i < s->capdn; i++)
+            if (s->dn[i] && s->dn[i]->freed && s->dn[i]->n->at.seg)
+                cache_drop(&db->cache, &s->dn[i]->n->at);
     for (size_t i = 0; i < b.nwritten; i++) {
         struct dnode *d = b.written[i];
         struct node *n = d->n;
         struct loc at = {.seg = seg, .off = base + b.wstart[i]};
         at.len = (uint32_t)get_u32(b.w.p + b.wstart[i] + 8);
+        if (n->at.seg)
+            cache_drop(&db->cache, &n->at);
         if (d->full) {
             n->chain = 0;
             n->chain_bytes = 0;
@@ -1772,6 +1888,10 @@ static int do_commit(sop_txn *t)
     if (db->log.appended - db->ckpt_at > db->opts.checkpoint_bytes)
         db_checkpoint(db); /* a failed checkpoint costs replay time, not data */
 out:
+    if (b.w.cap <= COMMIT_BUF_KEEP) {
+        db->commit_buf = b.w;
+        wb_init(&b.w);
+    }
     pthread_mutex_unlock(&db->commit_mu);
 out_nolock:
     batch_free(&b);
@@ -1783,7 +1903,9 @@ SOP_API int sop_txn_commit(sop_txn *t)
 {
     if (!t)
         return SOP_EINVAL;
-    int rc = txn_check(t, false);
+    int rc = search_commit_hook(t); /* search.c: index what t wrote, inside t */
+    if (rc == 0)
+        rc = txn_check(t, false);
     if (rc == 0)
         rc = do_commit(t);
     if (rc && rc != SOP_ECONFLICT)

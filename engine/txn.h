@@ -53,6 +53,21 @@ struct krange {
 
 #define TXN_CBUFS 4
 
+/* A set of keys recorded cheaply: the key bytes are copied into big blocks
+ * (no allocation per key), the array is sorted and deduplicated only when a
+ * commit has to validate against it. */
+struct kref {
+    const uint8_t *k;
+    uint32_t kl;
+};
+struct kblock;
+struct keyset {
+    struct kref *v;
+    size_t n, cap;
+    size_t sorted; /* v[0, sorted) is sorted and unique */
+    struct kblock *blocks;
+};
+
 struct sop_store {
     sop_txn *t;
     struct store_info info; /* working copy: root and count change here */
@@ -66,8 +81,9 @@ struct sop_store {
     struct item *deadv;
     size_t ndeadv, capdeadv;
     /* read and write sets */
-    struct item *rkeys, *wkeys;
-    size_t nrkeys, caprkeys, nwkeys, capwkeys;
+    struct keyset rkeys;
+    struct item *wkeys;
+    size_t nwkeys, capwkeys;
     struct krange *ranges;
     size_t nranges, capranges;
     struct sop_cursor *cursors;
@@ -142,5 +158,7 @@ void txn_free_scratch(sop_txn *t);
 void *txn_scratch(sop_txn *t, size_t n);
 int set_add_key(struct item **v, size_t *n, size_t *cap, const void *k, size_t kl);
 int txn_note_name(sop_txn *t, const char *name);
+/* search.c: index the search stores t wrote, first thing in commit. */
+int search_commit_hook(sop_txn *t);
 
 #endif

@@ -17,6 +17,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PIECE (1024u * 1024u) /* stdin/stdout streaming unit */
 
@@ -37,6 +39,8 @@ static int cmd_put(int argc, char **argv);
 static int cmd_get(int argc, char **argv);
 static int cmd_rm(int argc, char **argv);
 static int cmd_ls(int argc, char **argv);
+static int cmd_search(int argc, char **argv);
+static int cmd_vector(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
@@ -100,6 +104,30 @@ static const struct cli_cmd commands[] = {
      "when given.  With -b (--escape), bytes outside 0x21..0x7e and '\\' and '#' are\n"
      "written \\xHH, as in dumps, so every key is one line whatever it holds.\n",
      cmd_ls},
+    {"search", "DIR STORE QUERY [--k N] | MOUNT/STORE QUERY [--k N]",
+     "rank the documents of a search store for QUERY (BM25)",
+     "With DIR STORE, the database folder is opened (no sopfs may have it mounted);\n"
+     "with MOUNT/STORE, the store's query file MOUNT/STORE/.sop-search of a running\n"
+     "sopfs answers (it sees what is committed, or an open .sop-txn scope).\n"
+     "STORE must be of kind search (`sop create DIR STORE --kind search`): each item\n"
+     "is a document, its value the text.  Prints `doc<TAB>score` lines, best first\n"
+     "(score with 6 decimals, equal scores in key order), at most N of them\n"
+     "(--k, default 10; 0: all).  Words are runs of letters and digits, case-folded\n"
+     "for ASCII.  Nothing printed when no document holds a word of QUERY.\n",
+     cmd_search},
+    {"vector", "DIR STORE --k N [--metric cosine|l2] VECTOR | MOUNT/STORE --k N ...",
+     "the N items of a vector store nearest to VECTOR",
+     "With DIR STORE, the database folder is opened; with MOUNT/STORE, the query file\n"
+     "MOUNT/STORE/.sop-search of a running sopfs answers (see `sop help search`).\n"
+     "STORE must be of kind vector (`sop create DIR STORE --kind vector`): the first\n"
+     "line of each value is a vector of decimal numbers separated by spaces or\n"
+     "commas, maybe inside [ ], the rest a payload.  VECTOR is written the same way,\n"
+     "e.g. '0.1 0.2 0.3'.  Prints `key<TAB>distance` lines, nearest first (6\n"
+     "decimals, equal distances in key order); --metric cosine (1 - cosine, the\n"
+     "default) or l2.  The search is exact (every item is read).  Items whose vector\n"
+     "has another dimension or does not parse are skipped, and their count is\n"
+     "reported on stderr.\n",
+     cmd_vector},
     {"dump", "DIR STORE", "write a store (options and items) to stdout", cli_dump_help,
      cli_cmd_dump},
     {"load", "DIR STORE", "read a dump from stdin into a store (created if absent)", cli_dump_help,
@@ -961,6 +989,214 @@ static int cmd_ls(int argc, char **argv)
     }
 out:
     sop_cursor_close(cur);
+    session_end(&ss);
+    return ret;
+}
+
+/* -------------------------------------------------------- search, vector */
+
+/* Ask the query file of MOUNT/STORE (a sopfs mount; fs/query.c): one write
+ * of the request, the answer read back and copied to stdout. */
+static int mount_query(const char *cmd, const char *dir, const char *req)
+{
+    char path[4096], buf[65536];
+    int ret = CLI_OK;
+    if (snprintf(path, sizeof(path), "%s/.sop-search", dir) >= (int)sizeof(path)) {
+        cli_err("%s: %s: path too long", cmd, dir);
+        return CLI_FAIL;
+    }
+    int fd = open(path, O_RDWR);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            cli_err("%s: %s is not a search or vector store of a sopfs mount (no %s)", cmd, dir,
+                    path);
+        } else {
+            cli_err("%s: open %s: %s", cmd, path, strerror(errno));
+        }
+        return CLI_FAIL;
+    }
+    size_t len = strlen(req);
+    ssize_t w = write(fd, req, len);
+    if (w != (ssize_t)len) {
+        if (w < 0 && errno == EINVAL) {
+            cli_err("%s: the query does not parse (the sopfs log says why)", cmd);
+        } else {
+            cli_err("%s: write %s: %s", cmd, path, w < 0 ? strerror(errno) : "short write");
+        }
+        close(fd);
+        return CLI_FAIL;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            cli_err("%s: read %s: %s", cmd, path, strerror(errno));
+            ret = CLI_FAIL;
+            break;
+        }
+        if (r == 0) {
+            break;
+        }
+        if (fwrite(buf, 1, (size_t)r, stdout) != (size_t)r) {
+            cli_err("%s: write stdout: %s", cmd, strerror(errno));
+            ret = CLI_FAIL;
+            break;
+        }
+    }
+    close(fd);
+    return ret;
+}
+
+static int print_hit(const void *k, size_t kl, double x)
+{
+    if (fwrite(k, 1, kl, stdout) != kl || printf("\t%.6f\n", x) < 0) {
+        cli_err("write stdout: %s", strerror(errno));
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+static int cmd_search(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"k", required_argument, NULL, 'k'},
+        {NULL, 0, NULL, 0},
+    };
+    struct session ss = {0};
+    sop_search_hit *hits = NULL;
+    uint64_t k = 10;
+    size_t n = 0, i;
+    int c, ret, rc;
+
+    optind = 1;
+    while ((c = cli_getopt(argv[0], argc, argv, "k:", longopts)) != -1) {
+        if (c != 'k') {
+            return CLI_USAGE;
+        }
+        if (!cli_parse_u64(optarg, 0, UINT32_MAX, false, &k)) {
+            return cli_usage(argv[0], "search: --k takes a number, not '%s'", optarg);
+        }
+    }
+    if (argc - optind == 2) { /* MOUNT/STORE QUERY */
+        size_t cap = strlen(argv[optind + 1]) + 64;
+        char *req = malloc(cap);
+        if (!req) {
+            cli_err("search: out of memory");
+            return CLI_FAIL;
+        }
+        snprintf(req, cap, "k=%llu %s\n", (unsigned long long)k, argv[optind + 1]);
+        ret = mount_query("search", argv[optind], req);
+        free(req);
+        return ret;
+    }
+    if (argc - optind != 3) {
+        return cli_usage(argv[0], "search: needs DIR, STORE and QUERY (or MOUNT/STORE and QUERY)");
+    }
+    ret = session_begin(&ss, argv[optind], argv[optind + 1], SOP_TXN_READ, false);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    rc = sop_search_query(ss.s, argv[optind + 2], (size_t)k, &hits, &n);
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "search '%s'", ss.name);
+        goto out;
+    }
+    for (i = 0; i < n && ret == CLI_OK; i++) {
+        ret = print_hit(hits[i].key, hits[i].key_len, hits[i].score);
+    }
+out:
+    sop_search_free(hits);
+    session_end(&ss);
+    return ret;
+}
+
+static int cmd_vector(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"k", required_argument, NULL, 'k'},
+        {"metric", required_argument, NULL, 'm'},
+        {NULL, 0, NULL, 0},
+    };
+    struct session ss = {0};
+    sop_vector_hit *hits = NULL;
+    sop_vector_metric metric = SOP_VECTOR_COSINE;
+    float *q = NULL;
+    uint64_t k = 0, skipped = 0;
+    uint32_t dim;
+    size_t n = 0, off, i;
+    int c, ret, rc;
+
+    optind = 1;
+    while ((c = cli_getopt(argv[0], argc, argv, "k:m:", longopts)) != -1) {
+        if (c == 'k') {
+            if (!cli_parse_u64(optarg, 1, UINT32_MAX, false, &k)) {
+                return cli_usage(argv[0], "vector: --k takes a number >= 1, not '%s'", optarg);
+            }
+        } else if (c == 'm') {
+            if (strcmp(optarg, "cosine") == 0) {
+                metric = SOP_VECTOR_COSINE;
+            } else if (strcmp(optarg, "l2") == 0) {
+                metric = SOP_VECTOR_L2;
+            } else {
+                return cli_usage(argv[0], "vector: --metric is cosine or l2, not '%s'", optarg);
+            }
+        } else {
+            return CLI_USAGE;
+        }
+    }
+    if (argc - optind != 3 && argc - optind != 2) {
+        return cli_usage(argv[0], "vector: needs DIR, STORE and VECTOR (or MOUNT/STORE and VECTOR)");
+    }
+    if (k == 0) {
+        return cli_usage(argv[0], "vector: --k N is required");
+    }
+    if (argc - optind == 2) { /* MOUNT/STORE VECTOR */
+        size_t cap = strlen(argv[optind + 1]) + 64;
+        char *req = malloc(cap);
+        if (!req) {
+            cli_err("vector: out of memory");
+            return CLI_FAIL;
+        }
+        snprintf(req, cap, "k=%llu metric=%s %s\n", (unsigned long long)k,
+                 metric == SOP_VECTOR_L2 ? "l2" : "cosine", argv[optind + 1]);
+        ret = mount_query("vector", argv[optind], req);
+        free(req);
+        return ret;
+    }
+    q = malloc(SOP_VECTOR_MAX_DIM * sizeof(*q));
+    if (!q) {
+        cli_err("vector: out of memory");
+        return CLI_FAIL;
+    }
+    const char *vs = argv[optind + 2];
+    if (sop_vector_parse(vs, strlen(vs), q, SOP_VECTOR_MAX_DIM, &dim, &off) != SOP_OK ||
+        off != strlen(vs)) {
+        free(q);
+        return cli_usage(argv[0], "vector: '%s' is not a vector (numbers separated by spaces "
+                                  "or commas)",
+                         vs);
+    }
+    ret = session_begin(&ss, argv[optind], argv[optind + 1], SOP_TXN_READ, false);
+    if (ret != CLI_OK) {
+        goto out;
+    }
+    rc = sop_vector_query(ss.s, q, dim, (size_t)k, metric, &hits, &n, &skipped);
+    if (rc != SOP_OK) {
+        ret = cli_fail(ss.db, ss.t, rc, "vector query '%s'", ss.name);
+        goto out;
+    }
+    for (i = 0; i < n && ret == CLI_OK; i++) {
+        ret = print_hit(hits[i].key, hits[i].key_len, hits[i].distance);
+    }
+    if (skipped) {
+        cli_err("vector: %llu item(s) skipped: another dimension than %u, or not a vector",
+                (unsigned long long)skipped, dim);
+    }
+out:
+    sop_vector_free(hits);
+    free(q);
     session_end(&ss);
     return ret;
 }
