@@ -157,7 +157,7 @@ static void fill_stat(fuse_ino_t ino, const struct fs_attr *a, struct stat *st)
 
 static bool is_ctl(const struct fs_node *n)
 {
-    return n->kind == K_CTL_TXN || n->kind == K_CTL_STATS;
+    return fs_kind_ctl(n->kind);
 }
 
 static void ctl_attr(struct fs *fs, const struct fs_node *n, const struct fs_attr *dir,
@@ -165,7 +165,8 @@ static void ctl_attr(struct fs *fs, const struct fs_node *n, const struct fs_att
 {
     memset(a, 0, sizeof(*a));
     a->m.type = FS_T_FILE;
-    a->m.mode = n->kind == K_CTL_STATS ? 0444 : 0644;
+    /* .sop-search: everyone may ask (the answer belongs to the descriptor) */
+    a->m.mode = n->kind == K_CTL_STATS ? 0444 : n->kind == K_CTL_SEARCH ? 0666 : 0644;
     a->m.uid = dir ? dir->m.uid : (uint32_t)fs->uid;
     a->m.gid = dir ? dir->m.gid : (uint32_t)fs->gid;
     a->m.atime_ns = a->m.mtime_ns = a->m.ctime_ns = fs_now_ns();
@@ -337,11 +338,18 @@ static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
         goto out;
     bool txnctl = !strcmp(name, ".sop-txn");
     bool stats = pn->kind == K_ROOT && !strcmp(name, ".sop-stats");
-    if (txnctl || stats) {
+    bool query = pn->kind == K_STORE && !strcmp(name, ".sop-search");
+    int qkind = 0;
+    if (query && ((rc = fs_query_kind(fs, &dp, &qkind)) != 0 || !qkind)) {
+        rc = rc ? rc : -ENOENT; /* only search and vector stores have one */
+        goto out;
+    }
+    if (txnctl || stats || query) {
         struct fs_attr da;
         if ((rc = resolve(fs, &dp, &da)) != 0)
             goto out;
-        n = fs_node_lookup(fs, pn, name, txnctl ? K_CTL_TXN : K_CTL_STATS, FS_T_FILE);
+        n = fs_node_lookup(fs, pn, name, txnctl ? K_CTL_TXN : stats ? K_CTL_STATS : K_CTL_SEARCH,
+                           FS_T_FILE);
         if (!n) {
             rc = -ENOMEM;
             goto out;
@@ -1202,6 +1210,10 @@ static int open_ctl(struct fs *fs, struct fs_node *n, struct fs_handle *h,
     int rc = 0;
     h->kind = H_CTL;
     fi->direct_io = 1;
+    if (n->kind == K_CTL_SEARCH) {
+        fi->nonseekable = 1; /* the answer is read from its start (query.c) */
+        return 0;
+    }
     if ((fi->flags & O_ACCMODE) != O_WRONLY) {
         if (n->kind == K_CTL_STATS)
             rc = fs_stats_text(fs, &h->text, &h->text_len);
@@ -1419,10 +1431,15 @@ static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size
 
     *got = 0;
     if (h->kind == H_CTL) {
-        if ((size_t)off < h->text_len) {
-            *got = h->text_len - (size_t)off < size ? h->text_len - (size_t)off : size;
-            memcpy(buf, h->text + off, *got);
+        pthread_mutex_lock(&h->mu);
+        size_t at = n->kind == K_CTL_SEARCH ? h->text_pos : (size_t)off;
+        if (at < h->text_len) {
+            *got = h->text_len - at < size ? h->text_len - at : size;
+            memcpy(buf, h->text + at, *got);
         }
+        if (n->kind == K_CTL_SEARCH)
+            h->text_pos = at + *got;
+        pthread_mutex_unlock(&h->mu);
         return 0;
     }
     if ((rc = fs_node_path(fs, n, &p)) != 0)
@@ -1570,10 +1587,25 @@ static int fs_do_write(struct fs *fs, struct fs_handle *h, uid_t uid, const char
     int rc;
 
     if (h->kind == H_CTL) {
-        if (n->kind != K_CTL_TXN)
+        if (n->kind != K_CTL_TXN && n->kind != K_CTL_SEARCH)
             return -EACCES;
-        if ((rc = fs_node_path(fs, n, &p)) == 0)
+        if ((rc = fs_node_path(fs, n, &p)) == 0 && n->kind == K_CTL_TXN)
             rc = fs_scope_command(fs, &p, buf, size);
+        if (rc == 0 && n->kind == K_CTL_SEARCH) {
+            int kind = 0;
+            char *text = NULL;
+            size_t len = 0;
+            if ((rc = fs_query_kind(fs, &p, &kind)) == 0 &&
+                (rc = fs_query_run(fs, &p, kind ? kind : FS_Q_SEARCH, buf, size, &text, &len)) ==
+                    0) {
+                pthread_mutex_lock(&h->mu);
+                free(h->text);
+                h->text = text;
+                h->text_len = len;
+                h->text_pos = 0;
+                pthread_mutex_unlock(&h->mu);
+            }
+        }
         fs_path_free(&p);
         return rc;
     }

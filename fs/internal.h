@@ -48,7 +48,13 @@
 enum fs_type { FS_T_NONE = 0, FS_T_FILE = 1, FS_T_DIR = 2, FS_T_LINK = 3 };
 
 /* What a node is. */
-enum fs_kind { K_ROOT, K_STORE, K_ENTRY, K_CTL_TXN, K_CTL_STATS };
+enum fs_kind { K_ROOT, K_STORE, K_ENTRY, K_CTL_TXN, K_CTL_STATS, K_CTL_SEARCH };
+
+/* Is a node of this kind a control file (.sop-txn, .sop-stats, .sop-search)? */
+static inline bool fs_kind_ctl(int kind)
+{
+    return kind == K_CTL_TXN || kind == K_CTL_STATS || kind == K_CTL_SEARCH;
+}
 
 /* One metadata record, decoded (names.c has the encoding). */
 struct fs_meta {
@@ -153,6 +159,7 @@ struct fs_handle {
     /* control files */
     char *text;
     size_t text_len;
+    size_t text_pos; /* .sop-search: where the next read of the answer starts */
 };
 
 struct fs_stats {
@@ -293,6 +300,15 @@ typedef int (*fs_txfn)(struct fs *fs, struct fs_tx *tx, void *arg);
 int fs_run(struct fs *fs, const struct fs_path *a, const struct fs_path *b, bool write, fs_txfn fn,
            void *arg);
 int fs_txn_mode(const struct fs *fs);
+
+/* --------------------------------------------------------------- query.c */
+enum { FS_Q_SEARCH = 1, FS_Q_VECTOR = 2 };
+/* The query kind of store `store` (FS_Q_*), 0 for records. */
+int fs_query_kind(struct fs *fs, const struct fs_path *store, int *kind);
+/* Run the query written in buf (see query.c) on store `store`; the answer
+ * (malloc'd) in *text.  -EINVAL for a query that does not parse. */
+int fs_query_run(struct fs *fs, const struct fs_path *store, int kind, const char *buf, size_t len,
+                 char **text, size_t *text_len);
 
 /* --------------------------------------------------------------- scope.c */
 /* The open (or failed) scope covering p, referenced; NULL when none. */

@@ -3,14 +3,16 @@ if HAVE_FUSE
 bin_PROGRAMS += src/sopfs
 src_sopfs_SOURCES = src/sopfs.c \
 	fs/fs.h fs/internal.h \
-	fs/fs.c fs/node.c fs/names.c fs/tx.c fs/scope.c fs/xattr.c fs/notify.c fs/log.c
+	fs/fs.c fs/node.c fs/names.c fs/tx.c fs/scope.c fs/xattr.c fs/notify.c fs/log.c \
+	fs/query.c
 src_sopfs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fs $(FUSE3_CFLAGS)
 src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
 
 # Integration tests on a real mount (tests/fs/lib.sh has the helpers);
 # readdir.sh lists a store of a million records (about a minute).
 FS_TESTS = tests/fs/basic.sh tests/fs/tree.sh tests/fs/xattr.sh tests/fs/txn.sh \
-	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh tests/fs/readdir.sh
+	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh tests/fs/readdir.sh \
+	tests/fs/search.sh
 TESTS += $(FS_TESTS)
 dist_check_SCRIPTS += $(FS_TESTS)
 EXTRA_DIST += tests/fs/lib.sh

@@ -314,7 +314,7 @@ int fs_node_path(struct fs *fs, struct fs_node *n, struct fs_path *p)
 
     memset(p, 0, sizeof(*p));
     pthread_mutex_lock(&fs->mu);
-    if (n->kind == K_CTL_TXN || n->kind == K_CTL_STATS)
+    if (fs_kind_ctl(n->kind))
         n = n->parent;
     for (const struct fs_node *x = n; x && x->kind != K_ROOT; x = x->parent) {
         if (depth == sizeof(chain) / sizeof(chain[0])) {
@@ -360,7 +360,7 @@ static bool node_under(struct fs_node *n, const struct fs_path *p, const struct 
 {
     size_t depth = 0;
     for (const struct fs_node *x = n; x && x->kind != K_ROOT; x = x->parent) {
-        if (x->kind == K_CTL_TXN || x->kind == K_CTL_STATS)
+        if (fs_kind_ctl(x->kind))
             continue;
         if (depth == CHAIN_MAX)
             return false;
