@@ -487,7 +487,14 @@ static uint32_t min_items(const sop_store *s, const struct node *n)
     return m > floor ? m : floor;
 }
 
-static int split_up(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
+/*
+ * Split d (and its ancestors, as they overflow) after an insert at position
+ * pos of d.  An overflow by an item that went last (ascending keys: logs,
+ * sequence numbers, bulk loads in order) leaves the right node with only
+ * the minimum and the left one three quarters full: even splits would leave
+ * every leaf of an ascending load half empty and rewrite each twice as often.
+ */
+static int split_up(sop_store *s, struct tpos *tp, int depth, struct dnode *d, uint32_t pos)
 {
     int rc;
     while (d->n->n > s->info.slot_length) {
@@ -495,6 +502,8 @@ static int split_up(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
         if ((rc = bt_new(s, d->n->leaf, &nd)) != 0)
             return rc;
         uint32_t half = d->n->n / 2;
+        if (pos == d->n->n - 1 && d->n->n - min_items(s, d->n) >= min_items(s, d->n))
+            half = d->n->n - min_items(s, d->n);
         if ((rc = node_move_tail(d->n, half, nd->n)) != 0)
             return rc;
         d->full = true;
@@ -512,7 +521,8 @@ static int split_up(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
         struct dnode *p;
         if ((rc = bt_mut(s, &tp->id[depth - 1], &p)) != 0)
             return rc;
-        if ((rc = node_insert(p->n, tp->ix[depth - 1] + 1, &sep)) != 0)
+        pos = tp->ix[depth - 1] + 1;
+        if ((rc = node_insert(p->n, pos, &sep)) != 0)
             return rc;
         p->full = true;
         d = p;
@@ -547,7 +557,7 @@ int bt_insert(sop_store *s, const struct item *it)
     if ((rc = node_insert(d->n, pos, it)) != 0 || (rc = changed(d, it->k, it->kl)) != 0)
         return rc;
     s->info.count++;
-    return split_up(s, &tp, depth, d);
+    return split_up(s, &tp, depth, d, pos);
 }
 
 /* ------------------------------------------------------------ remove */

@@ -147,6 +147,71 @@ static void duplicates_keep_insertion_order(void **st)
     free(dir);
 }
 
+struct fill {
+    uint64_t leaves, items;
+};
+
+static int count_leaf(sop_store *s, const struct lid *id, struct node *n, void *arg)
+{
+    (void)s;
+    (void)id;
+    struct fill *f = arg;
+    if (n->leaf) {
+        f->leaves++;
+        f->items += n->n;
+    }
+    return 0;
+}
+
+/* Keys in ascending order (a log, a bulk load in order) leave the leaves
+ * three quarters full, not half (an overflow by the last item splits off
+ * only the minimum); descending and ascending loads keep every invariant. */
+static void ordered_loads_fill_and_balance(void **st)
+{
+    (void)st;
+    const uint32_t slots[] = {4, 5, 8, 100};
+    for (size_t si = 0; si < sizeof(slots) / sizeof(slots[0]); si++) {
+        char *dir = tl_tmpdir("btree-ordered");
+        sop_db *db;
+        sop_txn *t;
+        sop_store *up, *down;
+        const int n = 3000;
+        assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+        assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+        sop_store_options o = {.slot_length = slots[si], .unique = true, .value_in_node = true};
+        assert_int_equal(sop_store_create(t, "up", &o, &up), 0);
+        assert_int_equal(sop_store_create(t, "down", &o, &down), 0);
+        for (int i = 0; i < n; i++) {
+            char k[16];
+            snprintf(k, sizeof(k), "%06d", i);
+            assert_int_equal(sop_add(up, k, 6, "v", 1), 0);
+            snprintf(k, sizeof(k), "%06d", n - i);
+            assert_int_equal(sop_add(down, k, 6, "v", 1), 0);
+            if (i % 53 == 0 || i == n - 1) {
+                if (bt_check(up) != 0 || bt_check(down) != 0)
+                    fail_msg("slot %u: invariants broken after %d ordered adds", slots[si], i);
+            }
+            if (i % 500 == 499) {
+                assert_int_equal(sop_txn_commit(t), 0);
+                assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+                assert_int_equal(sop_store_open(t, "up", &up), 0);
+                assert_int_equal(sop_store_open(t, "down", &down), 0);
+            }
+        }
+        struct fill f = {0};
+        assert_int_equal(bt_walk(up, count_leaf, &f), 0);
+        assert_int_equal(f.items, (uint64_t)n);
+        /* even splits: about n / (slot / 2) leaves; these: n / (3 slot / 4) */
+        double fill = (double)f.items / ((double)f.leaves * slots[si]);
+        if (fill < 0.7)
+            fail_msg("slot %u: ascending load left leaves %.2f full", slots[si], fill);
+        assert_int_equal(sop_txn_commit(t), 0);
+        sop_db_close(db);
+        tl_rmrf(dir);
+        free(dir);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +219,7 @@ int main(void)
         cmocka_unit_test(unique_slot5_stays_balanced),
         cmocka_unit_test(duplicates_slot8_stay_balanced),
         cmocka_unit_test(duplicates_keep_insertion_order),
+        cmocka_unit_test(ordered_loads_fill_and_balance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
