@@ -281,8 +281,16 @@ int blob_append(struct seglog *l, const void *buf, size_t len, uint32_t *seg, ui
 int blob_append_rec(struct seglog *l, const uint8_t *h, const void *payload, uint32_t plen,
                     uint32_t *seg, uint64_t *off)
 {
+    uint8_t small[4096];
+    if (plen <= sizeof(small) - REC_HDR) { /* a small value: one pwrite */
+        memcpy(small, h, REC_HDR);
+        if (plen)
+            memcpy(small + REC_HDR, payload, plen);
+        struct part p = {small, REC_HDR + (size_t)plen};
+        return append_parts(l, &p, 1, seg, off);
+    }
     struct part p[2] = {{h, REC_HDR}, {payload, plen}};
-    return append_parts(l, p, plen ? 2 : 1, seg, off);
+    return append_parts(l, p, 2, seg, off);
 }
 
 int blob_sync(struct seglog *l)

@@ -18,7 +18,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 
 void item_free_own(struct item *it)
@@ -313,7 +312,7 @@ static int bt_new(sop_store *s, bool leaf, struct dnode **out)
         free(d);
         return SOP_ENOMEM;
     }
-    uuid_generate(d->id.b);
+    codec_uuid4(d->id.b);
     d->fresh = d->full = true;
     int rc = dirty_put(s, d);
     if (rc) {

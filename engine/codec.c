@@ -3,8 +3,12 @@
  */
 #include "codec.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
 #include <zlib.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -78,6 +82,83 @@ uint32_t codec_crc32(uint32_t crc, const void *p, size_t n)
         n -= chunk;
     }
     return crc;
+}
+
+/* ------------------------------------------------------------ UUIDs */
+
+static unsigned fork_gen; /* bumped in a forked child: threads reseed */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static __thread uint64_t rs[4]; /* xoshiro256** state */
+static __thread bool rs_seeded;
+static __thread unsigned rs_gen;
+
+static void after_fork(void)
+{
+    fork_gen++;
+}
+
+static void register_fork(void)
+{
+    pthread_atfork(NULL, NULL, after_fork);
+}
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void rs_seed(void)
+{
+    uuid_t u[2];
+    pthread_once(&fork_once, register_fork);
+    /* 32 bytes from libuuid's generator (getrandom(2) underneath), mixed
+     * with the time, the thread and the process through splitmix */
+    uuid_generate_random(u[0]);
+    uuid_generate_random(u[1]);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    x ^= (uint64_t)(uintptr_t)&rs ^ ((uint64_t)getpid() << 32);
+    for (int i = 0; i < 4; i++) {
+        uint64_t v;
+        memcpy(&v, (const uint8_t *)u + 8 * i, 8);
+        rs[i] = v ^ splitmix(&x);
+    }
+    if (!(rs[0] | rs[1] | rs[2] | rs[3]))
+        rs[0] = 1;
+    rs_seeded = true;
+    rs_gen = fork_gen;
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rs_next(void)
+{
+    uint64_t r = rotl(rs[1] * 5, 7) * 9, t = rs[1] << 17;
+    rs[2] ^= rs[0];
+    rs[3] ^= rs[1];
+    rs[1] ^= rs[2];
+    rs[0] ^= rs[3];
+    rs[2] ^= t;
+    rs[3] = rotl(rs[3], 45);
+    return r;
+}
+
+void codec_uuid4(uint8_t out[16])
+{
+    if (!rs_seeded || rs_gen != fork_gen)
+        rs_seed();
+    uint64_t a = rs_next(), b = rs_next();
+    memcpy(out, &a, 8);
+    memcpy(out + 8, &b, 8);
+    out[6] = (uint8_t)((out[6] & 0x0f) | 0x40); /* version 4 */
+    out[8] = (uint8_t)((out[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 }
 
 void wb_init(struct wbuf *w)

@@ -65,6 +65,12 @@ void wb_varint(struct wbuf *w, uint64_t v);
 /* varint length, then the bytes */
 void wb_blob(struct wbuf *w, const void *p, size_t n);
 
+/* A new random (version 4) UUID, libuuid's uuid_t layout, from a
+ * per-thread xoshiro256** generator seeded by libuuid's uuid_generate_random
+ * (again in a forked child): uuid_generate itself makes about five system
+ * calls per ID, which cost more than the insert that needed it. */
+void codec_uuid4(uint8_t out[16]);
+
 /* A bounds-checked reader.  `err` latches a read past the end or a bad
  * varint; values read after that are zero. */
 struct rbuf {

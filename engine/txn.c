@@ -41,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 /* Values kept inside a leaf are at most INLINE_MAX bytes, and at most
  * LEAF_INLINE_BUDGET / slot_length (never under INLINE_MIN), so that a full
@@ -603,7 +602,7 @@ SOP_API int sop_store_create(sop_txn *t, const char *name, const sop_store_optio
     if (!s)
         return SOP_ENOMEM;
     struct store_info *i = &s->info;
-    uuid_generate(i->id.b);
+    codec_uuid4(i->id.b);
     i->slot_length = o->slot_length ? o->slot_length : 1000;
     i->chunk_size = o->chunk_size ? o->chunk_size : (1u << 20);
     i->unique = o->unique;
@@ -821,7 +820,7 @@ static int make_item(sop_store *s, const void *k, size_t kl, const void *v, size
     }
     it->ext = 1;
     it->csize = s->info.chunk_size;
-    uuid_generate(it->vid.b);
+    codec_uuid4(it->vid.b);
     return vl ? ch_write(s, it, 0, v, vl) : 0;
 }
 
@@ -1041,7 +1040,7 @@ static int to_external(sop_store *s, struct item *it)
     ext.vl = 0;
     ext.vsize = 0;
     ext.csize = s->info.chunk_size;
-    uuid_generate(ext.vid.b);
+    codec_uuid4(ext.vid.b);
     int rc = it->vl ? ch_write(s, &ext, 0, it->v, it->vl) : 0;
     if (rc)
         return rc;

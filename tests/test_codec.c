@@ -8,7 +8,10 @@
 
 #include "codec.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 static void integers_round_trip_little_endian(void **st)
@@ -106,6 +109,47 @@ static void crc32_matches_zlib_at_every_length_and_split(void **st)
     assert_int_equal(codec_crc32(0, big, sizeof(big)), (uint32_t)crc32(0, big, sizeof(big)));
 }
 
+static int cmp16(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+/* codec_uuid4: version 4 and the RFC 4122 variant, no repeat among 200,000,
+ * and a forked child does not repeat its parent's sequence. */
+static void uuids_are_v4_unique_and_fork_safe(void **st)
+{
+    (void)st;
+    enum { N = 200000 };
+    uint8_t(*v)[16] = malloc(sizeof(*v) * (N + 1));
+    assert_non_null(v);
+    for (int i = 0; i < N; i++) {
+        codec_uuid4(v[i]);
+        assert_int_equal(v[i][6] >> 4, 4);
+        assert_int_equal(v[i][8] & 0xc0, 0x80);
+    }
+    qsort(v, N, 16, cmp16);
+    for (int i = 1; i < N; i++)
+        assert_true(memcmp(v[i - 1], v[i], 16) != 0);
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uint8_t c[16];
+        codec_uuid4(c);
+        _exit(write(pfd[1], c, 16) == 16 ? 0 : 1);
+    }
+    uint8_t mine[16], child[16];
+    codec_uuid4(mine);
+    assert_int_equal(read(pfd[0], child, 16), 16);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(memcmp(mine, child, 16) != 0);
+    close(pfd[0]);
+    close(pfd[1]);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +158,7 @@ int main(void)
         cmocka_unit_test(reads_past_the_end_latch_an_error),
         cmocka_unit_test(crc32_matches_the_standard_check_value),
         cmocka_unit_test(crc32_matches_zlib_at_every_length_and_split),
+        cmocka_unit_test(uuids_are_v4_unique_and_fork_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
