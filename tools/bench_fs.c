@@ -69,7 +69,8 @@ const char bench_fs_help[] =
     "                    it is removed at the end\n"
     "  --size-mib N      size of the sequential file, MiB (default 1024)\n"
     "  --files N         small files (default 10000)\n"
-    "  --tree N          files in the copied tree (default 5000)\n";
+    "  --tree N          files in the copied tree (default 5000)\n"
+    "  --single-thread   run sopfs with -s (its single-threaded loop)\n";
 
 enum phase { P_SEQ_WRITE, P_SEQ_READ, P_CREATE, P_STAT, P_READ, P_DELETE, P_CP, NPHASES };
 
@@ -486,7 +487,7 @@ static void default_sopfs(char *out, size_t size)
 
 /* Start `sopfs -f data mnt` in a process group of its own; returns its pid
  * or -1 (reported). */
-static pid_t start_sopfs(const char *sopfs, const char *data, const char *mnt)
+static pid_t start_sopfs(const char *sopfs, const char *data, const char *mnt, bool single)
 {
     pid_t pid = fork();
 
@@ -502,7 +503,11 @@ static pid_t start_sopfs(const char *sopfs, const char *data, const char *mnt)
             dup2(fd, 0);
             dup2(fd, 1);
         }
-        execlp(sopfs, sopfs, "-f", data, mnt, (char *)NULL);
+        if (single) {
+            execlp(sopfs, sopfs, "-f", "-s", data, mnt, (char *)NULL);
+        } else {
+            execlp(sopfs, sopfs, "-f", data, mnt, (char *)NULL);
+        }
         cli_err("bench fs: run %s: %s", sopfs, strerror(errno));
         _exit(127);
     }
@@ -628,14 +633,15 @@ static void print_table(const struct fs_cfg *cfg, double res[2][NPHASES], long r
     }
 }
 
-enum { O_SOPFS = 256, O_DIR, O_SIZE, O_FILES, O_TREE };
+enum { O_SOPFS = 256, O_DIR, O_SIZE, O_FILES, O_TREE, O_SINGLE };
 
 static int bench_fs(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"sopfs", required_argument, NULL, O_SOPFS},   {"dir", required_argument, NULL, O_DIR},
         {"size-mib", required_argument, NULL, O_SIZE}, {"files", required_argument, NULL, O_FILES},
-        {"tree", required_argument, NULL, O_TREE},     {NULL, 0, NULL, 0},
+        {"tree", required_argument, NULL, O_TREE},     {"single-thread", no_argument, NULL, O_SINGLE},
+        {NULL, 0, NULL, 0},
     };
     struct fs_cfg cfg = {.size_mib = 1024, .files = 10000, .tree = 5000};
     const char *base = getenv("TMPDIR");
@@ -652,6 +658,7 @@ static int bench_fs(int argc, char **argv)
     if (!base || !base[0]) {
         base = "/tmp";
     }
+    bool single = false;
     default_sopfs(sopfs, sizeof(sopfs));
     optind = 1;
     while ((c = cli_getopt("bench", argc, argv, "", longopts)) != -1) {
@@ -679,6 +686,9 @@ static int bench_fs(int argc, char **argv)
             if (!cli_parse_u64(optarg, 1, 999999, true, &cfg.tree)) {
                 return cli_usage("bench", "bench fs: --tree takes 1..999999, not '%s'", optarg);
             }
+            break;
+        case O_SINGLE:
+            single = true;
             break;
         default:
             return CLI_USAGE;
@@ -725,7 +735,7 @@ static int bench_fs(int argc, char **argv)
     if (!make_tree(src, &cfg, buf)) {
         goto out;
     }
-    pid = start_sopfs(sopfs, data, mnt);
+    pid = start_sopfs(sopfs, data, mnt, single);
     if (pid < 0 || !wait_mounted(pid, root, mnt, &status, &reaped)) {
         goto out;
     }
