@@ -896,6 +896,27 @@ SOP_API int sop_db_sync(sop_db *db)
     return db_sync(db);
 }
 
+SOP_API int sop_db_get_stats(sop_db *db, sop_db_stats *out)
+{
+    if (!db || !out)
+        return SOP_EINVAL;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&db->cache.mu);
+    out->cache_hits = db->cache.hits;
+    out->cache_misses = db->cache.misses;
+    out->cache_nodes = db->cache.count;
+    out->cache_bytes = db->cache.bytes;
+    out->cache_budget = db->cache.budget;
+    pthread_mutex_unlock(&db->cache.mu);
+    pthread_mutex_lock(&db->log.mu);
+    out->log_bytes = db->log.appended;
+    pthread_mutex_unlock(&db->log.mu);
+    pthread_rwlock_rdlock(&db->lock);
+    out->seq = db->seq;
+    pthread_rwlock_unlock(&db->lock);
+    return 0;
+}
+
 SOP_API void sop_db_close(sop_db *db)
 {
     if (!db)

@@ -118,6 +118,18 @@ SOP_API void sop_db_close(sop_db *db);
  * against power loss.  Errors: SOP_EIO, SOP_ENOSPC. */
 SOP_API int sop_db_sync(sop_db *db);
 
+/* addition: counters of an open database, since it was opened. */
+typedef struct sop_db_stats {
+    uint64_t cache_hits, cache_misses; /* node cache lookups that found a decoded node, or not */
+    uint64_t cache_nodes, cache_bytes; /* decoded nodes it holds, and their bytes            */
+    uint64_t cache_budget;             /* its bound in bytes (sop_db_options.cache_bytes)    */
+    uint64_t log_bytes;                /* bytes appended to the log since the open           */
+    uint64_t seq;                      /* the last committed transaction's sequence number   */
+} sop_db_stats;
+
+/* Fill *out.  0, or SOP_EINVAL for a NULL argument. */
+SOP_API int sop_db_get_stats(sop_db *db, sop_db_stats *out);
+
 /* Reclaim the space of superseded records (addition): every live record is
  * copied into new segments and the old segments are removed.  Crash-safe at
  * every step.  Runs only while no transaction is open (SOP_EBUSY otherwise);

@@ -495,6 +495,16 @@ int fs_stats_text(struct fs *fs, char **text, size_t *len)
     OUT("scopes_open", __atomic_load_n(&fs->nopen_scopes, __ATOMIC_RELAXED));
     OUT("open_files", open_files);
     OUT("inodes", nodes);
+    sop_db_stats ds;
+    if (sop_db_get_stats(fs->db, &ds) == 0) {
+        OUT("cache_hits", ds.cache_hits);
+        OUT("cache_misses", ds.cache_misses);
+        OUT("cache_nodes", ds.cache_nodes);
+        OUT("cache_bytes", ds.cache_bytes);
+        OUT("cache_budget", ds.cache_budget);
+        OUT("log_bytes", ds.log_bytes);
+        OUT("last_commit_seq", ds.seq);
+    }
     OUT("uptime_s", (uint64_t)((fs_now_ns() - fs->start_ns) / 1000000000));
 #undef OUT
     if (fclose(f) != 0) {

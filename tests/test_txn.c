@@ -401,6 +401,40 @@ static void max_age_rolls_back_unless_noage(void **st)
     sop_db_close(db);
 }
 
+/* sop_db_get_stats: the cache counts hits, the log grows with commits, the
+ * sequence number follows them. */
+static void stats_count_what_happens(void **st)
+{
+    (void)st;
+    sop_db *db = open_db();
+    sop_db_stats a, b;
+    sop_txn *t;
+    sop_store *s;
+    assert_int_equal(sop_db_get_stats(NULL, &a), SOP_EINVAL);
+    assert_int_equal(sop_db_get_stats(db, NULL), SOP_EINVAL);
+    assert_int_equal(sop_db_get_stats(db, &a), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    s = mk(t, "stats", 8, true, true);
+    for (int i = 0; i < 100; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "%03d", i);
+        assert_int_equal(sop_add(s, k, 3, k, 3), 0);
+    }
+    assert_int_equal(sop_txn_commit(t), 0);
+    for (int r = 0; r < 3; r++) {
+        assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+        assert_int_equal(sop_store_open(t, "stats", &s), 0);
+        expect(s, "042", "042");
+        sop_txn_rollback(t);
+    }
+    assert_int_equal(sop_db_get_stats(db, &b), 0);
+    assert_true(b.seq == a.seq + 1);
+    assert_true(b.log_bytes > a.log_bytes);
+    assert_true(b.cache_hits > a.cache_hits);
+    assert_true(b.cache_nodes > 0 && b.cache_bytes > 0 && b.cache_bytes <= b.cache_budget);
+    sop_db_close(db);
+}
+
 static int collect(const char *name, void *arg)
 {
     strcat((char *)arg, name);
@@ -453,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(snapshot_isolation, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(max_age_rolls_back_unless_noage, tl_dir_setup,
                                         tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(stats_count_what_happens, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(big_values_stream, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(stores_create_drop_list, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(move_keeps_big_values_without_copying, tl_dir_setup,

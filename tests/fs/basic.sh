@@ -23,6 +23,10 @@ same "ls lists the store in key order" "a empty hello services" sh -c "ls '$MNT/
 same "ls -a hides .sop-txn" ". .. a empty hello services" sh -c "ls -a '$MNT/store' | tr '\n' ' ' | sed 's/ \$//'"
 same "cat .sop-txn without a transaction" "state: none" t cat "$MNT/store/.sop-txn"
 check ".sop-stats counts commits" sh -c "timeout 60 cat '$MNT/.sop-stats' | grep -q '^commits: [1-9]'"
+check ".sop-stats shows the engine's cache hits, its bytes and the log" sh -c \
+    "timeout 60 cat '$MNT/.sop-stats' | grep -c '^\(cache_hits\|cache_misses\|cache_bytes\|cache_budget\|log_bytes\|last_commit_seq\): [0-9]' | grep -qx 6"
+check "  cache hits grow as records are read again" sh -c \
+    "a=\$(sed -n 's/^cache_hits: //p' '$MNT/.sop-stats'); for i in 1 2 3; do ls -l '$MNT' >/dev/null; cat '$MNT/.sop-stats' >/dev/null; done; b=\$(sed -n 's/^cache_hits: //p' '$MNT/.sop-stats'); test \$b -gt \$a"
 check "chmod" t chmod 640 "$MNT/store/hello"
 if [ "$(id -u)" = 0 ]; then
     owner="1234 5678"
