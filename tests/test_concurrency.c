@@ -24,13 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static sop_db *open_db(void)
-{
-    sop_db *db = NULL;
-    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
-    return db;
-}
-
 /* ------------------------------------------------------------ thread failures */
 
 static struct {
@@ -191,7 +184,7 @@ static void counter_increments_lose_no_update(void **state)
     (void)state;
     enum { NT = 4 };
     uint64_t per = (uint64_t)(250 * tl_scale());
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *s;
     uint8_t zero[8] = {0};
@@ -239,7 +232,7 @@ static void counter_increments_lose_no_update(void **state)
     const void *v;
     size_t vl;
     sop_db_close(db);
-    db = open_db();
+    db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
     s = open_store(t, "ctr");
     assert_int_equal(sop_get(s, "counter", 7, &v, &vl), 0);
@@ -255,7 +248,7 @@ static void counter_increments_lose_no_update(void **state)
 static void disjoint_keys_of_one_leaf_both_commit(void **state)
 {
     (void)state;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t, *a, *b;
     sop_store *s, *sa, *sb;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
@@ -299,7 +292,7 @@ static void disjoint_keys_of_one_leaf_both_commit(void **state)
     assert_int_equal(sop_txn_commit(a), 0);
 
     sop_db_close(db);
-    db = open_db();
+    db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
     s = open_store(t, "small");
     expect_str(s, "a", "A");
@@ -371,7 +364,7 @@ static void threads_writing_own_keys_never_conflict(void **state)
 {
     (void)state;
     enum { NT = 4 };
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *s;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
@@ -401,7 +394,7 @@ static void threads_writing_own_keys_never_conflict(void **state)
 static void same_key_later_commit_conflicts(void **state)
 {
     (void)state;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t, *a, *b;
     sop_store *s, *sa, *sb, *ob;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
@@ -458,7 +451,7 @@ static void same_key_later_commit_conflicts(void **state)
     assert_int_equal(sop_txn_commit(b), SOP_ECONFLICT);
 
     sop_db_close(db);
-    db = open_db();
+    db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
     s = open_store(t, "main");
     expect_str(s, "x", "A2");
@@ -579,7 +572,7 @@ static void read_case(sop_db *db, int how, bool a_writes, char op, const char *k
 static void reads_and_walked_ranges_are_validated(void **state)
 {
     (void)state;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     create(t, "r", 4);
@@ -787,7 +780,7 @@ static void bank_transfers_keep_the_total(void **state)
     (void)state;
     enum { NT = 4, NR = 2 };
     uint64_t seed = tl_seed("bank_transfers_keep_the_total");
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *s;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
@@ -848,7 +841,7 @@ static void bank_transfers_keep_the_total(void **state)
 
     /* at rest: the total, and one log per transfer */
     sop_db_close(db);
-    db = open_db();
+    db = tl_open_db();
     b.db = db;
     struct reader_arg fin = {.b = &b, .rng = 1};
     for (int i = 0; i < 2; i++) {

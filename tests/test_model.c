@@ -778,13 +778,6 @@ static void model_random_ops_match_reference(void **state)
 
 /* ------------------------------------------------------------ focused cases */
 
-static sop_db *open_db(void)
-{
-    sop_db *db = NULL;
-    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
-    return db;
-}
-
 /* The values of every item with key k, in cursor order, joined by ','. */
 static void dup_values(sop_store *s, const char *k, char *out, size_t cap)
 {
@@ -857,7 +850,7 @@ static void expect_get(sop_store *s, const char *k, const char *v)
 static void duplicates_keep_insertion_order(void **state)
 {
     (void)state;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *s;
     char buf[4096], want[4096];
@@ -875,7 +868,7 @@ static void duplicates_keep_insertion_order(void **state)
     assert_int_equal(sop_txn_commit(t), 0);
     sop_db_close(db);
 
-    db = open_db();
+    db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     assert_int_equal(sop_store_open(t, "dups", &s), 0);
     dup_values(s, "k", buf, sizeof(buf));
@@ -916,7 +909,7 @@ static void duplicates_keep_insertion_order(void **state)
     assert_int_equal(sop_txn_commit(t), 0);
     sop_db_close(db);
 
-    db = open_db();
+    db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     assert_int_equal(sop_store_open(t, "dups", &s), 0);
     dup_values(s, "m", buf, sizeof(buf));
@@ -973,7 +966,7 @@ static void big_values_random_edits_match_buffer(void **state)
         coml[i] = curl[i] = 0;
         comhas[i] = curhas[i] = false;
     }
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *s[NB];
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
@@ -1065,7 +1058,7 @@ static void big_values_random_edits_match_buffer(void **state)
             }
             if (r % 100 == 0 || r == rounds) {
                 sop_db_close(db);
-                db = open_db();
+                db = tl_open_db();
                 /* everything, read back through a fresh snapshot */
                 assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
                 for (size_t j = 0; j < NB; j++) {
@@ -1102,7 +1095,7 @@ static void big_values_random_edits_match_buffer(void **state)
 static void empty_store_and_key_edges(void **state)
 {
     (void)state;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *s;
     sop_cursor *c;
@@ -1146,7 +1139,7 @@ static void empty_store_and_key_edges(void **state)
     assert_int_equal(sop_add(s, longk, SOP_MAX_KEY + 1, "L", 1), SOP_ENAMETOOLONG);
     assert_int_equal(sop_txn_commit(t), 0);
     sop_db_close(db);
-    db = open_db();
+    db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
     assert_int_equal(sop_store_open(t, "edge", &s), 0);
     assert_int_equal(sop_cursor_open(s, &c), 0);

@@ -19,13 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static sop_db *open_db(void)
-{
-    sop_db *db;
-    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
-    return db;
-}
-
 static sop_store *mk_search(sop_txn *t, const char *name)
 {
     sop_store *s;
@@ -39,6 +32,13 @@ static sop_store *open_store(sop_txn *t, const char *name)
     sop_store *s;
     assert_int_equal(sop_store_open(t, name, &s), 0);
     return s;
+}
+
+/* Begin a transaction of `mode` on db and open store `name` in it. */
+static sop_store *begin_on(sop_db *db, int mode, sop_txn **t, const char *name)
+{
+    assert_int_equal(sop_txn_begin(db, mode, t), 0);
+    return open_store(*t, name);
 }
 
 static void put(sop_store *s, const char *k, const char *v)
@@ -89,7 +89,7 @@ static void expect_answer(sop_store *s, const char *q, const char *want)
 static void ranking_matches_bm25_formula(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_search(t, "articles");
@@ -100,8 +100,7 @@ static void ranking_matches_bm25_formula(void **st)
     put(s, "d5", "nothing here at all, 1234 5678"); /* 6 */
     assert_int_equal(sop_txn_commit(t), 0);
 
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "articles");
+    s = begin_on(db, SOP_TXN_READ, &t, "articles");
     sop_search_hit *h;
     size_t n;
     assert_int_equal(sop_search_query(s, "quick FOX quick", 0, &h, &n), 0);
@@ -161,7 +160,7 @@ static void ranking_matches_bm25_formula(void **st)
 static void words_fold_case_and_keep_utf8(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_search(t, "docs");
@@ -172,8 +171,7 @@ static void words_fold_case_and_keep_utf8(void **st)
     longw[150] = 0;
     put(s, "long", longw);
     assert_int_equal(sop_txn_commit(t), 0);
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "docs");
+    s = begin_on(db, SOP_TXN_READ, &t, "docs");
     expect_answer(s, "café", "fr,");
     expect_answer(s, "CAF", "");     /* a word is whole: no prefix match */
     expect_answer(s, "köln grüße", "de,"); /* bytes >= 0x80 are not folded */
@@ -189,7 +187,7 @@ static void words_fold_case_and_keep_utf8(void **st)
 static void updates_and_removes_change_results(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_search(t, "articles");
@@ -197,15 +195,13 @@ static void updates_and_removes_change_results(void **st)
     put(s, "doc2", "jumps over the lazy dog");
     assert_int_equal(sop_txn_commit(t), 0);
 
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
-    s = open_store(t, "articles");
+    s = begin_on(db, SOP_TXN_WRITE, &t, "articles");
     put(s, "doc2", "a fox jumps over a fox");
     assert_int_equal(sop_remove(s, "doc1", 4), 0);
     put(s, "doc3", "brown bear");
     assert_int_equal(sop_txn_commit(t), 0);
 
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "articles");
+    s = begin_on(db, SOP_TXN_READ, &t, "articles");
     expect_answer(s, "fox", "doc2,");
     expect_answer(s, "lazy dog quick", "");
     expect_answer(s, "brown", "doc3,");
@@ -220,13 +216,11 @@ static void updates_and_removes_change_results(void **st)
     sop_txn_commit(t);
 
     /* value edits in place (sop_value_write / truncate) are indexed too */
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
-    s = open_store(t, "articles");
+    s = begin_on(db, SOP_TXN_WRITE, &t, "articles");
     assert_int_equal(sop_value_write(s, "doc3", 4, 10, " and wolf", 9), 0);
     assert_int_equal(sop_value_truncate(s, "doc2", 4, 5), 0); /* "a fox" */
     assert_int_equal(sop_txn_commit(t), 0);
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "articles");
+    s = begin_on(db, SOP_TXN_READ, &t, "articles");
     expect_answer(s, "wolf", "doc3,");
     expect_answer(s, "jumps", "");
     expect_answer(s, "fox", "doc2,");
@@ -237,15 +231,14 @@ static void updates_and_removes_change_results(void **st)
 static void rollback_leaves_no_trace(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_search(t, "articles");
     put(s, "doc1", "The quick brown fox");
     assert_int_equal(sop_txn_commit(t), 0);
 
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
-    s = open_store(t, "articles");
+    s = begin_on(db, SOP_TXN_WRITE, &t, "articles");
     put(s, "doc2", "another fox");
     assert_int_equal(sop_remove(s, "doc1", 4), 0);
     /* the transaction sees its own documents */
@@ -254,8 +247,7 @@ static void rollback_leaves_no_trace(void **st)
     expect_answer(s, "fox", "doc3,doc2,");
     sop_txn_rollback(t);
 
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "articles");
+    s = begin_on(db, SOP_TXN_READ, &t, "articles");
     expect_answer(s, "fox", "doc1,");
     expect_answer(s, "another", "");
     sop_search_hit *h;
@@ -270,7 +262,7 @@ static void rollback_leaves_no_trace(void **st)
 static void reopen_keeps_the_index(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_search(t, "articles");
@@ -282,9 +274,8 @@ static void reopen_keeps_the_index(void **st)
     }
     assert_int_equal(sop_txn_commit(t), 0);
     sop_db_close(db);
-    db = open_db();
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "articles");
+    db = tl_open_db();
+    s = begin_on(db, SOP_TXN_READ, &t, "articles");
     expect_answer(s, "rare", "doc123,");
     sop_search_hit *h;
     size_t n;
@@ -301,7 +292,7 @@ static void reopen_keeps_the_index(void **st)
 static void read_txn_before_commit_does_not_see_it(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t, *r;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_search(t, "articles");
@@ -310,8 +301,7 @@ static void read_txn_before_commit_does_not_see_it(void **st)
 
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &r), 0);
     sop_store *rs = open_store(r, "articles");
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
-    s = open_store(t, "articles");
+    s = begin_on(db, SOP_TXN_WRITE, &t, "articles");
     put(s, "doc2", "fox in the snow");
     put(s, "doc1", "no animals");
     assert_int_equal(sop_txn_commit(t), 0);
@@ -329,7 +319,7 @@ static void read_txn_before_commit_does_not_see_it(void **st)
 static void disjoint_documents_conflict_then_retry_commits(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t, *a, *b;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     mk_search(t, "articles");
@@ -373,7 +363,7 @@ static int index_of(sop_txn *t, const char *store, char *name)
 static void index_is_hidden_and_dropped_with_its_store(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     char all[4096] = "", old[SEARCH_NAME_MAX], now[SEARCH_NAME_MAX];
     sop_store *x;
@@ -427,7 +417,7 @@ static void index_is_hidden_and_dropped_with_its_store(void **st)
 static void kind_change_builds_and_drops_the_index(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *s;
     char all[4096] = "";
@@ -437,8 +427,7 @@ static void kind_change_builds_and_drops_the_index(void **st)
     put(s, "n2", "blue whale");
     assert_int_equal(sop_txn_commit(t), 0);
 
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
-    s = open_store(t, "notes");
+    s = begin_on(db, SOP_TXN_WRITE, &t, "notes");
     sop_store_options o = {.kind = "search"};
     assert_int_equal(sop_store_alter(s, &o), 0);
     assert_int_equal(sop_txn_commit(t), 0);
@@ -462,7 +451,7 @@ static void kind_change_builds_and_drops_the_index(void **st)
 static void big_document_is_indexed_in_pieces(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_search(t, "books");
@@ -495,8 +484,7 @@ static void big_document_is_indexed_in_pieces(void **st)
     assert_int_equal(sop_txn_commit(t), 0);
     free(buf);
 
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "books");
+    s = begin_on(db, SOP_TXN_READ, &t, "books");
     sop_search_hit *h;
     size_t n;
     assert_int_equal(sop_search_query(s, "needle", 0, &h, &n), 0);
@@ -512,14 +500,13 @@ static void big_document_is_indexed_in_pieces(void **st)
 static void long_document_keys_fail_the_commit(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_search(t, "articles");
     put(s, "ok", "fox");
     assert_int_equal(sop_txn_commit(t), 0);
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
-    s = open_store(t, "articles");
+    s = begin_on(db, SOP_TXN_WRITE, &t, "articles");
     char *k = malloc(SOP_MAX_KEY);
     memset(k, 'k', SOP_MAX_KEY);
     assert_int_equal(sop_add(s, k, SOP_MAX_KEY, "fox", 3), 0);

@@ -17,13 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static sop_db *open_db(void)
-{
-    sop_db *db;
-    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
-    return db;
-}
-
 static sop_store *mk(sop_txn *t, const char *name, uint32_t slot, bool unique, bool vin)
 {
     sop_store *s;
@@ -49,7 +42,7 @@ static void expect(sop_store *s, const char *k, const char *v)
 static void crud_commit_and_reopen(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk(t, "users", 4, true, true);
@@ -68,7 +61,7 @@ static void crud_commit_and_reopen(void **st)
     assert_int_equal(sop_txn_commit(t), 0);
     sop_db_close(db);
 
-    db = open_db();
+    db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
     assert_int_equal(sop_store_open(t, "users", &s), 0);
     uint64_t n;
@@ -109,7 +102,7 @@ static void crud_commit_and_reopen(void **st)
 static void rollback_leaves_nothing(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *s;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
@@ -136,7 +129,7 @@ static void rollback_leaves_nothing(void **st)
 static void same_key_conflicts_disjoint_keys_commit(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t, *a, *b;
     sop_store *s, *sa, *sb;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
@@ -184,7 +177,7 @@ static void same_key_conflicts_disjoint_keys_commit(void **st)
 static void reads_and_ranges_are_validated(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t, *a, *b;
     sop_store *s, *sa, *sb;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
@@ -224,7 +217,7 @@ static void reads_and_ranges_are_validated(void **st)
 static void snapshot_isolation(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t, *r;
     sop_store *s, *sr;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
@@ -262,7 +255,7 @@ static void snapshot_isolation(void **st)
 static void big_values_stream(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *s;
     sop_store_options o = {.chunk_size = 4096, .unique = true};
@@ -276,7 +269,7 @@ static void big_values_stream(void **st)
         assert_int_equal(sop_value_write(s, "m", 1, off, buf + off, 1000), 0);
     assert_int_equal(sop_txn_commit(t), 0);
     sop_db_close(db);
-    db = open_db();
+    db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     assert_int_equal(sop_store_open(t, "videos", &s), 0);
     uint64_t size;
@@ -309,7 +302,7 @@ static void big_values_stream(void **st)
 static void move_keeps_big_values_without_copying(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *a, *b;
     sop_store_options o = {.chunk_size = 4096, .unique = true};
@@ -338,7 +331,7 @@ static void move_keeps_big_values_without_copying(void **st)
     assert_int_equal(sop_move(b, "h", 1, a, "f", 1), 0);
     assert_int_equal(sop_txn_commit(t), 0);
     sop_db_close(db);
-    db = open_db();
+    db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
     assert_int_equal(sop_store_open(t, "a", &a), 0);
     assert_int_equal(sop_store_open(t, "b", &b), 0);
@@ -406,7 +399,7 @@ static void max_age_rolls_back_unless_noage(void **st)
 static void stats_count_what_happens(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_db_stats a, b;
     sop_txn *t;
     sop_store *s;
@@ -445,7 +438,7 @@ static int collect(const char *name, void *arg)
 static void stores_create_drop_list(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     sop_store *s;
     char names[256] = "";
@@ -469,7 +462,7 @@ static void stores_create_drop_list(void **st)
     sop_txn_rollback(t);
     sop_db_close(db);
     sop_db *db2;
-    db = open_db();
+    db = tl_open_db();
     assert_int_equal(sop_db_open(tl_dir, NULL, &db2), SOP_EBUSY);
     assert_non_null(strstr(sop_open_errmsg(), "in use by another process"));
     sop_db_close(db);

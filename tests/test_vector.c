@@ -18,13 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static sop_db *open_db(void)
-{
-    sop_db *db;
-    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
-    return db;
-}
-
 static sop_store *mk_vector(sop_txn *t, const char *name)
 {
     sop_store *s;
@@ -94,7 +87,7 @@ static void expect(sop_store *s, const float *q, uint32_t dim, size_t k, sop_vec
 static void nearest_by_cosine_and_l2(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_vector(t, "points");
@@ -141,7 +134,7 @@ static void nearest_by_cosine_and_l2(void **st)
 static void other_dimensions_and_junk_are_skipped_and_counted(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_vector(t, "v");
@@ -170,7 +163,7 @@ static void other_dimensions_and_junk_are_skipped_and_counted(void **st)
 static void put_and_big_payloads(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_vector(t, "docs");
@@ -229,7 +222,7 @@ static void put_and_big_payloads(void **st)
 static void many_items_keep_the_k_best(void **st)
 {
     (void)st;
-    sop_db *db = open_db();
+    sop_db *db = tl_open_db();
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_vector(t, "line");

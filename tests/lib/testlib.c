@@ -1,5 +1,13 @@
 /* testlib.c - see testlib.h. */
 #define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "sop.h"
 #include "testlib.h"
 
 #include <errno.h>
@@ -99,4 +107,13 @@ uint64_t tl_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct sop_db *tl_open_db(void)
+{
+    sop_db *db = NULL;
+    int rc = sop_db_open(tl_dir, NULL, &db);
+    if (rc != 0)
+        fail_msg("open %s: %s", tl_dir, sop_strerror(rc));
+    return db;
 }

@@ -17,6 +17,9 @@ char *tl_tmpdir(const char *tag);
 extern char *tl_dir;
 int tl_dir_setup(void **state);
 int tl_dir_teardown(void **state);
+/* sop_db_open(tl_dir) with default options; fails the test when it fails. */
+struct sop_db;
+struct sop_db *tl_open_db(void);
 /* Remove a folder tree (like rm -rf); ignores errors. */
 void tl_rmrf(const char *path);
 /* The seed of a randomized test: $SOP_SEED if set, else from the clock.
