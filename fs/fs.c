@@ -30,9 +30,10 @@
  *  - create commits the empty file at once (others see it, as on any
  *    filesystem), then opens it as above.
  *  - a reader handle reads one snapshot, taken at open, renewed once it
- *    read to the end of a file that grew by appends since (tail -f).  Readers and
- *    writers have no maximum age (SOP_TXN_NOAGE): a copy or a stream ends
- *    them at close, however long it takes; only .sop-txn scopes have one.
+ *    read to the end of a file that grew by appends since (tail -f).
+ *    Readers and writers have no maximum age (SOP_TXN_NOAGE): a copy or a
+ *    stream ends them at close, however long it takes; only .sop-txn
+ *    scopes have one.
  *  - every other change (mkdir, rmdir, unlink, rename, setattr, symlink,
  *    setxattr) is one transaction, retried on conflict (tx.c).
  *  - inside an open directory scope (.sop-txn) everything joins the scope's
@@ -54,10 +55,10 @@
  * open and the cached pages come from its own generation of the content
  * (node->gen, bumped by each commit): keep_cache then (never in clustered
  * mode, where other mounts commit too), direct_io otherwise; an open without
- * keep_cache makes the kernel drop the inode's pages.  Handles inside a scope are
- * direct_io.  Attributes are the committed ones, except when asked through
- * a handle (fs_do_getattr).  After a commit the inode's attributes are
- * invalidated (notify.c).
+ * keep_cache makes the kernel drop the inode's pages.  Handles inside a
+ * scope are direct_io.  Attributes are the committed ones, except when
+ * asked through a handle (fs_do_getattr).  After a commit the inode's
+ * attributes are invalidated (notify.c).
  */
 #include "internal.h"
 
@@ -348,8 +349,8 @@ static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
         struct fs_attr da;
         if ((rc = resolve(fs, &dp, &da)) != 0)
             goto out;
-        n = fs_node_lookup(fs, pn, name, txnctl ? K_CTL_TXN : stats ? K_CTL_STATS : K_CTL_SEARCH,
-                           FS_T_FILE);
+        int kind = txnctl ? K_CTL_TXN : stats ? K_CTL_STATS : K_CTL_SEARCH;
+        n = fs_node_lookup(fs, pn, name, kind, FS_T_FILE);
         if (!n) {
             rc = -ENOMEM;
             goto out;
@@ -455,21 +456,19 @@ static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, str
     }
     pthread_mutex_lock(&fs->mu);
     bool detached = n->detached, known = n->has_last_attr;
+    struct fs_attr last = n->last_attr;
     pthread_mutex_unlock(&fs->mu);
     if (!done && detached) {
         /* an open file whose name is gone (fstat after unlink): its path
          * names another file now, or none; a writer's transaction still
          * has it, else it stays as last seen */
         pthread_mutex_lock(&n->mu);
-        if (n->wtxn) {
+        if (n->wtxn)
             rc = writer_attr(fs, n, &p, &a);
-        } else if (known) {
-            pthread_mutex_lock(&fs->mu);
-            a = n->last_attr;
-            pthread_mutex_unlock(&fs->mu);
-        } else {
+        else if (known)
+            a = last;
+        else
             rc = -ENOENT;
-        }
         pthread_mutex_unlock(&n->mu);
         if (rc == 0) {
             fill_stat(ino, &a, st);
@@ -1470,10 +1469,11 @@ static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size
      * moves to a new snapshot.  A file rewritten, truncated or replaced
      * meanwhile (node->rgen, a scope's end, a detached node) keeps the
      * reader on its snapshot: the kernel's page cache may have been dropped
-     * and be read again from offset 0, which must not show new bytes.  Only a read reaching past that end renews (page-cache reads
-     * start at a page boundary, so "past" is the request's end, not its
-     * start): the kernel's readahead reaches the end early, and a later read
-     * inside the snapshot's bytes must stay on the old snapshot. */
+     * and be read again from offset 0, which must not show new bytes.  Only
+     * a read reaching past that end renews (page-cache reads start at a
+     * page boundary, so "past" is the request's end, not its start): the
+     * kernel's readahead reaches the end early, and a later read inside the
+     * snapshot's bytes must stay on the old snapshot. */
     pthread_mutex_lock(&h->mu);
     pthread_mutex_lock(&fs->mu);
     uint64_t gen = n->gen, rgen = n->rgen, gen_all = fs->gen_all;
@@ -1592,12 +1592,9 @@ static int fs_do_write(struct fs *fs, struct fs_handle *h, uid_t uid, const char
         if ((rc = fs_node_path(fs, n, &p)) == 0 && n->kind == K_CTL_TXN)
             rc = fs_scope_command(fs, &p, buf, size);
         if (rc == 0 && n->kind == K_CTL_SEARCH) {
-            int kind = 0;
             char *text = NULL;
             size_t len = 0;
-            if ((rc = fs_query_kind(fs, &p, &kind)) == 0 &&
-                (rc = fs_query_run(fs, &p, kind ? kind : FS_Q_SEARCH, buf, size, &text, &len)) ==
-                    0) {
+            if ((rc = fs_query_run(fs, &p, buf, size, &text, &len)) == 0) {
                 pthread_mutex_lock(&h->mu);
                 free(h->text);
                 h->text = text;

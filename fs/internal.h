@@ -305,9 +305,10 @@ int fs_txn_mode(const struct fs *fs);
 enum { FS_Q_SEARCH = 1, FS_Q_VECTOR = 2 };
 /* The query kind of store `store` (FS_Q_*), 0 for records. */
 int fs_query_kind(struct fs *fs, const struct fs_path *store, int *kind);
-/* Run the query written in buf (see query.c) on store `store`; the answer
- * (malloc'd) in *text.  -EINVAL for a query that does not parse. */
-int fs_query_run(struct fs *fs, const struct fs_path *store, int kind, const char *buf, size_t len,
+/* Run the query written in buf (see query.c) on store `store`, in its kind;
+ * the answer (malloc'd) in *text.  -EINVAL for a query that does not parse
+ * or a store of neither kind. */
+int fs_query_run(struct fs *fs, const struct fs_path *store, const char *buf, size_t len,
                  char **text, size_t *text_len);
 
 /* --------------------------------------------------------------- scope.c */

@@ -32,6 +32,20 @@
 
 #define QUERY_MAX (4u << 20)
 
+/* The query kind (FS_Q_*, 0 for records) of store `name` in t, opened in *s. */
+static int store_kind(struct fs *fs, sop_txn *t, const char *name, sop_store **s, int *kind)
+{
+    sop_store_info info;
+    int rc = fs_ns_open_store(fs, t, name, s);
+    if (rc)
+        return rc;
+    if ((rc = sop_store_get_info(*s, &info)) != 0)
+        return fs_sop_err(fs, t, rc, "store info");
+    const char *k = info.options.kind ? info.options.kind : "";
+    *kind = !strcmp(k, "search") ? FS_Q_SEARCH : !strcmp(k, "vector") ? FS_Q_VECTOR : 0;
+    return 0;
+}
+
 struct kind_arg {
     const struct fs_path *p;
     int kind;
@@ -41,15 +55,7 @@ static int kind_fn(struct fs *fs, struct fs_tx *tx, void *arg)
 {
     struct kind_arg *k = arg;
     sop_store *s;
-    sop_store_info info;
-    int rc = fs_ns_open_store(fs, tx->t, k->p->store, &s);
-    if (rc)
-        return rc;
-    if ((rc = sop_store_get_info(s, &info)) != 0)
-        return fs_sop_err(fs, tx->t, rc, "store info");
-    const char *kind = info.options.kind ? info.options.kind : "";
-    k->kind = !strcmp(kind, "search") ? FS_Q_SEARCH : !strcmp(kind, "vector") ? FS_Q_VECTOR : 0;
-    return 0;
+    return store_kind(fs, tx->t, k->p->store, &s, &k->kind);
 }
 
 int fs_query_kind(struct fs *fs, const struct fs_path *store, int *kind)
@@ -122,16 +128,12 @@ static int put_hit(FILE *out, const void *key, size_t kl, double x)
     return 0;
 }
 
-static int search_fn(struct fs *fs, struct fs_tx *tx, void *arg)
+static int search_in(struct fs *fs, struct fs_tx *tx, sop_store *s, struct query *q)
 {
-    struct query *q = arg;
-    sop_store *s;
     sop_search_hit *hits = NULL;
     size_t n = 0;
-    int rc = fs_ns_open_store(fs, tx->t, q->p->store, &s);
+    int rc = sop_search_query(s, q->text, (size_t)q->k, &hits, &n);
     if (rc)
-        return rc;
-    if ((rc = sop_search_query(s, q->text, (size_t)q->k, &hits, &n)) != 0)
         return fs_sop_err(fs, tx->t, rc, "search");
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = put_hit(q->out, hits[i].key, hits[i].key_len, hits[i].score);
@@ -139,10 +141,8 @@ static int search_fn(struct fs *fs, struct fs_tx *tx, void *arg)
     return rc;
 }
 
-static int vector_fn(struct fs *fs, struct fs_tx *tx, void *arg)
+static int vector_in(struct fs *fs, struct fs_tx *tx, sop_store *s, struct query *q)
 {
-    struct query *q = arg;
-    sop_store *s;
     sop_vector_hit *hits = NULL;
     size_t n = 0, off = 0;
     uint64_t skipped = 0;
@@ -156,8 +156,6 @@ static int vector_fn(struct fs *fs, struct fs_tx *tx, void *arg)
         rc = -EINVAL;
         goto out;
     }
-    if ((rc = fs_ns_open_store(fs, tx->t, q->p->store, &s)) != 0)
-        goto out;
     if ((rc = sop_vector_query(s, v, dim, (size_t)q->k, q->metric, &hits, &n, &skipped)) != 0) {
         rc = fs_sop_err(fs, tx->t, rc, "vector query");
         goto out;
@@ -165,8 +163,9 @@ static int vector_fn(struct fs *fs, struct fs_tx *tx, void *arg)
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = put_hit(q->out, hits[i].key, hits[i].key_len, hits[i].distance);
     if (skipped)
-        fs_log(LOG_INFO, "vector query in %s: %llu item(s) skipped (another dimension than %u, "
-                         "or not a vector)",
+        fs_log(LOG_INFO,
+               "vector query in %s: %llu item(s) skipped (another dimension than %u, "
+               "or not a vector)",
                q->p->store, (unsigned long long)skipped, dim);
 out:
     sop_vector_free(hits);
@@ -174,7 +173,27 @@ out:
     return rc;
 }
 
-int fs_query_run(struct fs *fs, const struct fs_path *store, int kind, const char *buf, size_t len,
+/* The query in the store's own kind, read in the same transaction. */
+static int query_fn(struct fs *fs, struct fs_tx *tx, void *arg)
+{
+    struct query *q = arg;
+    sop_store *s;
+    int kind = 0;
+    int rc = store_kind(fs, tx->t, q->p->store, &s, &kind);
+    if (rc)
+        return rc;
+    if (!kind) {
+        q->why = "the store is no longer of kind search or vector";
+        return -EINVAL;
+    }
+    if (kind == FS_Q_VECTOR && q->k == 0) {
+        q->why = "k= must be at least 1 for a vector query";
+        return -EINVAL;
+    }
+    return kind == FS_Q_VECTOR ? vector_in(fs, tx, s, q) : search_in(fs, tx, s, q);
+}
+
+int fs_query_run(struct fs *fs, const struct fs_path *store, const char *buf, size_t len,
                  char **text, size_t *text_len)
 {
     struct query q = {.p = store, .k = 10, .metric = SOP_VECTOR_COSINE};
@@ -198,16 +217,11 @@ int fs_query_run(struct fs *fs, const struct fs_path *store, int kind, const cha
     line[l1] = 0;
     if ((rc = parse_options(&q, line)) != 0)
         goto out;
-    if (kind == FS_Q_VECTOR && q.k == 0) {
-        q.why = "k= must be at least 1 for a vector query";
-        rc = -EINVAL;
-        goto out;
-    }
     if (!(q.out = open_memstream(&ans, &alen))) {
         rc = -ENOMEM;
         goto out;
     }
-    rc = fs_run(fs, store, NULL, false, kind == FS_Q_VECTOR ? vector_fn : search_fn, &q);
+    rc = fs_run(fs, store, NULL, false, query_fn, &q);
     if (fclose(q.out) != 0 && rc == 0)
         rc = -ENOMEM;
     if (rc == 0) {

@@ -997,8 +997,9 @@ out:
 /* -------------------------------------------------------- search, vector */
 
 /* Ask the query file of MOUNT/STORE (a sopfs mount; fs/query.c): one write
- * of the request, the answer read back and copied to stdout. */
-static int mount_query(const char *cmd, const char *dir, const char *req)
+ * of the request "OPTIONS QUERY\n", the answer read back and copied to
+ * stdout. */
+static int mount_query(const char *cmd, const char *dir, const char *options, const char *query)
 {
     char path[4096], buf[65536];
     int ret = CLI_OK;
@@ -1006,6 +1007,13 @@ static int mount_query(const char *cmd, const char *dir, const char *req)
         cli_err("%s: %s: path too long", cmd, dir);
         return CLI_FAIL;
     }
+    size_t cap = strlen(options) + strlen(query) + 3;
+    char *req = malloc(cap);
+    if (!req) {
+        cli_err("%s: out of memory", cmd);
+        return CLI_FAIL;
+    }
+    snprintf(req, cap, "%s %s\n", options, query);
     int fd = open(path, O_RDWR);
     if (fd < 0) {
         if (errno == ENOENT) {
@@ -1014,10 +1022,12 @@ static int mount_query(const char *cmd, const char *dir, const char *req)
         } else {
             cli_err("%s: open %s: %s", cmd, path, strerror(errno));
         }
+        free(req);
         return CLI_FAIL;
     }
     size_t len = strlen(req);
     ssize_t w = write(fd, req, len);
+    free(req);
     if (w != (ssize_t)len) {
         if (w < 0 && errno == EINVAL) {
             cli_err("%s: the query does not parse (the sopfs log says why)", cmd);
@@ -1081,16 +1091,9 @@ static int cmd_search(int argc, char **argv)
         }
     }
     if (argc - optind == 2) { /* MOUNT/STORE QUERY */
-        size_t cap = strlen(argv[optind + 1]) + 64;
-        char *req = malloc(cap);
-        if (!req) {
-            cli_err("search: out of memory");
-            return CLI_FAIL;
-        }
-        snprintf(req, cap, "k=%llu %s\n", (unsigned long long)k, argv[optind + 1]);
-        ret = mount_query("search", argv[optind], req);
-        free(req);
-        return ret;
+        char opts[32];
+        snprintf(opts, sizeof(opts), "k=%llu", (unsigned long long)k);
+        return mount_query("search", argv[optind], opts, argv[optind + 1]);
     }
     if (argc - optind != 3) {
         return cli_usage(argv[0], "search: needs DIR, STORE and QUERY (or MOUNT/STORE and QUERY)");
@@ -1148,23 +1151,17 @@ static int cmd_vector(int argc, char **argv)
         }
     }
     if (argc - optind != 3 && argc - optind != 2) {
-        return cli_usage(argv[0], "vector: needs DIR, STORE and VECTOR (or MOUNT/STORE and VECTOR)");
+        return cli_usage(argv[0],
+                         "vector: needs DIR, STORE and VECTOR (or MOUNT/STORE and VECTOR)");
     }
     if (k == 0) {
         return cli_usage(argv[0], "vector: --k N is required");
     }
     if (argc - optind == 2) { /* MOUNT/STORE VECTOR */
-        size_t cap = strlen(argv[optind + 1]) + 64;
-        char *req = malloc(cap);
-        if (!req) {
-            cli_err("vector: out of memory");
-            return CLI_FAIL;
-        }
-        snprintf(req, cap, "k=%llu metric=%s %s\n", (unsigned long long)k,
-                 metric == SOP_VECTOR_L2 ? "l2" : "cosine", argv[optind + 1]);
-        ret = mount_query("vector", argv[optind], req);
-        free(req);
-        return ret;
+        char opts[64];
+        snprintf(opts, sizeof(opts), "k=%llu metric=%s", (unsigned long long)k,
+                 metric == SOP_VECTOR_L2 ? "l2" : "cosine");
+        return mount_query("vector", argv[optind], opts, argv[optind + 1]);
     }
     q = malloc(SOP_VECTOR_MAX_DIM * sizeof(*q));
     if (!q) {
@@ -1175,8 +1172,9 @@ static int cmd_vector(int argc, char **argv)
     if (sop_vector_parse(vs, strlen(vs), q, SOP_VECTOR_MAX_DIM, &dim, &off) != SOP_OK ||
         off != strlen(vs)) {
         free(q);
-        return cli_usage(argv[0], "vector: '%s' is not a vector (numbers separated by spaces "
-                                  "or commas)",
+        return cli_usage(argv[0],
+                         "vector: '%s' is not a vector (numbers separated by spaces "
+                         "or commas)",
                          vs);
     }
     ret = session_begin(&ss, argv[optind], argv[optind + 1], SOP_TXN_READ, false);
