@@ -325,6 +325,19 @@ int fs_ns_meta_del(struct fs *fs, sop_txn *t, const struct fs_path *p, uint8_t t
 }
 
 /* Does any key of s start with prefix pfx (other than `except`, if set)? */
+/* Append '/' to the metadata prefix *pfx of *len bytes (a store's "S" ->
+ * "S/": its entries, not the store's own record). */
+static int add_slash(char **pfx, size_t *len)
+{
+    char *m = realloc(*pfx, *len + 2);
+    if (!m)
+        return -ENOMEM;
+    *pfx = m;
+    m[(*len)++] = '/';
+    m[*len] = '\0';
+    return 0;
+}
+
 static int has_prefix(struct fs *fs, sop_txn *t, sop_store *s, const char *pfx, size_t plen,
                       bool except_exact)
 {
@@ -463,16 +476,8 @@ int fs_ns_empty(struct fs *fs, sop_txn *t, const struct fs_path *p)
     }
     if ((rc = has_prefix(fs, t, ds, dpfx, dl, false)) != 0)
         goto out;
-    if (p->klen == 0) { /* "S" -> "S/" */
-        char *m2 = realloc(mpfx, kl + 2);
-        if (!m2) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        mpfx = m2;
-        mpfx[kl++] = '/';
-        mpfx[kl] = '\0';
-    }
+    if (p->klen == 0 && (rc = add_slash(&mpfx, &kl)) != 0) /* "S" -> "S/" */
+        goto out;
     rc = has_prefix(fs, t, ms, mpfx, kl, p->klen != 0);
 out:
     free(dpfx);
@@ -951,16 +956,8 @@ int fs_ns_list(struct fs *fs, sop_txn *t, const struct fs_path *p, const char *a
         rc = -ENOMEM;
         goto out;
     }
-    if (p->klen == 0) { /* store: "S" -> "S/" */
-        char *m2 = realloc(mpfx, mpl + 2);
-        if (!m2) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        mpfx = m2;
-        mpfx[mpl++] = '/';
-        mpfx[mpl] = '\0';
-    }
+    if (p->klen == 0 && (rc = add_slash(&mpfx, &mpl)) != 0) /* store: "S" -> "S/" */
+        goto out;
     memcpy(dpfx, p->key, p->klen);
     d.plen = 0;
     if (p->klen) {
