@@ -216,10 +216,13 @@ static int writer_begin(struct fs *fs, struct fs_node *n, const struct fs_path *
     n->wtxn = t;
     n->wbase = a.size;
     n->wrewrote = false;
-    n->wmeta = a.m;
+    n->wmeta = n->wmeta0 = a.m;
     n->wmeta_loaded = true;
     n->wmeta_dirty = false;
     n->wchanged = false;
+    pthread_mutex_lock(&fs->mu);
+    n->wattr_told = n->attr_told;
+    pthread_mutex_unlock(&fs->mu);
     return 0;
 }
 
@@ -281,8 +284,16 @@ out:
      * them; after a failure they are unknown, and the next opener drops them */
     if (n->wcached)
         n->cache_gen = rc == 0 && !n->wcache_bad ? n->gen + (fs->gen_all << 32) : 0;
+    /* The kernel drops a file's size and times at each write, so they need
+     * no invalidation when the commit succeeds and the kernel was told no
+     * other attributes than the writer's own meanwhile, provided the
+     * writers left the mode and owner as they were (a write drops the
+     * set-user-ID bit).  Anything else, and a failed commit, is sent. */
+    bool stale = rc != 0 || n->attr_told != n->wattr_told || n->wmeta.mode != n->wmeta0.mode ||
+                 n->wmeta.uid != n->wmeta0.uid || n->wmeta.gid != n->wmeta0.gid;
     pthread_mutex_unlock(&fs->mu);
-    fs_notify_inode(fs, n->ino);
+    if (stale)
+        fs_notify_inode(fs, n->ino);
     return rc;
 }
 
@@ -306,11 +317,17 @@ static int writer_attr(struct fs *fs, struct fs_node *n, const struct fs_path *p
 
 /* ------------------------------------------------------------ lookup */
 
-static void remember_attr(struct fs *fs, struct fs_node *n, const struct fs_attr *a)
+/* What the kernel is told of n: writer_view when it is n's writer's
+ * transaction's view (fstat through a write handle), which its commit
+ * makes the committed one. */
+static void remember_attr(struct fs *fs, struct fs_node *n, const struct fs_attr *a,
+                          bool writer_view)
 {
     pthread_mutex_lock(&fs->mu);
     n->last_attr = *a;
     n->has_last_attr = true;
+    if (!writer_view)
+        n->attr_told++;
     pthread_mutex_unlock(&fs->mu);
 }
 
@@ -369,7 +386,7 @@ static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
             goto out;
         }
     }
-    remember_attr(fs, n, &a);
+    remember_attr(fs, n, &a, false);
     e->ino = n->ino;
     e->generation = 1;
     e->attr_timeout = is_ctl(n) ? 0 : fs->cfg.attr_timeout;
@@ -425,7 +442,7 @@ static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, str
 {
     struct fs_path p = {0};
     struct fs_attr a;
-    bool done = false;
+    bool done = false, writer_view = false;
     struct fs_node *n = fs_node_get(fs, ino);
     if (!n)
         return -ENOENT;
@@ -442,7 +459,7 @@ static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, str
             pthread_mutex_lock(&n->mu);
             if (n->wtxn) {
                 rc = writer_attr(fs, n, &p, &a);
-                done = true;
+                done = writer_view = true;
             }
             pthread_mutex_unlock(&n->mu);
         } else {
@@ -479,7 +496,7 @@ static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, str
     if (!done)
         rc = resolve(fs, &p, &a);
     if (rc == 0) {
-        remember_attr(fs, n, &a);
+        remember_attr(fs, n, &a, writer_view);
         fill_stat(ino, &a, st);
         if (detached)
             st->st_nlink = 0;
@@ -1339,6 +1356,9 @@ static int fs_do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
     pthread_mutex_unlock(&n->mu);
 out:
     fs_path_free(&p);
+    /* only an auto-commit writer's close does anything (it commits): the
+     * others' close(2) need not wait for a round trip (FOPEN_NOFLUSH) */
+    fi->noflush = !h->writer;
     if (rc) {
         fi->fh = 0;
         handle_free(fs, h);

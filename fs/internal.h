@@ -93,6 +93,9 @@ struct fs_node {
      * file answers once its name is gone (unlinked or replaced) */
     struct fs_attr last_attr;
     bool has_last_attr;
+    /* attribute replies other than a writer's view of its own transaction
+     * (fs->mu); see writer_commit */
+    uint64_t attr_told, wattr_told;
 
     /* page-cache bookkeeping (fs->mu) */
     uint64_t gen;       /* bumped by every commit that changed the content  */
@@ -106,6 +109,7 @@ struct fs_node {
     sop_txn *wtxn;        /* shared by the write handles, committed at the last close */
     unsigned nwriters;    /* open auto-commit write handles                 */
     struct fs_meta wmeta; /* metadata as the writer's transaction has it    */
+    struct fs_meta wmeta0; /* ... and as it began                            */
     bool wmeta_loaded, wmeta_dirty;
     bool wchanged; /* written or set since open/commit (an O_TRUNC alone is not) */
     bool wcached;  /* the writers write through the page cache (no cached reader was open) */
