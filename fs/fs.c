@@ -6,7 +6,7 @@
  * it; lookup counts and forget tell us when a name may be dropped; every
  * open handle carries its own state (the transaction a writer holds until
  * close, the snapshot a reader reads); and replies may come from any thread
- * of the multi-threaded loop.  The high-level API would hand us a path per
+ * of the loop (loop.c).  The high-level API would hand us a path per
  * call and hide the handles' lifetimes across renames.
  *
  * Each operation is fs_do_<op>(), which does the work and returns 0 or
@@ -2068,6 +2068,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     conn->max_write = 1u << 20; /* libfuse caps it at its buffer size */
+    /* requests are read into memory, never spliced into a pipe: the loop
+     * (loop.c) looks at each request's header and may hand the buffer to
+     * another thread, and libfuse's pipes belong to the reading thread */
+    conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 }
 
 static void op_destroy(void *userdata)

@@ -40,6 +40,12 @@ int fs_open(const struct fs_config *cfg, struct fs **out, char *err, size_t errl
 const struct fuse_lowlevel_ops *fs_ops(void);
 /* The session the notifications (cache invalidations) go to; NULL stops them. */
 void fs_set_session(struct fs *fs, struct fuse_session *se);
+/* Run the request loop (fs/loop.c) until unmounted or told to exit: the
+ * calling thread answers quick requests itself and hands those that may
+ * block to up to `workers` threads (0: it answers everything); between
+ * requests it polls the device for up to spin_us microseconds before
+ * sleeping (0: never).  Returns 0 or -errno. */
+int fs_loop(struct fs *fs, struct fuse_session *se, unsigned workers, unsigned spin_us);
 /* End everything and close the database.  NULL is a no-op. */
 void fs_close(struct fs *fs);
 

@@ -5,8 +5,9 @@
  *
  * Also usable as `mount -t fuse.sopfs DATA_DIR MOUNTPOINT -o OPTS` (mount
  * helpers call it with that argument order).  It parses options, opens the
- * database (fs/fs.c), mounts, and serves requests with libfuse's
- * multi-threaded loop until unmounted or sent SIGTERM/SIGINT/SIGHUP, which
+ * database (fs/fs.c), mounts, and serves requests (fs/loop.c: one thread
+ * answers, workers take what may block) until unmounted or sent
+ * SIGTERM/SIGINT/SIGHUP, which
  * unmount cleanly.  Without -f it detaches only once the database is open
  * and the mount is in place, so a failure (a folder in use by another daemon,
  * a missing mountpoint) is reported by the command itself, with status 1.
@@ -37,7 +38,7 @@
 struct options {
     int foreground, fuse_debug, single_thread, debug, sync, help, version;
     char *entry_timeout, *attr_timeout, *flush_interval, *txn_max_age, *cache_size;
-    char *redis, *max_threads;
+    char *redis, *max_threads, *spin;
     char *data_dir, *mountpoint;
     int extra_args;
 };
@@ -59,6 +60,7 @@ static const struct fuse_opt spec[] = {
     OPT("txn_max_age=%s", txn_max_age, 0),
     OPT("cache_size=%s", cache_size, 0),
     OPT("max_threads=%s", max_threads, 0),
+    OPT("spin=%s", spin, 0),
     OPT("redis=%s", redis, 0),
     OPT("--redis=%s", redis, 0),
     OPT("--redis %s", redis, 0),
@@ -79,7 +81,7 @@ static void usage(FILE *f)
                "\n"
                "  -f                     stay in the foreground, log to stderr\n"
                "  -d                     libfuse debugging (every request; implies -f)\n"
-               "  -s                     single-threaded\n"
+               "  -s                     single-threaded: no worker threads\n"
                "  -h, --help             this text\n"
                "  -V, --version          the version\n"
                "  --redis URL            clustered mode: coordinate through Redis\n"
@@ -95,7 +97,10 @@ static void usage(FILE *f)
                "  -o cache_size=BYTES    engine node cache (k/m/g suffixes; default 64m)\n"
                "  -o entry_timeout=S     kernel name cache (default 1)\n"
                "  -o attr_timeout=S      kernel attribute cache (default 1)\n"
-               "  -o max_threads=N       worker threads (default 10)\n"
+               "  -o max_threads=N       worker threads for requests that may block\n"
+               "                         (fsync, big reads and writes, renames; default 10)\n"
+               "  -o spin=US             poll for the next request this long before\n"
+               "                         sleeping (default 25; 0: never)\n"
                "  -o redis=URL           as --redis\n"
                "  -o allow_other         let other users in (default_permissions is always on)\n"
                "  other -o options are mount options handed to libfuse (ro, noatime, ...)\n");
@@ -242,7 +247,6 @@ int main(int argc, char *argv[])
     struct fs_config cfg;
     struct fs *fs = NULL;
     struct fuse_session *se = NULL;
-    struct fuse_loop_config *lc = NULL;
     char err[1024], *mount_opts = NULL, *fsname = NULL;
     unsigned long long n;
     int report_fd = -1, rc = 1;
@@ -291,6 +295,9 @@ int main(int argc, char *argv[])
     cfg.cache_bytes = o.cache_size ? (size_t)n : 0;
     unsigned long long threads = 10;
     if (parse_size("max_threads", o.max_threads, 1000, &threads) || threads == 0)
+        goto out;
+    unsigned long long spin = 25;
+    if (parse_size("spin", o.spin, 1000000, &spin))
         goto out;
     cfg.sync = o.sync;
     cfg.redis_url = o.redis;
@@ -356,22 +363,9 @@ int main(int argc, char *argv[])
         report(&report_fd, 0);
     }
     fs_log(LOG_INFO, "%s mounted on %s", data_dir, mnt);
-    if (o.single_thread) {
-        rc = fuse_session_loop(se);
-    } else {
-        lc = fuse_loop_cfg_create();
-        if (!lc) {
-            fs_log(LOG_ERR, "out of memory");
-            goto out;
-        }
-        fuse_loop_cfg_set_max_threads(lc, (unsigned)threads);
-        fuse_loop_cfg_set_clone_fd(lc, 0);
-        rc = fuse_session_loop_mt(se, lc);
-    }
-    if (rc == SIGTERM || rc == SIGINT || rc == SIGHUP) /* libfuse reports the signal */
-        rc = 0;
+    rc = fs_loop(fs, se, o.single_thread ? 0 : (unsigned)threads, (unsigned)spin);
     if (rc != 0)
-        fs_log(LOG_ERR, "the request loop ended with %d", rc);
+        fs_log(LOG_ERR, "the request loop ended: %s", strerror(-rc));
     rc = rc ? 1 : 0;
     fs_log(LOG_INFO, "unmounting %s", mnt);
 out:
@@ -382,8 +376,6 @@ out:
         fuse_remove_signal_handlers(se);
         fuse_session_destroy(se);
     }
-    if (lc)
-        fuse_loop_cfg_destroy(lc);
     fs_close(fs);
     report(&report_fd, 1);
     fuse_opt_free_args(&args);
@@ -397,6 +389,7 @@ out:
     free(o.txn_max_age);
     free(o.cache_size);
     free(o.max_threads);
+    free(o.spin);
     free(o.redis);
     return rc;
 }

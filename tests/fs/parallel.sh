@@ -3,7 +3,8 @@
 # store and in sibling directories, readers listing meanwhile, two writers
 # sharing one file (one transaction until the last close), and a reader
 # that keeps reading one snapshot while the file is replaced; nothing lost,
-# no error, checked again after remount.
+# no error, checked again after remount; and the same in the request
+# loop's other modes (-s, one worker).
 . "$(dirname "$0")/lib.sh"
 
 N=6
@@ -119,5 +120,42 @@ same "a new reader reads the rewritten file" "NEW AND LONGER CONTENT" t cat "$MN
 
 check "unmount and mount again" remount_fs
 verify remounted
+
+# The request loop's other modes: no worker thread at all (-s), and one
+# worker without polling.  Big copies (handed to workers, 1 MiB writes) and
+# small files (answered by the reading thread) at once.
+head -c 5000000 /dev/urandom >"$T/big"
+for mode in "-s" "-o spin=0,max_threads=1"; do
+    check "remount with $mode" remount_fs $mode
+    t rm -rf "$MNT/s"
+    t mkdir "$MNT/s"
+    i=1
+    while [ $i -le $N ]; do
+        t mkdir "$MNT/s/d$i"
+        i=$((i + 1))
+    done
+    pids=
+    i=1
+    while [ $i -le $N ]; do
+        worker $i &
+        pids="$pids $!"
+        dd if="$T/big" of="$MNT/s/big$i" bs=1M 2>/dev/null &
+        pids="$pids $!"
+        i=$((i + 1))
+    done
+    st=0
+    for p in $pids; do
+        wait "$p" || st=1
+    done
+    ok $st "$mode: $N writers of small files and $N of big ones at once, no error"
+    verify "$mode"
+    bad=0
+    i=1
+    while [ $i -le $N ]; do
+        cmp -s "$T/big" "$MNT/s/big$i" || bad=1
+        i=$((i + 1))
+    done
+    ok $bad "$mode: the big files"
+done
 check "clean unmount" umount_fs
 finish
