@@ -8,7 +8,13 @@
  * so a ^C reaches only us); the mount and the daemon are always taken down
  * (fusermount3 -u, SIGTERM, wait), on failure and on SIGINT/SIGTERM too.
  *
- * Phases, each run under MNT/bench (a store) and native/bench:
+ * The phases below run RUNS times (default 3) on each side, alternating
+ * (sopfs, native, sopfs, ...), each run in a fresh MNT/benchN (a store) and
+ * native/benchN after a sync(), so neither side pays for the other's
+ * writeback; the table shows each side's median and their ratio, and the
+ * lowest and highest ratio of the runs (shared machines are noisy).
+ *
+ * Phases:
  *   seq write   one file of SIZE MiB in 1 MiB write()s, fsync, close;
  *   seq read    it back in 1 MiB read()s, every byte checked;
  *   create      FILES files of 4 KiB, open(O_CREAT)+write+close each;
@@ -46,11 +52,13 @@
 #define TREE_DIRS 50u
 #define MOUNT_WAIT_SECS 10.0
 #define STORE "bench"
+#define MAX_RUNS 9u
 
 const char bench_fs_help[] =
     "`sop bench fs` runs the same file work on a sopfs mount and on a plain folder\n"
     "of the same filesystem, and prints MB/s or ops/s per phase, the ratio\n"
-    "sopfs/native (above 1: sopfs is faster) and the daemon's peak RSS:\n"
+    "sopfs/native (above 1: sopfs is faster), the range of that ratio over the\n"
+    "runs, and the daemon's peak RSS:\n"
     "  seq write   one file of SIZE MiB, 1 MiB write()s, fsync\n"
     "  seq read    it back, 1 MiB read()s (page caches are not dropped)\n"
     "  create      FILES files of 4 KiB: open(O_CREAT)+write+close\n"
@@ -70,6 +78,8 @@ const char bench_fs_help[] =
     "  --size-mib N      size of the sequential file, MiB (default 1024)\n"
     "  --files N         small files (default 10000)\n"
     "  --tree N          files in the copied tree (default 5000)\n"
+    "  --runs N          runs of every phase on each side, alternating (default 3,\n"
+    "                    at most 9); the table shows medians\n"
     "  --single-thread   run sopfs with -s (its single-threaded loop)\n";
 
 enum phase { P_SEQ_WRITE, P_SEQ_READ, P_CREATE, P_STAT, P_READ, P_DELETE, P_CP, NPHASES };
@@ -614,18 +624,45 @@ static bool stop_sopfs(pid_t pid, const char *root, const char *mnt, bool reaped
     return true;
 }
 
-static void print_table(const struct fs_cfg *cfg, double res[2][NPHASES], long rss_kib)
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *v, unsigned n)
+{
+    double tmp[MAX_RUNS];
+    memcpy(tmp, v, n * sizeof(*v));
+    qsort(tmp, n, sizeof(*tmp), cmp_double);
+    return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+}
+
+/* res[run][side][phase]; side 0 is sopfs, 1 native. */
+static void print_table(const struct fs_cfg *cfg, unsigned runs, double res[][2][NPHASES],
+                        long rss_kib)
 {
     int p;
 
-    printf("\n%-10s %14s %14s %8s  %s\n", "phase", "sopfs", "native", "ratio", "unit");
+    printf("\n%-10s %14s %14s %8s %13s  %s\n", "phase", "sopfs", "native", "ratio", "ratio range",
+           "unit");
     for (p = 0; p < NPHASES; p++) {
-        printf("%-10s %14.1f %14.1f %8.2f  %s\n", phase_names[p], res[0][p], res[1][p],
-               res[1][p] > 0 ? res[0][p] / res[1][p] : 0.0, phase_units[p]);
+        double v[2][MAX_RUNS], lo = 0, hi = 0;
+        for (unsigned r = 0; r < runs; r++) {
+            v[0][r] = res[r][0][p];
+            v[1][r] = res[r][1][p];
+            double q = v[1][r] > 0 ? v[0][r] / v[1][r] : 0.0;
+            lo = r == 0 || q < lo ? q : lo;
+            hi = r == 0 || q > hi ? q : hi;
+        }
+        double a = median(v[0], runs), b = median(v[1], runs);
+        printf("%-10s %14.1f %14.1f %8.2f %6.2f..%-5.2f  %s\n", phase_names[p], a, b,
+               b > 0 ? a / b : 0.0, lo, hi, phase_units[p]);
     }
-    printf("\nratio: sopfs/native (above 1: sopfs is faster).  seq: %" PRIu64
-           " MiB file; small files: %" PRIu64 " x %u B; tree: %" PRIu64 " x %u B\n",
-           cfg->size_mib, cfg->files, SMALL_LEN, cfg->tree, TREE_LEN);
+    printf(
+        "\nratio: sopfs/native (above 1: sopfs is faster), medians of %u runs each.  seq: %" PRIu64
+        " MiB file; small files: %" PRIu64 " x %u B; tree: %" PRIu64 " x %u B\n",
+        runs, cfg->size_mib, cfg->files, SMALL_LEN, cfg->tree, TREE_LEN);
     if (rss_kib >= 0) {
         printf("sopfs peak RSS (VmHWM): %.1f MiB\n", (double)rss_kib / 1024);
     } else {
@@ -633,21 +670,42 @@ static void print_table(const struct fs_cfg *cfg, double res[2][NPHASES], long r
     }
 }
 
-enum { O_SOPFS = 256, O_DIR, O_SIZE, O_FILES, O_TREE, O_SINGLE };
+/* One side's run r: a fresh folder benchR under top, after a sync(). */
+static bool run_side(const char *top, unsigned r, const struct fs_cfg *cfg, uint8_t *buf,
+                     uint8_t *want, double out[NPHASES])
+{
+    char dir[PATH_MAX];
+    if (!PATH_FMT(dir, "%s/%s%u", top, STORE, r + 1)) {
+        return false;
+    }
+    if (mkdir(dir, 0755) != 0) {
+        cli_err("bench fs: mkdir %s: %s", dir, strerror(errno));
+        return false;
+    }
+    sync();
+    return run_phases(dir, cfg, buf, want, out);
+}
+
+enum { O_SOPFS = 256, O_DIR, O_SIZE, O_FILES, O_TREE, O_SINGLE, O_RUNS };
 
 static int bench_fs(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"sopfs", required_argument, NULL, O_SOPFS},   {"dir", required_argument, NULL, O_DIR},
-        {"size-mib", required_argument, NULL, O_SIZE}, {"files", required_argument, NULL, O_FILES},
-        {"tree", required_argument, NULL, O_TREE},     {"single-thread", no_argument, NULL, O_SINGLE},
+        {"sopfs", required_argument, NULL, O_SOPFS},
+        {"dir", required_argument, NULL, O_DIR},
+        {"size-mib", required_argument, NULL, O_SIZE},
+        {"files", required_argument, NULL, O_FILES},
+        {"tree", required_argument, NULL, O_TREE},
+        {"single-thread", no_argument, NULL, O_SINGLE},
+        {"runs", required_argument, NULL, O_RUNS},
         {NULL, 0, NULL, 0},
     };
     struct fs_cfg cfg = {.size_mib = 1024, .files = 10000, .tree = 5000};
     const char *base = getenv("TMPDIR");
     char sopfs[PATH_MAX], root[PATH_MAX - 64], data[PATH_MAX], mnt[PATH_MAX], native[PATH_MAX],
-        src[PATH_MAX], dir[PATH_MAX];
-    double res[2][NPHASES];
+        src[PATH_MAX];
+    double res[MAX_RUNS][2][NPHASES];
+    uint64_t runs = 3;
     struct sigaction old_int, old_term;
     uint8_t *buf = NULL, *want = NULL;
     pid_t pid = -1;
@@ -689,6 +747,12 @@ static int bench_fs(int argc, char **argv)
             break;
         case O_SINGLE:
             single = true;
+            break;
+        case O_RUNS:
+            if (!cli_parse_u64(optarg, 1, MAX_RUNS, false, &runs)) {
+                return cli_usage("bench", "bench fs: --runs takes 1..%u, not '%s'", MAX_RUNS,
+                                 optarg);
+            }
             break;
         default:
             return CLI_USAGE;
@@ -739,21 +803,11 @@ static int bench_fs(int argc, char **argv)
     if (pid < 0 || !wait_mounted(pid, root, mnt, &status, &reaped)) {
         goto out;
     }
-    snprintf(dir, sizeof(dir), "%s/%s", mnt, STORE);
-    if (mkdir(dir, 0755) != 0) {
-        cli_err("bench fs: mkdir %s (a store): %s", dir, strerror(errno));
-        goto out;
-    }
-    if (!run_phases(dir, &cfg, buf, want, res[0])) {
-        goto out;
-    }
-    snprintf(dir, sizeof(dir), "%s/%s", native, STORE);
-    if (mkdir(dir, 0755) != 0) {
-        cli_err("bench fs: mkdir %s: %s", dir, strerror(errno));
-        goto out;
-    }
-    if (!run_phases(dir, &cfg, buf, want, res[1])) {
-        goto out;
+    for (unsigned r = 0; r < runs; r++) {
+        if (!run_side(mnt, r, &cfg, buf, want, res[r][0]) ||
+            !run_side(native, r, &cfg, buf, want, res[r][1])) {
+            goto out;
+        }
     }
     rss = peak_rss_kib(pid);
     ok = true;
@@ -766,7 +820,7 @@ out:
         cli_err("bench fs: interrupted (signal %d); removing %s", (int)cli_signal, root);
         ret = 128 + cli_signal;
     } else if (ok) {
-        print_table(&cfg, res, rss);
+        print_table(&cfg, (unsigned)runs, res, rss);
         ret = CLI_OK;
     } else {
         cli_err("bench fs: FAILED: see above");

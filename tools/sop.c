@@ -136,7 +136,7 @@ static const struct cli_cmd commands[] = {
      "engine [--keys N] [--batch N] [--commits N] [--dir D] [--only LIST]\n"
      "           [--slot-length N] [--seed S] [--cache-mib N]\n"
      "       sop bench fs [--sopfs PATH] [--dir D] [--size-mib N] [--files N] [--tree N]\n"
-     "                    [--single-thread]",
+     "                    [--runs N] [--single-thread]",
      "benchmark libsop against LMDB and SQLite, sopfs against a plain folder", bench_help,
      bench_dispatch},
     {"help", "[COMMAND]", "show the commands, or the help of one", NULL, cmd_help},
