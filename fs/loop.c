@@ -18,7 +18,7 @@
  * microseconds of the answer, and a sleep and a wake-up cost more than
  * that.  The budget halves each time the poll finds nothing (an idle mount
  * costs next to nothing) and comes back once requests follow each other
- * closely again.
+ * closely again.  With one CPU it never polls: the caller could not run.
  */
 #include "internal.h"
 
@@ -31,6 +31,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The parts of the kernel's request layout (linux/fuse.h, a stable ABI)
  * that the choice needs: the header and the start of READ and WRITE. */
@@ -221,7 +222,8 @@ static void free_jobs(struct job *j)
 int fs_loop(struct fs *fs, struct fuse_session *se, unsigned workers, unsigned spin_us)
 {
     struct loop l = {.fs = fs, .se = se, .max = workers};
-    const uint64_t spin_max = (uint64_t)spin_us * 1000u;
+    /* with one CPU, polling would keep the caller from running */
+    const uint64_t spin_max = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? (uint64_t)spin_us * 1000u : 0;
     uint64_t budget = spin_max, last = 0;
     int fd = fuse_session_fd(se), rc = 0;
     struct job *cur;
