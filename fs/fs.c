@@ -1818,6 +1818,14 @@ struct readdir_arg {
     char *buf;
     size_t size, used;
     uint64_t skip; /* entries to pass over (a seekdir back) */
+    /* readdirplus: each entry with its attributes, read in the listing's
+     * transaction t; each counts as a lookup (the inodes are kept in ino[]
+     * so that a reply the kernel never took can be taken back) */
+    bool plus;
+    sop_txn *t;
+    const struct fs_path *dir;
+    fuse_ino_t *ino;
+    size_t nino, cap;
 };
 
 static int remember(struct fs_handle *h, const char *sk, size_t sklen)
@@ -1838,10 +1846,67 @@ static int add_dirent(struct readdir_arg *r, const char *name, unsigned dtype, f
     memset(&st, 0, sizeof(st));
     st.st_ino = ino;
     st.st_mode = dtype << 12;
-    size_t need = fuse_add_direntry(r->req, r->buf + r->used, r->size - r->used, name, &st,
-                                    (off_t)(r->h->next_off + 1));
+    size_t need;
+    if (r->plus) { /* no lookup: ".", "..", or an entry without attributes */
+        struct fuse_entry_param e;
+        memset(&e, 0, sizeof(e));
+        e.attr = st;
+        need = fuse_add_direntry_plus(r->req, r->buf + r->used, r->size - r->used, name, &e,
+                                      (off_t)(r->h->next_off + 1));
+    } else {
+        need = fuse_add_direntry(r->req, r->buf + r->used, r->size - r->used, name, &st,
+                                 (off_t)(r->h->next_off + 1));
+    }
     if (need > r->size - r->used)
         return 1; /* full */
+    r->used += need;
+    r->h->next_off++;
+    return 0;
+}
+
+/* A readdirplus entry: its attributes as a lookup would give them, and one
+ * lookup counted.  Returns 0 (added or, without attributes, added plain),
+ * 1 when the buffer is full, or -errno. */
+static int add_dirent_plus(struct readdir_arg *r, const char *name, unsigned dtype)
+{
+    struct fs *fs = r->fs;
+    struct fs_node *dir = r->h->node, *n = NULL;
+    struct fs_path cp = {0};
+    struct fs_attr a;
+    /* a scope's changes are seen through its own transaction (lookup);
+     * while any scope is open, entries carry no attributes */
+    if (__atomic_load_n(&fs->nopen_scopes, __ATOMIC_ACQUIRE) > 0 ||
+        fs_path_child(r->dir, name, &cp) != 0 || fs_ns_resolve(fs, r->t, &cp, &a) != 0) {
+        fs_path_free(&cp);
+        return add_dirent(r, name, dtype, UNKNOWN_INO);
+    }
+    fs_path_free(&cp);
+    if (r->nino == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 64;
+        fuse_ino_t *v = realloc(r->ino, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        r->ino = v;
+        r->cap = cap;
+    }
+    n = fs_node_lookup(fs, dir, name, dir->kind == K_ROOT ? K_STORE : K_ENTRY, a.m.type);
+    if (!n)
+        return -ENOMEM;
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    e.ino = n->ino;
+    e.generation = 1;
+    e.attr_timeout = fs->cfg.attr_timeout;
+    e.entry_timeout = fs->cfg.entry_timeout;
+    fill_stat(n->ino, &a, &e.attr);
+    size_t need = fuse_add_direntry_plus(r->req, r->buf + r->used, r->size - r->used, name, &e,
+                                         (off_t)(r->h->next_off + 1));
+    if (need > r->size - r->used) {
+        fs_node_forget(fs, n->ino, 1);
+        return 1; /* full */
+    }
+    remember_attr(fs, n, &a, false);
+    r->ino[r->nino++] = n->ino;
     r->used += need;
     r->h->next_off++;
     return 0;
@@ -1857,14 +1922,20 @@ static int readdir_cb(const char *name, size_t nlen, unsigned dtype, const char 
         r->h->next_off++;
         return remember(r->h, sortkey, sklen) ? -ENOMEM : 0;
     }
-    fuse_ino_t ino = UNKNOWN_INO;
-    struct fs_node *c = fs_node_child(r->fs, r->h->node, name);
-    if (c) {
-        ino = c->ino;
-        fs_node_put(r->fs, c);
+    int rc;
+    if (r->plus) {
+        rc = add_dirent_plus(r, name, dtype);
+    } else {
+        fuse_ino_t ino = UNKNOWN_INO;
+        struct fs_node *c = fs_node_child(r->fs, r->h->node, name);
+        if (c) {
+            ino = c->ino;
+            fs_node_put(r->fs, c);
+        }
+        rc = add_dirent(r, name, dtype, ino);
     }
-    if (add_dirent(r, name, dtype, ino))
-        return 1;
+    if (rc)
+        return rc;
     return remember(r->h, sortkey, sklen) ? -ENOMEM : 0;
 }
 
@@ -1877,6 +1948,8 @@ static int list_fn(struct fs *fs, struct fs_tx *tx, void *arg)
 {
     struct list_arg *l = arg;
     struct fs_handle *h = l->r->h;
+    l->r->t = tx->t;
+    l->r->dir = l->p;
     int rc =
         fs_ns_list(fs, tx->t, l->p, h->resume ? h->resume : "", h->resume_len, readdir_cb, l->r);
     if (rc == 0)
@@ -1884,11 +1957,13 @@ static int list_fn(struct fs *fs, struct fs_tx *tx, void *arg)
     return rc > 0 ? 0 : rc;
 }
 
+/* List into buf; with plus, *ino gets the inodes whose lookup the entries
+ * counted (*nino of them, to forget if the reply does not reach the kernel). */
 static int fs_do_readdir(struct fs *fs, fuse_req_t req, struct fs_handle *h, size_t size, off_t off,
-                         char *buf, size_t *used)
+                         char *buf, size_t *used, bool plus, fuse_ino_t **ino, size_t *nino)
 {
     struct fs_path p = {0};
-    struct readdir_arg r = {.fs = fs, .req = req, .h = h, .buf = buf, .size = size};
+    struct readdir_arg r = {.fs = fs, .req = req, .h = h, .buf = buf, .size = size, .plus = plus};
     int rc = 0;
 
     pthread_mutex_lock(&h->mu);
@@ -1919,25 +1994,45 @@ out:
     pthread_mutex_unlock(&h->mu);
     fs_path_free(&p);
     *used = r.used;
+    *ino = r.ino;
+    *nino = r.nino;
     /* entries already placed are returned; an error with none is reported */
     return r.used ? 0 : rc;
+}
+
+static void reply_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                          struct fuse_file_info *fi, bool plus)
+{
+    struct fs *fs = fuse_req_userdata(req);
+    struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+    size_t used = 0, nino = 0;
+    fuse_ino_t *inos = NULL;
+    char *buf = malloc(size ? size : 1);
+    int rc = buf ? fs_do_readdir(fs, req, h, size, off, buf, &used, plus, &inos, &nino) : -ENOMEM;
+    fs_log(LOG_DEBUG, "readdir%s %llu @%lld: %s %zu bytes", plus ? "plus" : "",
+           (unsigned long long)ino, (long long)off, rc ? strerror(-rc) : "ok", used);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+    } else if (fuse_reply_buf(req, buf, used) == -ENOENT) {
+        for (size_t i = 0; i < nino; i++) /* interrupted: the kernel counted none */
+            fs_node_forget(fs, inos[i], 1);
+    }
+    free(inos);
+    free(buf);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
-    struct fs *fs = fuse_req_userdata(req);
-    struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-    size_t used = 0;
-    char *buf = malloc(size ? size : 1);
-    int rc = buf ? fs_do_readdir(fs, req, h, size, off, buf, &used) : -ENOMEM;
-    fs_log(LOG_DEBUG, "readdir %llu @%lld: %s %zu bytes", (unsigned long long)ino, (long long)off,
-           rc ? strerror(-rc) : "ok", used);
-    if (rc)
-        fuse_reply_err(req, -rc);
-    else
-        fuse_reply_buf(req, buf, used);
-    free(buf);
+    reply_readdir(req, ino, size, off, fi, false);
+}
+
+/* ls -l, find -size, rsync and du read every entry's attributes: one request
+ * per buffer of entries instead of one lookup each. */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+    reply_readdir(req, ino, size, off, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -2108,6 +2203,7 @@ static const struct fuse_lowlevel_ops ops = {
     .fsync = op_fsync,
     .opendir = op_opendir,
     .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
     .releasedir = op_releasedir,
     .fsyncdir = op_fsyncdir,
     .statfs = op_statfs,

@@ -71,6 +71,18 @@ verify() {
 }
 verify live
 check "unmount and mount again" remount_fs
+
+# readdirplus: right after a mount (nothing cached), a scan that needs every
+# entry's attributes gets them with the listing, not with a lookup each
+lookups() { sed -n 's/^lookups: //p' "$MNT/.sop-stats"; }
+scan() { # empty files, and the modes ls -l shows, with their counts
+    (cd "$1" && echo $(find . -type f -size 0 | wc -l) $(ls -l | awk 'NR > 1 {print $1}' | sort | uniq -c))
+}
+l0=$(lookups)
+same "find -size and ls -l on 2000 entries: the right answer" "$(scan "$S/many")" scan "$MNT/store/moved/many"
+l1=$(lookups)
+check "  with the attributes from the listing ($((l1 - l0)) lookups for 2000 entries)" \
+    test $((l1 - l0)) -lt 100
 verify remounted
 check "rm -r of everything, rmdir of the store" sh -c "rm -r '$MNT/store/moved' '$MNT/store/cpa' && rmdir '$MNT/store'"
 check "clean unmount" umount_fs
