@@ -10,12 +10,15 @@
 N=6
 M=60
 check "mount" mount_fs
-t mkdir "$MNT/s"
-i=1
-while [ $i -le $N ]; do
-    t mkdir "$MNT/s/d$i"
-    i=$((i + 1))
-done
+setup() { # the store s and its directories d1..dN
+    t mkdir "$MNT/s"
+    i=1
+    while [ $i -le $N ]; do
+        t mkdir "$MNT/s/d$i"
+        i=$((i + 1))
+    done
+}
+setup
 
 worker() { # worker P: M files in the store and M in its own directory
     j=1
@@ -32,20 +35,31 @@ lister() {
         k=$((k + 1))
     done
 }
-pids=
-i=1
-while [ $i -le $N ]; do
-    worker $i &
-    pids="$pids $!"
-    i=$((i + 1))
-done
+start_writers() { # start_writers [BIG]: the N workers, and N copies of BIG; pids in $pids
+    pids=
+    i=1
+    while [ $i -le $N ]; do
+        worker $i &
+        pids="$pids $!"
+        if [ -n "${1:-}" ]; then
+            dd if="$1" of="$MNT/s/big$i" bs=1M 2>/dev/null &
+            pids="$pids $!"
+        fi
+        i=$((i + 1))
+    done
+}
+wait_all() { # the status of the processes in $pids: 1 if any failed
+    st=0
+    for p in $pids; do
+        wait "$p" || st=1
+    done
+    return $st
+}
+start_writers
 lister &
 pids="$pids $!"
-st=0
-for p in $pids; do
-    wait "$p" || st=1
-done
-ok $st "$N writers and a lister at once, no error"
+wait_all
+ok $? "$N writers and a lister at once, no error"
 
 verify() {
     w=$1
@@ -128,26 +142,10 @@ head -c 5000000 /dev/urandom >"$T/big"
 for mode in "-s" "-o spin=0,max_threads=1"; do
     check "remount with $mode" remount_fs $mode
     t rm -rf "$MNT/s"
-    t mkdir "$MNT/s"
-    i=1
-    while [ $i -le $N ]; do
-        t mkdir "$MNT/s/d$i"
-        i=$((i + 1))
-    done
-    pids=
-    i=1
-    while [ $i -le $N ]; do
-        worker $i &
-        pids="$pids $!"
-        dd if="$T/big" of="$MNT/s/big$i" bs=1M 2>/dev/null &
-        pids="$pids $!"
-        i=$((i + 1))
-    done
-    st=0
-    for p in $pids; do
-        wait "$p" || st=1
-    done
-    ok $st "$mode: $N writers of small files and $N of big ones at once, no error"
+    setup
+    start_writers "$T/big"
+    wait_all
+    ok $? "$mode: $N writers of small files and $N of big ones at once, no error"
     verify "$mode"
     bad=0
     i=1
