@@ -1355,6 +1355,11 @@ static int fs_do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
         h->cached = true;
     } else {
         fi->direct_io = 1;
+        /* a private mmap(2) through this handle faults pages into the
+         * shared cache from this reader's snapshot: the writers' pages are
+         * then not the committed content (fuse_file_mmap also drops them) */
+        if (writer && n->wcached)
+            n->wcache_bad = true;
     }
     pthread_mutex_unlock(&fs->mu);
     pthread_mutex_unlock(&n->mu);

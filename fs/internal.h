@@ -115,7 +115,8 @@ struct fs_node {
     bool wcached;  /* the writers write through the page cache (no cached reader was open) */
     bool wrewrote; /* the writers changed bytes below wbase or truncated (not an append) */
     uint64_t wbase; /* the committed size when the writer's transaction began */
-    bool wcache_bad; /* a write failed: the pages may hold bytes the transaction has not */
+    bool wcache_bad; /* a write failed, or a reader that may mmap(2) opened: the pages */
+                     /* may not be the transaction's bytes                             */
 };
 
 enum { SC_ACTIVE, SC_FAILED, SC_COMMITTED, SC_ROLLEDBACK };

@@ -14,6 +14,7 @@ FS_TESTS = tests/fs/basic.sh tests/fs/tree.sh tests/fs/xattr.sh tests/fs/txn.sh 
 	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh tests/fs/readdir.sh \
 	tests/fs/search.sh tests/fs/bench.sh
 TESTS += $(FS_TESTS)
+check_PROGRAMS += tests/fs/mmap_read
 dist_check_SCRIPTS += $(FS_TESTS)
 EXTRA_DIST += tests/fs/lib.sh
 endif

@@ -94,6 +94,24 @@ exec 6>&-
 check "the writer's close fails" sh -c "! wait $WPID"
 same "the committed content is read, not the writer's pages" "8192 0" sizes "$MNT/s/p"
 
+# --- a private mmap(2) of a reader opened while a page-cache writer is open
+#     sees the reader's snapshot, and the pages it faulted in are not kept
+#     as the committed content after the writer's commit
+MMAP_READ=$SOP_BUILDDIR/tests/fs/mmap_read
+t sh -c "head -c 8192 /dev/zero | tr '\\0' o > '$MNT/s/m'"
+writer_open "$T/fifo6" "$MNT/s/m" conv=notrunc
+exec 6>"$T/fifo6"
+check "a writer opened s/m" wait_until 20 opened $WPID "$MNT/s/m"
+before=$(stat_of writes)
+head -c 4096 /dev/zero | tr '\0' N >&6
+check "it wrote a whole page" wait_until 20 wrote_more "$before"
+same "a private mapping opened meanwhile reads the old content" oooo \
+    sh -c "'$MMAP_READ' '$MNT/s/m' 4096 | head -c 4"
+exec 6>&-
+check "the writer commits" wait $WPID
+same "a reader after the commit reads the new page, not the mapping's" "4096 4096" \
+    sh -c "echo \$(head -c 4096 '$MNT/s/m' | tr -d o | wc -c) \$(tail -c 4096 '$MNT/s/m' | tr -d N | wc -c)"
+
 # --- scopes
 check "begin" t sh -c "echo begin > '$MNT/s/.sop-txn'"
 same "state: active" "state: active" sh -c "head -n 1 '$MNT/s/.sop-txn'"
