@@ -165,8 +165,24 @@ same "changes are refused while failed" EAGAIN err 'open(my $f, ">", $ARGV[0])' 
 check "rollback ends it" t sh -c "echo rollback > '$MNT/s2/.sop-txn'"
 same "the writer's content stands" Wase t cat "$MNT/s2/k"
 
+# --- two disjoint scopes, open at once, end independently
+t mkdir "$MNT/s/one" "$MNT/s/two"
+check "a scope on s/one" t sh -c "echo begin > '$MNT/s/one/.sop-txn'"
+check "and one on its sibling s/two" t sh -c "echo begin > '$MNT/s/two/.sop-txn'"
+t sh -c "echo 1 > '$MNT/s/one/f'"
+t sh -c "echo 2 > '$MNT/s/two/f'"
+same "a scope over both (their parent): EBUSY" EBUSY \
+    err 'open(F, ">", $ARGV[0]) and print(F "begin\n") and close(F)' "$MNT/s/.sop-txn"
+check "s/one commits while s/two stays open" t sh -c "echo commit > '$MNT/s/one/.sop-txn'"
+same "  s/two is still active" "state: active" sh -c "head -n 1 '$MNT/s/two/.sop-txn'"
+check "s/two rolls back" t sh -c "echo rollback > '$MNT/s/two/.sop-txn'"
+check "  s/two's change is gone, s/one's stays" \
+    sh -c "! test -e '$MNT/s/two/f' && test \"\$(cat '$MNT/s/one/f')\" = 1"
+
 verify() {
     w=$1
+    same "$w: a scope committed beside another that rolled back" "1 none" \
+        sh -c "echo \$(cat '$MNT/s/one/f') \$(test -e '$MNT/s/two/f' && echo there || echo none)"
     same "$w: committed scope content" kept t cat "$MNT/s2/y"
     same "$w: committed nested directories" deep t cat "$MNT/s/dir/sub/z"
     check "$w: committed removal" sh -c "! test -e '$MNT/s/f'"
