@@ -12,7 +12,7 @@ src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
 # readdir.sh lists a store of a million records (about a minute).
 FS_TESTS = tests/fs/basic.sh tests/fs/tree.sh tests/fs/xattr.sh tests/fs/txn.sh \
 	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh tests/fs/readdir.sh \
-	tests/fs/search.sh tests/fs/bench.sh tests/fs/daemon.sh
+	tests/fs/search.sh tests/fs/bench.sh tests/fs/daemon.sh tests/fs/crashloop.sh
 TESTS += $(FS_TESTS)
 check_PROGRAMS += tests/fs/mmap_read
 dist_check_SCRIPTS += $(FS_TESTS)

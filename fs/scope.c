@@ -150,19 +150,27 @@ static struct fs_scope *find_at(struct fs *fs, const struct fs_path *dir, bool o
 
 static void inval_one(struct fs *fs, struct fs_node *n, void *arg)
 {
-    (void)arg;
+    bool entries = *(const bool *)arg;
     n->gen++;
     n->rgen++;
     fs_notify_inode(fs, n->ino);
-    if (n->parent && !n->detached)
+    if (entries && n->parent && !n->detached)
         fs_notify_entry(fs, n->parent->ino, n->name);
 }
 
-/* After a scope ended, what the kernel cached of its subtree may be wrong. */
-static void invalidate(struct fs *fs, const struct fs_scope *s)
+/*
+ * After a scope ended, what the kernel cached of its subtree may be wrong:
+ * attributes told through readers' snapshots, and after a rollback every
+ * name made or removed in the scope.  After a commit the names the kernel
+ * holds are the scope's, now committed, so only attributes are dropped:
+ * an entry invalidation waits for the directory's lock in the kernel, and
+ * a daemon killed (kill -9) while one waits for a lock held by a caller
+ * whose request it will never answer cannot finish dying.
+ */
+static void invalidate(struct fs *fs, const struct fs_scope *s, bool entries)
 {
     struct fs_path sp = scope_path(s);
-    fs_nodes_under(fs, &sp, inval_one, NULL);
+    fs_nodes_under(fs, &sp, inval_one, &entries);
     pthread_mutex_lock(&fs->mu);
     fs->gen_all++;
     pthread_mutex_unlock(&fs->mu);
@@ -218,7 +226,7 @@ static void expire_locked(struct fs *fs, struct fs_scope *s)
            "`echo rollback > .sop-txn`",
            (unsigned long long)s->id, path_text(&sp, where, sizeof(where)), (double)max_ms / 1e3,
            (unsigned long long)s->changes);
-    invalidate(fs, s);
+    invalidate(fs, s, true);
 }
 
 /* The same for a referenced scope whose mutex the caller does not hold.
@@ -315,7 +323,7 @@ static int scope_commit(struct fs *fs, const struct fs_path *dir)
             FS_STAT_ADD(fs, scopes_committed, 1);
             set_err(s, "none");
             scope_close(fs, s, SC_COMMITTED);
-            invalidate(fs, s);
+            invalidate(fs, s, false);
         } else {
             FS_STAT_FAIL(fs, c);
             rc = fs_sop_err(fs, NULL, c, "commit scope");
@@ -325,7 +333,7 @@ static int scope_commit(struct fs *fs, const struct fs_path *dir)
                 set_err(s, "%s: %s", sop_strerror(c), sop_db_errmsg(fs->db));
             s->state = SC_FAILED;
             s->fail_err = -rc;
-            invalidate(fs, s);
+            invalidate(fs, s, true);
         }
         fs_log(LOG_DEBUG, "transaction %llu of %s: commit: %s", (unsigned long long)s->id,
                path_text(dir, where, sizeof(where)), rc ? s->err : "ok");
@@ -354,7 +362,7 @@ static int scope_rollback(struct fs *fs, const struct fs_path *dir)
         if (s->state == SC_ACTIVE)
             set_err(s, "none");
         scope_close(fs, s, SC_ROLLEDBACK);
-        invalidate(fs, s);
+        invalidate(fs, s, true);
     }
     pthread_mutex_unlock(&s->mu);
     fs_scope_put(fs, s);

@@ -156,15 +156,35 @@ remount_fs() {
     umount_fs && mount_fs "$@"
 }
 
-# kill9_fs: the daemon dies at once; the dead mount is detached.
+# gone_or_zombie PID: the process has ended (reaped or not)
+gone_or_zombie() {
+    [ ! -e "/proc/$1/stat" ] || sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^Z'
+}
+
+# abort_conn: abort the FUSE connection of $MNT (/sys/fs/fuse/connections),
+# which ends every request still waiting for an answer
+abort_conn() {
+    dev=$(awk -v m="$MNT" '$5 == m {print $3}' /proc/self/mountinfo | tail -n 1)
+    [ -n "$dev" ] && echo 1 >"/sys/fs/fuse/connections/${dev#*:}/abort" 2>/dev/null
+}
+
+# kill9_fs: the daemon dies at once; the dead mount is detached.  Fails if
+# the daemon could not finish dying within 20 s (its connection is then
+# aborted, so that the test can go on).
 kill9_fs() {
+    st=0
     if [ -n "$PID" ]; then
         kill -9 "$PID" 2>/dev/null
+        if ! wait_until 20 gone_or_zombie "$PID"; then
+            echo "# sopfs (pid $PID) still there 20 s after kill -9; aborting its connection"
+            abort_conn
+            st=1
+        fi
         wait "$PID" 2>/dev/null
         PID=
     fi
     fusermount3 -u -z "$MNT" 2>/dev/null
-    wait_until 10 sh -c "! mountpoint -q '$MNT'"
+    wait_until 10 sh -c "! mountpoint -q '$MNT'" && return $st
 }
 
 cleanup() {
