@@ -82,11 +82,13 @@
 #endif
 
 #define UNKNOWN_INO 0xffffffffu
-/* st_blksize, the I/O size cp, dd and stdio pick: max_write (op_init).
+/* The largest read or write the kernel sends in one request (max_write). */
+#define MAX_IO (1u << 20)
+/* st_blksize, the I/O size cp, dd and stdio pick: max_write.
  * Each request is a round trip, and the kernel precedes each write with a
  * getxattr of security.capability: 1 MiB writes copy 15-25% faster than the
  * 128 KiB ones a smaller st_blksize makes cp use. */
-#define BLKSIZE (1u << 20)
+#define BLKSIZE MAX_IO
 
 /* ------------------------------------------------------------ helpers */
 
@@ -163,6 +165,20 @@ static void fill_stat(fuse_ino_t ino, const struct fs_attr *a, struct stat *st)
 static bool is_ctl(const struct fs_node *n)
 {
     return fs_kind_ctl(n->kind);
+}
+
+/* The entry the kernel is told of node n with attributes a (what lookup,
+ * readdirplus and the calls that make a node answer); a control file's
+ * attributes are never cached. */
+static void fill_entry(struct fs *fs, const struct fs_node *n, const struct fs_attr *a,
+                       struct fuse_entry_param *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->ino = n->ino;
+    e->generation = 1;
+    e->attr_timeout = is_ctl(n) ? 0 : fs->cfg.attr_timeout;
+    e->entry_timeout = fs->cfg.entry_timeout;
+    fill_stat(n->ino, a, &e->attr);
 }
 
 static void ctl_attr(struct fs *fs, const struct fs_node *n, const struct fs_attr *dir,
@@ -391,11 +407,7 @@ static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
         }
     }
     remember_attr(fs, n, &a, false);
-    e->ino = n->ino;
-    e->generation = 1;
-    e->attr_timeout = is_ctl(n) ? 0 : fs->cfg.attr_timeout;
-    e->entry_timeout = fs->cfg.entry_timeout;
-    fill_stat(n->ino, &a, &e->attr);
+    fill_entry(fs, n, &a, e);
 out:
     fs_path_free(&dp);
     fs_path_free(&cp);
@@ -821,11 +833,7 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8
         rc = -ENOMEM;
         goto out;
     }
-    e->ino = n->ino;
-    e->generation = 1;
-    e->attr_timeout = fs->cfg.attr_timeout;
-    e->entry_timeout = fs->cfg.entry_timeout;
-    fill_stat(n->ino, &m.a, &e->attr);
+    fill_entry(fs, n, &m.a, e);
 out:
     fs_path_free(&dp);
     fs_path_free(&cp);
@@ -1898,12 +1906,7 @@ static int add_dirent_plus(struct readdir_arg *r, const char *name, unsigned dty
     if (!n)
         return -ENOMEM;
     struct fuse_entry_param e;
-    memset(&e, 0, sizeof(e));
-    e.ino = n->ino;
-    e.generation = 1;
-    e.attr_timeout = fs->cfg.attr_timeout;
-    e.entry_timeout = fs->cfg.entry_timeout;
-    fill_stat(n->ino, &a, &e.attr);
+    fill_entry(fs, n, &a, &e);
     size_t need = fuse_add_direntry_plus(r->req, r->buf + r->used, r->size - r->used, name, &e,
                                          (off_t)(r->h->next_off + 1));
     if (need > r->size - r->used) {
@@ -2171,7 +2174,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-    conn->max_write = 1u << 20; /* libfuse caps it at its buffer size */
+    conn->max_write = MAX_IO; /* libfuse caps it at its buffer size */
     /* requests are read into memory, never spliced into a pipe: the loop
      * (loop.c) looks at each request's header and may hand the buffer to
      * another thread, and libfuse's pipes belong to the reading thread */
