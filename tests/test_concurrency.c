@@ -114,13 +114,6 @@ static sop_store *create(sop_txn *t, const char *name, uint32_t slot)
     return s;
 }
 
-static sop_store *open_store(sop_txn *t, const char *name)
-{
-    sop_store *s;
-    assert_int_equal(sop_store_open(t, name, &s), 0);
-    return s;
-}
-
 static void put_str(sop_store *s, const char *k, const char *v)
 {
     assert_int_equal(sop_upsert(s, k, strlen(k), v, strlen(v)), 0);
@@ -234,7 +227,7 @@ static void counter_increments_lose_no_update(void **state)
     sop_db_close(db);
     db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "ctr");
+    s = tl_open_store(t, "ctr");
     assert_int_equal(sop_get(s, "counter", 7, &v, &vl), 0);
     assert_int_equal(vl, 8);
     assert_int_equal(get_u64(v), total);
@@ -266,8 +259,8 @@ static void disjoint_keys_of_one_leaf_both_commit(void **state)
     /* updates, an add and a remove of different keys in one leaf */
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
-    sa = open_store(a, "small");
-    sb = open_store(b, "small");
+    sa = tl_open_store(a, "small");
+    sb = tl_open_store(b, "small");
     assert_int_equal(sop_update(sa, "a", 1, "A", 1), 0);
     assert_int_equal(sop_add(sa, "f", 1, "F", 1), 0);
     assert_int_equal(sop_update(sb, "b", 1, "B", 1), 0);
@@ -279,8 +272,8 @@ static void disjoint_keys_of_one_leaf_both_commit(void **state)
     /* both split the same slot-4 leaf with different keys */
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
-    sa = open_store(a, "tiny");
-    sb = open_store(b, "tiny");
+    sa = tl_open_store(a, "tiny");
+    sb = tl_open_store(b, "tiny");
     put_str(sa, "k11", "a");
     put_str(sa, "k12", "a");
     put_str(sa, "k13", "a");
@@ -294,14 +287,14 @@ static void disjoint_keys_of_one_leaf_both_commit(void **state)
     sop_db_close(db);
     db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "small");
+    s = tl_open_store(t, "small");
     expect_str(s, "a", "A");
     expect_str(s, "b", "B");
     expect_str(s, "c", NULL);
     expect_str(s, "d", "0");
     expect_str(s, "f", "F");
     expect_str(s, "g", "G");
-    s = open_store(t, "tiny");
+    s = tl_open_store(t, "tiny");
     static const char *const order[] = {"k10", "k11", "k12", "k13", "k20",
                                         "k21", "k22", "k23", "k30", "k31"};
     sop_cursor *c;
@@ -381,7 +374,7 @@ static void threads_writing_own_keys_never_conflict(void **state)
         pthread_join(th[i], NULL);
     check_threads();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "shared");
+    s = tl_open_store(t, "shared");
     uint64_t n;
     assert_int_equal(sop_store_count(s, &n), 0);
     assert_int_equal(n, NT * 7);
@@ -407,9 +400,9 @@ static void same_key_later_commit_conflicts(void **state)
     /* read-modify-write of x in both; b also writes another store */
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
-    sa = open_store(a, "main");
-    sb = open_store(b, "main");
-    ob = open_store(b, "other");
+    sa = tl_open_store(a, "main");
+    sb = tl_open_store(b, "main");
+    ob = tl_open_store(b, "other");
     expect_str(sa, "x", "0");
     expect_str(sb, "x", "0");
     assert_int_equal(sop_update(sa, "x", 1, "a", 1), 0);
@@ -422,8 +415,8 @@ static void same_key_later_commit_conflicts(void **state)
     /* blind writes of the same key: still the later one fails */
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
-    sa = open_store(a, "main");
-    sb = open_store(b, "main");
+    sa = tl_open_store(a, "main");
+    sb = tl_open_store(b, "main");
     put_str(sb, "x", "B2");
     put_str(sb, "z", "B2");
     put_str(sa, "x", "A2");
@@ -433,8 +426,8 @@ static void same_key_later_commit_conflicts(void **state)
     /* both add the same new key */
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
-    sa = open_store(a, "main");
-    sb = open_store(b, "main");
+    sa = tl_open_store(a, "main");
+    sb = tl_open_store(b, "main");
     assert_int_equal(sop_add(sa, "new", 3, "a", 1), 0);
     assert_int_equal(sop_add(sb, "new", 3, "b", 1), 0);
     assert_int_equal(sop_txn_commit(b), 0);
@@ -443,8 +436,8 @@ static void same_key_later_commit_conflicts(void **state)
     /* one removes what the other updates */
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
-    sa = open_store(a, "main");
-    sb = open_store(b, "main");
+    sa = tl_open_store(a, "main");
+    sb = tl_open_store(b, "main");
     assert_int_equal(sop_remove(sa, "y", 1), 0);
     assert_int_equal(sop_update(sb, "y", 1, "b", 1), 0);
     assert_int_equal(sop_txn_commit(a), 0);
@@ -453,12 +446,12 @@ static void same_key_later_commit_conflicts(void **state)
     sop_db_close(db);
     db = tl_open_db();
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "main");
+    s = tl_open_store(t, "main");
     expect_str(s, "x", "A2");
     expect_str(s, "y", NULL);
     expect_str(s, "z", NULL);
     expect_str(s, "new", "b");
-    s = open_store(t, "other");
+    s = tl_open_store(t, "other");
     expect_str(s, "note", NULL);
     uint64_t n;
     assert_int_equal(sop_store_count(s, &n), 0);
@@ -529,7 +522,7 @@ static void read_case(sop_db *db, int how, bool a_writes, char op, const char *k
     static const char *const extra[] = {"k0",  "k27", "k45", "k51", "k55",
                                         "k56", "k65", "k75", "k85", "zz"};
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
-    s = open_store(t, "r");
+    s = tl_open_store(t, "r");
     for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
         int rc = sop_remove(s, extra[i], strlen(extra[i]));
         assert_true(rc == 0 || rc == SOP_ENOTFOUND);
@@ -543,11 +536,11 @@ static void read_case(sop_db *db, int how, bool a_writes, char op, const char *k
 
     assert_int_equal(sop_txn_begin(db, a_writes ? SOP_TXN_WRITE : SOP_TXN_READ, &a), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
-    sa = open_store(a, "r");
-    sb = open_store(b, "r");
+    sa = tl_open_store(a, "r");
+    sb = tl_open_store(b, "r");
     do_read(sa, how);
     if (a_writes)
-        put_str(open_store(a, "side"), "from_a", "1");
+        put_str(tl_open_store(a, "side"), "from_a", "1");
     if (op == '+')
         assert_int_equal(sop_add(sb, key, strlen(key), "new", 3), 0);
     else if (op == '-')
@@ -560,7 +553,7 @@ static void read_case(sop_db *db, int how, bool a_writes, char op, const char *k
         fail_msg("read %d, then another commits %c%s: commit gave %d (%s), want %d (%s)", how, op,
                  key, rc, sop_strerror(rc), want, sop_strerror(want));
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
-    s = open_store(t, "side");
+    s = tl_open_store(t, "side");
     if (a_writes && want == 0)
         expect_str(s, "from_a", "1");
     else
@@ -853,7 +846,7 @@ static void bank_transfers_keep_the_total(void **state)
         assert_int_equal(sum, (int64_t)NACC * START);
     }
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    s = open_store(t, "logs");
+    s = tl_open_store(t, "logs");
     uint64_t n;
     assert_int_equal(sop_store_count(s, &n), 0);
     assert_int_equal(n, ok);

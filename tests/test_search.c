@@ -27,18 +27,11 @@ static sop_store *mk_search(sop_txn *t, const char *name)
     return s;
 }
 
-static sop_store *open_store(sop_txn *t, const char *name)
-{
-    sop_store *s;
-    assert_int_equal(sop_store_open(t, name, &s), 0);
-    return s;
-}
-
 /* Begin a transaction of `mode` on db and open store `name` in it. */
 static sop_store *begin_on(sop_db *db, int mode, sop_txn **t, const char *name)
 {
     assert_int_equal(sop_txn_begin(db, mode, t), 0);
-    return open_store(*t, name);
+    return tl_open_store(*t, name);
 }
 
 static void put(sop_store *s, const char *k, const char *v)
@@ -149,7 +142,7 @@ static void ranking_matches_bm25_formula(void **st)
     assert_int_equal(sop_search_query(r, "fox", 0, &h, &n), SOP_EINVAL);
     assert_non_null(strstr(sop_txn_errmsg(t), "not search"));
     /* equal scores: key order */
-    s = open_store(t, "articles");
+    s = tl_open_store(t, "articles");
     put(s, "twin-b", "zebra crossing");
     put(s, "twin-a", "zebra crossing");
     expect_answer(s, "zebra", "twin-a,twin-b,");
@@ -300,7 +293,7 @@ static void read_txn_before_commit_does_not_see_it(void **st)
     assert_int_equal(sop_txn_commit(t), 0);
 
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &r), 0);
-    sop_store *rs = open_store(r, "articles");
+    sop_store *rs = tl_open_store(r, "articles");
     s = begin_on(db, SOP_TXN_WRITE, &t, "articles");
     put(s, "doc2", "fox in the snow");
     put(s, "doc1", "no animals");
@@ -308,7 +301,7 @@ static void read_txn_before_commit_does_not_see_it(void **st)
     expect_answer(rs, "fox", "doc1,"); /* the old snapshot */
     sop_txn_rollback(r);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &r), 0);
-    rs = open_store(r, "articles");
+    rs = tl_open_store(r, "articles");
     expect_answer(rs, "fox", "doc2,");
     sop_txn_rollback(r);
     sop_db_close(db);
@@ -327,16 +320,16 @@ static void disjoint_documents_conflict_then_retry_commits(void **st)
 
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
-    put(open_store(a, "articles"), "docA", "alpha fox");
-    put(open_store(b, "articles"), "docB", "beta fox");
+    put(tl_open_store(a, "articles"), "docA", "alpha fox");
+    put(tl_open_store(b, "articles"), "docB", "beta fox");
     assert_int_equal(sop_txn_commit(a), 0);
     assert_int_equal(sop_txn_commit(b), SOP_ECONFLICT);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
-    put(open_store(b, "articles"), "docB", "beta fox");
+    put(tl_open_store(b, "articles"), "docB", "beta fox");
     assert_int_equal(sop_txn_commit(b), 0);
 
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    sop_store *s = open_store(t, "articles");
+    sop_store *s = tl_open_store(t, "articles");
     expect_answer(s, "fox", "docA,docB,");
     expect_answer(s, "beta", "docB,");
     sop_txn_commit(t);
@@ -407,7 +400,7 @@ static void index_is_hidden_and_dropped_with_its_store(void **st)
     assert_int_equal(index_of(t, "articles", now), 0);
     assert_string_not_equal(now, old);
     assert_int_equal(sop_store_open(t, old, &x), SOP_ENOTFOUND);
-    sop_store *s = open_store(t, "articles");
+    sop_store *s = tl_open_store(t, "articles");
     expect_answer(s, "fox", "");
     expect_answer(s, "wolf", "doc2,");
     sop_txn_rollback(t);
@@ -432,12 +425,12 @@ static void kind_change_builds_and_drops_the_index(void **st)
     assert_int_equal(sop_store_alter(s, &o), 0);
     assert_int_equal(sop_txn_commit(t), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    expect_answer(open_store(t, "notes"), "whale", "n2,");
+    expect_answer(tl_open_store(t, "notes"), "whale", "n2,");
     sop_txn_rollback(t);
 
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     o.kind = "records";
-    assert_int_equal(sop_store_alter(open_store(t, "notes"), &o), 0);
+    assert_int_equal(sop_store_alter(tl_open_store(t, "notes"), &o), 0);
     assert_int_equal(sop_txn_commit(t), 0);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
     assert_int_equal(sop_store_list(t, collect, all), 0);
@@ -514,7 +507,7 @@ static void long_document_keys_fail_the_commit(void **st)
     assert_non_null(strstr(sop_db_errmsg(db), "over the limit"));
     free(k);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
-    expect_answer(open_store(t, "articles"), "fox", "ok,");
+    expect_answer(tl_open_store(t, "articles"), "fox", "ok,");
     sop_txn_rollback(t);
     sop_db_close(db);
 }

@@ -117,3 +117,12 @@ struct sop_db *tl_open_db(void)
         fail_msg("open %s: %s", tl_dir, sop_strerror(rc));
     return db;
 }
+
+struct sop_store *tl_open_store(struct sop_txn *t, const char *name)
+{
+    sop_store *s = NULL;
+    int rc = sop_store_open(t, name, &s);
+    if (rc != 0)
+        fail_msg("open store %s: %s", name, sop_strerror(rc));
+    return s;
+}

@@ -20,6 +20,10 @@ int tl_dir_teardown(void **state);
 /* sop_db_open(tl_dir) with default options; fails the test when it fails. */
 struct sop_db;
 struct sop_db *tl_open_db(void);
+/* sop_store_open(t, name); fails the test when it fails. */
+struct sop_txn;
+struct sop_store;
+struct sop_store *tl_open_store(struct sop_txn *t, const char *name);
 /* Remove a folder tree (like rm -rf); ignores errors. */
 void tl_rmrf(const char *path);
 /* The seed of a randomized test: $SOP_SEED if set, else from the clock.
