@@ -86,10 +86,10 @@ static void ranking_matches_bm25_formula(void **st)
     sop_txn *t;
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     sop_store *s = mk_search(t, "articles");
-    put(s, "d1", "The quick brown fox");           /* 4 words */
-    put(s, "d2", "jumps over the lazy dog");       /* 5 */
-    put(s, "d3", "the fox, and the dog: fox!");    /* 6 */
-    put(s, "d4", "Quick QUICK quick");             /* 3 */
+    put(s, "d1", "The quick brown fox");            /* 4 words */
+    put(s, "d2", "jumps over the lazy dog");        /* 5 */
+    put(s, "d3", "the fox, and the dog: fox!");     /* 6 */
+    put(s, "d4", "Quick QUICK quick");              /* 3 */
     put(s, "d5", "nothing here at all, 1234 5678"); /* 6 */
     assert_int_equal(sop_txn_commit(t), 0);
 
@@ -166,7 +166,7 @@ static void words_fold_case_and_keep_utf8(void **st)
     assert_int_equal(sop_txn_commit(t), 0);
     s = begin_on(db, SOP_TXN_READ, &t, "docs");
     expect_answer(s, "café", "fr,");
-    expect_answer(s, "CAF", "");     /* a word is whole: no prefix match */
+    expect_answer(s, "CAF", "");           /* a word is whole: no prefix match */
     expect_answer(s, "köln grüße", "de,"); /* bytes >= 0x80 are not folded */
     expect_answer(s, "l", "fr,");
     /* a long word is cut to SOP_SEARCH_MAX_WORD bytes, in documents and queries */
