@@ -47,9 +47,13 @@ struct req_rw { /* fuse_read_in, fuse_write_in */
 };
 enum {
     OP_SETATTR = 4,
+    OP_SYMLINK = 6,
+    OP_MKNOD = 8,
+    OP_MKDIR = 9,
     OP_UNLINK = 10,
     OP_RMDIR = 11,
     OP_RENAME = 12,
+    OP_LINK = 13,
     OP_READ = 15,
     OP_WRITE = 16,
     OP_RELEASE = 18,
@@ -59,13 +63,9 @@ enum {
     OP_FLUSH = 25,
     OP_FSYNCDIR = 30,
     OP_CREATE = 35,
-    OP_RENAME2 = 45,
     OP_FALLOCATE = 43,
+    OP_RENAME2 = 45,
     OP_COPY_FILE_RANGE = 47,
-    OP_MKNOD = 8,
-    OP_MKDIR = 9,
-    OP_SYMLINK = 6,
-    OP_LINK = 13,
 };
 
 #define BIG_IO (64u << 10) /* reads and writes from this size go to a worker */
