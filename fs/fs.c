@@ -13,20 +13,20 @@
  * -errno, and op_<op>(), which replies to the kernel exactly once.
  *
  * Transactions (DESIGN.md section 3):
- *  - a file opened for writing holds one write transaction, shared by all
- *    its write handles (node->wtxn), from open to the last close: flush (the
- *    close(2) of the last writer) commits it and returns the commit's error,
- *    EAGAIN on conflict, EIO, ENOSPC; release commits what a dup'd
- *    descriptor wrote after that; fsync commits and syncs the database.
- *    open(O_TRUNC) truncates inside that transaction (atomic_o_trunc), so
- *    readers see the old content until close; a flush that finds nothing
- *    but that truncation is the dup2(2)+close(2) shells and dd do right
- *    after open, and does not commit.  Metadata changes made while a file
- *    is open for writing (chmod, utimes, truncate) join the writer's
- *    transaction, so they never conflict with it.  Renaming a file (or a
- *    directory above it) open for writing commits what it wrote so far
- *    first; unlinking it discards what it writes (its close commits
- *    nothing), as the data of an unlinked file vanishes with its last close.
+ *  - a file opened for writing holds a write transaction from open to the
+ *    opener's own last close (writer.c: per process, fork- and dup-safe):
+ *    that flush commits it and returns the commit's error, EAGAIN on
+ *    conflict, EIO, ENOSPC, or the error of a write that failed in it;
+ *    release commits what was written after that (through a mapping, or a
+ *    child that held the descriptor on); fsync commits and syncs the
+ *    database.  open(O_TRUNC) truncates inside that transaction
+ *    (atomic_o_trunc), so readers see the old content until close.
+ *    Metadata changes made while a file is open for writing (chmod,
+ *    utimes, truncate) join the writer's transaction, so they never
+ *    conflict with it.  Renaming a file (or a directory above it) open for
+ *    writing commits what it wrote so far first; unlinking it discards what
+ *    it writes (its close commits nothing), as the data of an unlinked file
+ *    vanishes with its last close.
  *  - create commits the empty file at once (others see it, as on any
  *    filesystem), then opens it as above.
  *  - a reader handle reads one snapshot, taken at open, renewed once it
@@ -43,22 +43,22 @@
  *    the directory's record, and parallel creates in it would conflict.
  *
  * Kernel caching.  Entries and attributes are cached for entry_timeout and
- * attr_timeout (1 s by default).  The page cache is shared by every handle
+ * attr_timeout (1 s by default); the attributes of a file open for writing
+ * are not cached at all, and every process is told a writer's size
+ * (writer.c says why).  The page cache is shared by every handle
  * of an inode, so uncommitted bytes may be in it only while no other handle
- * reads from it.  Writers write through it (no writeback cache: every write
- * still reaches us at once) when no reader using it was open at the first
- * writer's open (node->wcached); readers opened while a writer is open are
- * direct_io; at the commit, the pages the writers left are the committed
- * content, which the next readers keep, and after a failed commit or write
- * they are dropped at the next open.  Otherwise a writer's handle is
- * direct_io.  A reader uses the page cache only when no writer has the file
- * open and the cached pages come from its own generation of the content
- * (node->gen, bumped by each commit): keep_cache then (never in clustered
- * mode, where other mounts commit too), direct_io otherwise; an open without
- * keep_cache makes the kernel drop the inode's pages.  Handles inside a
- * scope are direct_io.  Attributes are the committed ones, except when
- * asked through a handle (fs_do_getattr).  After a commit the inode's
- * attributes are invalidated (notify.c).
+ * reads from it.  A writer group writes through it (no writeback cache:
+ * every write still reaches us at once) when no reader using it and no
+ * other writer was open when the group began (fs_wgroup.cached); readers
+ * opened while a writer is open are direct_io; at the commit, the pages
+ * the group left are the committed content, which the next readers keep,
+ * and after a failed commit or write they are dropped at the next open.
+ * Otherwise a writer's handle is direct_io.  A reader uses the page cache
+ * only when no writer has the file open and the cached pages come from
+ * its own generation of the content (node->gen, bumped by each commit):
+ * keep_cache then (never in clustered mode, where other mounts commit
+ * too), direct_io otherwise; an open without keep_cache makes the kernel
+ * drop the inode's pages.  Handles inside a scope are direct_io.
  */
 #include "internal.h"
 
@@ -215,143 +215,49 @@ static int resolve(struct fs *fs, const struct fs_path *p, struct fs_attr *a)
     return rc;
 }
 
-/* ------------------------------------------------------------ writers */
-
-/* Begin n's writer transaction and load its metadata.  n->mu held. */
-static int writer_begin(struct fs *fs, struct fs_node *n, const struct fs_path *p)
-{
-    sop_txn *t;
-    struct fs_attr a;
-    /* no maximum age: the writer's close ends it, however long a copy takes */
-    int rc = sop_txn_begin(fs->db, fs_txn_mode(fs) | SOP_TXN_NOAGE, &t);
-    if (rc)
-        return fs_sop_err(fs, NULL, rc, "begin transaction");
-    rc = fs_ns_resolve(fs, t, p, &a);
-    if (rc == 0 && a.m.type == FS_T_DIR)
-        rc = -EISDIR;
-    if (rc) {
-        sop_txn_rollback(t);
-        return rc;
-    }
-    n->wtxn = t;
-    n->wbase = a.size;
-    n->wrewrote = false;
-    n->wmeta = n->wmeta0 = a.m;
-    n->wmeta_loaded = true;
-    n->wmeta_dirty = false;
-    n->wchanged = false;
-    pthread_mutex_lock(&fs->mu);
-    n->wattr_told = n->attr_told;
-    pthread_mutex_unlock(&fs->mu);
-    return 0;
-}
-
-/* Commit n's writer transaction (its metadata written first).  n->mu held.
- * A detached node (unlinked or replaced meanwhile) is rolled back: its
- * writes went to a file that no longer exists. */
-static int writer_commit(struct fs *fs, struct fs_node *n)
-{
-    struct fs_path p;
-    sop_txn *t = n->wtxn;
-    int rc = 0;
-    if (!t)
-        return 0;
-    n->wtxn = NULL;
-    n->wmeta_loaded = false;
-    bool dirty = n->wmeta_dirty;
-    n->wmeta_dirty = false;
-    n->wchanged = false;
-    pthread_mutex_lock(&fs->mu);
-    bool detached = n->detached;
-    pthread_mutex_unlock(&fs->mu);
-    if (detached) {
-        sop_txn_rollback(t);
-        FS_STAT_ADD(fs, rollbacks, 1);
-        return 0;
-    }
-    if (!dirty) { /* opened for writing; nothing written, truncated or set */
-        sop_txn_rollback(t);
-        return 0;
-    }
-    /* every change touched the metadata (mtime at least): write it last */
-    if ((rc = fs_node_path(fs, n, &p)) == 0) {
-        rc = fs_ns_meta_put(fs, t, &p, &n->wmeta);
-        fs_path_free(&p);
-    }
-    if (rc) {
-        sop_txn_rollback(t);
-        FS_STAT_ADD(fs, rollbacks, 1);
-        goto out;
-    }
-    int c = sop_txn_commit(t);
-    if (c == 0) {
-        FS_STAT_ADD(fs, commits, 1);
-    } else {
-        FS_STAT_FAIL(fs, c);
-        rc = fs_sop_err(fs, NULL, c, "commit on close");
-        if (c == SOP_ECONFLICT)
-            fs_log(LOG_WARNING,
-                   "inode %llu: commit on close: another transaction changed the "
-                   "file meanwhile; this writer's changes were discarded",
-                   (unsigned long long)n->ino);
-    }
-out:
-    pthread_mutex_lock(&fs->mu);
-    n->gen++;
-    if (n->wrewrote || rc != 0)
-        n->rgen++;
-    /* the writers' pages are the committed content: the next reader keeps
-     * them; after a failure they are unknown, and the next opener drops them */
-    if (n->wcached)
-        n->cache_gen = rc == 0 && !n->wcache_bad ? n->gen + (fs->gen_all << 32) : 0;
-    /* The kernel drops a file's size and times at each write, so they need
-     * no invalidation when the commit succeeds and the kernel was told no
-     * other attributes than the writer's own meanwhile, provided the
-     * writers left the mode and owner as they were (a write drops the
-     * set-user-ID bit).  Anything else, and a failed commit, is sent. */
-    bool stale = rc != 0 || n->attr_told != n->wattr_told || n->wmeta.mode != n->wmeta0.mode ||
-                 n->wmeta.uid != n->wmeta0.uid || n->wmeta.gid != n->wmeta0.gid;
-    pthread_mutex_unlock(&fs->mu);
-    if (stale)
-        fs_notify_inode(fs, n->ino);
-    return rc;
-}
-
-/* The attributes of a file with a writer, as its transaction has them. */
-static int writer_attr(struct fs *fs, struct fs_node *n, const struct fs_path *p, struct fs_attr *a)
-{
-    sop_store *s;
-    int rc = fs_ns_open_store(fs, n->wtxn, p->store, &s);
-    if (rc)
-        return rc;
-    memset(a, 0, sizeof(*a));
-    a->m = n->wmeta;
-    a->has_meta = true;
-    rc = sop_value_size(s, p->key, p->klen, &a->size);
-    if (rc == SOP_ENOTFOUND) {
-        a->size = 0;
-        rc = 0;
-    }
-    return rc ? fs_sop_err(fs, n->wtxn, rc, "value size") : 0;
-}
-
 /* ------------------------------------------------------------ lookup */
 
-/* What the kernel is told of n: writer_view when it is n's writer's
- * transaction's view (fstat through a write handle), which its commit
- * makes the committed one. */
-static void remember_attr(struct fs *fs, struct fs_node *n, const struct fs_attr *a,
-                          bool writer_view)
+/* What the kernel is told of n: sole_view when it is the view of n's only
+ * writer group with a transaction, which its commit makes the committed one
+ * (fs_writer_commit). */
+static void remember_attr(struct fs *fs, struct fs_node *n, const struct fs_attr *a, bool sole_view)
 {
     pthread_mutex_lock(&fs->mu);
     n->last_attr = *a;
     n->has_last_attr = true;
-    if (!writer_view)
+    if (!sole_view)
         n->attr_told++;
     pthread_mutex_unlock(&fs->mu);
 }
 
-static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
+/* The attributes of file n as the caller (thread pid, or a write handle's
+ * group g) is told them while writers are open (writer.c): 1 with *a
+ * filled and *sole set, 0 to tell the committed state, or -errno.  While a
+ * writer is open, *timeout becomes 0. */
+static int writer_view(struct fs *fs, struct fs_node *n, struct fs_wgroup *g, pid_t pid,
+                       const struct fs_path *p, struct fs_attr *a, bool *sole, double *timeout)
+{
+    int rc = 0;
+    if (n->kind != K_ENTRY)
+        return 0;
+    pthread_mutex_lock(&n->mu);
+    if (n->wgroups) {
+        if (timeout)
+            *timeout = 0;
+        bool only = false;
+        struct fs_wgroup *v = fs_writer_view(n, pid, &only);
+        if (g && g->t)
+            v = g;
+        if (v && (rc = fs_writer_attr(fs, n, v, p, a)) == 0) {
+            rc = 1;
+            *sole = only;
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    return rc;
+}
+
+static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name, pid_t pid,
                         struct fuse_entry_param *e)
 {
     struct fs_path dp = {0}, cp = {0};
@@ -406,8 +312,17 @@ static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
             goto out;
         }
     }
-    remember_attr(fs, n, &a, false);
+    double timeout = is_ctl(n) ? 0 : fs->cfg.attr_timeout;
+    bool sole = false;
+    int w = writer_view(fs, n, NULL, pid, &cp, &a, &sole, &timeout);
+    if (w < 0) {
+        fs_node_forget(fs, n->ino, 1);
+        rc = w;
+        goto out;
+    }
+    remember_attr(fs, n, &a, w > 0 && sole);
     fill_entry(fs, n, &a, e);
+    e->attr_timeout = timeout;
 out:
     fs_path_free(&dp);
     fs_path_free(&cp);
@@ -419,7 +334,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct fs *fs = fuse_req_userdata(req);
     struct fuse_entry_param e;
-    int rc = fs_do_lookup(fs, parent, name, &e);
+    int rc = fs_do_lookup(fs, parent, name, fuse_req_ctx(req)->pid, &e);
     fs_log(LOG_DEBUG, "lookup %llu/%s: %s", (unsigned long long)parent, name,
            rc ? strerror(-rc) : "ok");
     if (rc)
@@ -446,43 +361,45 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 /* ------------------------------------------------------------ getattr */
 
 /*
- * The kernel keeps one size per inode for all its open files, and cuts
- * cached reads at it.  Asked through a reader's handle (the size check of a
- * read), we answer from that reader's snapshot; through a writer's handle
- * (its lseek SEEK_END), from the writer's transaction; otherwise (stat,
- * fstat, which carry no handle) with the committed state: what is not
- * committed, its size included, is nobody else's business.  So a writer's
- * O_TRUNC or growth never cuts short a reader that opened before.
+ * The kernel keeps one size per inode for all its open files, cuts cached
+ * reads at it, and faults mappings only below it.  While a writer is open,
+ * the caller is told a writer's view (writer_view, writer.c says whose);
+ * otherwise, asked through a reader's handle (the size check of a read),
+ * we answer from that reader's snapshot, so a writer's O_TRUNC never cuts
+ * short a page-cache reader that opened before; otherwise (stat, fstat,
+ * which carry no handle) with the committed state.
  */
-static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, struct stat *st)
+static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, pid_t pid,
+                         struct stat *st, double *timeout)
 {
     struct fs_path p = {0};
     struct fs_attr a;
-    bool done = false, writer_view = false;
+    bool done = false, sole = false;
     struct fs_node *n = fs_node_get(fs, ino);
     if (!n)
         return -ENOENT;
     int rc = fs_node_path(fs, n, &p);
     if (rc)
         goto out;
+    *timeout = is_ctl(n) ? 0 : fs->cfg.attr_timeout;
+    if (h && (h->node != n || h->kind != H_FILE || h->scope))
+        h = NULL;
     if (is_ctl(n)) {
         struct fs_attr da;
         if ((rc = resolve(fs, &p, &da)) == 0)
             ctl_attr(fs, n, &da, &a);
         done = true;
-    } else if (h && h->node == n && h->kind == H_FILE && !h->scope) {
-        if (h->writer) {
-            pthread_mutex_lock(&n->mu);
-            if (n->wtxn) {
-                rc = writer_attr(fs, n, &p, &a);
-                done = writer_view = true;
-            }
-            pthread_mutex_unlock(&n->mu);
-        } else {
+    } else {
+        rc = writer_view(fs, n, h ? h->wg : NULL, pid, &p, &a, &sole, timeout);
+        done = rc != 0;
+        rc = rc < 0 ? rc : 0;
+        if (!done && h && !h->writer) {
             pthread_mutex_lock(&h->mu);
             if (h->rtxn) {
                 rc = fs_ns_resolve(fs, h->rtxn, &p, &a);
                 done = rc != -ETIMEDOUT && rc != -EIO; /* an aged snapshot: ask anew */
+                if (!done)
+                    rc = 0;
             }
             pthread_mutex_unlock(&h->mu);
         }
@@ -493,16 +410,11 @@ static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, str
     pthread_mutex_unlock(&fs->mu);
     if (!done && detached) {
         /* an open file whose name is gone (fstat after unlink): its path
-         * names another file now, or none; a writer's transaction still
-         * has it, else it stays as last seen */
-        pthread_mutex_lock(&n->mu);
-        if (n->wtxn)
-            rc = writer_attr(fs, n, &p, &a);
-        else if (known)
+         * names another file now, or none; it stays as last seen */
+        if (known)
             a = last;
         else
             rc = -ENOENT;
-        pthread_mutex_unlock(&n->mu);
         if (rc == 0) {
             fill_stat(ino, &a, st);
             st->st_nlink = 0;
@@ -512,7 +424,7 @@ static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, str
     if (!done)
         rc = resolve(fs, &p, &a);
     if (rc == 0) {
-        remember_attr(fs, n, &a, writer_view);
+        remember_attr(fs, n, &a, sole);
         fill_stat(ino, &a, st);
         if (detached)
             st->st_nlink = 0;
@@ -527,14 +439,15 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     struct fs *fs = fuse_req_userdata(req);
     struct stat st;
+    double timeout;
     struct fs_handle *h = fi ? (struct fs_handle *)(uintptr_t)fi->fh : NULL;
-    int rc = fs_do_getattr(fs, ino, h, &st);
+    int rc = fs_do_getattr(fs, ino, h, fuse_req_ctx(req)->pid, &st, &timeout);
     fs_log(LOG_DEBUG, "getattr %llu%s: %s %lld", (unsigned long long)ino, h ? " (handle)" : "",
            rc ? strerror(-rc) : "ok", rc ? 0LL : (long long)st.st_size);
     if (rc)
         fuse_reply_err(req, -rc);
     else
-        fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
+        fuse_reply_attr(req, &st, timeout);
 }
 
 /* ------------------------------------------------------------ setattr */
@@ -595,8 +508,8 @@ static int setattr_fn(struct fs *fs, struct fs_tx *tx, void *arg)
     return fs_ns_meta_put(fs, tx->t, s->p, &s->a.m);
 }
 
-static int fs_do_setattr(struct fs *fs, fuse_ino_t ino, const struct stat *attr, int to_set,
-                         struct stat *st)
+static int fs_do_setattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, pid_t pid,
+                         const struct stat *attr, int to_set, struct stat *st, double *timeout)
 {
     struct fs_path p = {0};
     struct fs_attr a;
@@ -606,6 +519,7 @@ static int fs_do_setattr(struct fs *fs, fuse_ino_t ino, const struct stat *attr,
     if (!n)
         return -ENOENT;
     FS_STAT_ADD(fs, setattrs, 1);
+    *timeout = is_ctl(n) ? 0 : fs->cfg.attr_timeout;
     int rc = fs_node_path(fs, n, &p);
     if (rc)
         goto out;
@@ -617,23 +531,34 @@ static int fs_do_setattr(struct fs *fs, fuse_ino_t ino, const struct stat *attr,
             ctl_attr(fs, n, &a, &a);
         done = true;
     } else if (n->kind == K_ENTRY) {
+        /* the file is open for writing: join the writer's transaction (the
+         * handle's group, the caller's, else the oldest one writing) */
         pthread_mutex_lock(&n->mu);
-        if (n->wtxn) { /* the file is open for writing: join its transaction */
+        struct fs_wgroup *g = h && h->node == n && h->writer ? h->wg : NULL;
+        if (!g)
+            g = fs_writer_for(n, pid);
+        if (g && !g->t)
+            rc = fs_writer_begin(fs, n, g, &p);
+        if (g && rc == 0) {
             done = true;
+            *timeout = 0;
             if (to_set & FUSE_SET_ATTR_SIZE) {
-                rc = fs_ns_open_store(fs, n->wtxn, p.store, &ds);
+                rc = fs_ns_open_store(fs, g->t, p.store, &ds);
                 if (rc == 0 &&
                     (rc = sop_value_truncate(ds, p.key, p.klen, (uint64_t)attr->st_size)) != 0)
-                    rc = fs_sop_err(fs, n->wtxn, rc, "truncate");
+                    rc = fs_sop_err(fs, g->t, rc, "truncate");
             }
             if (rc == 0) {
-                apply_attr(&n->wmeta, attr, to_set, fs_now_ns());
-                n->wmeta_dirty = true;
-                n->wchanged = true;
+                apply_attr(&g->meta, attr, to_set, fs_now_ns());
+                g->meta_dirty = true;
+                g->changed = true;
+                g->appends_only = false;
                 if (to_set & FUSE_SET_ATTR_SIZE)
-                    n->wrewrote = true;
-                rc = writer_attr(fs, n, &p, &a);
+                    g->rewrote = true;
+                rc = fs_writer_attr(fs, n, g, &p, &a);
             }
+        } else if (g) {
+            done = true;
         }
         pthread_mutex_unlock(&n->mu);
     }
@@ -661,14 +586,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 {
     struct fs *fs = fuse_req_userdata(req);
     struct stat st;
-    (void)fi;
-    int rc = fs_do_setattr(fs, ino, attr, to_set, &st);
+    double timeout;
+    struct fs_handle *h = fi ? (struct fs_handle *)(uintptr_t)fi->fh : NULL;
+    int rc = fs_do_setattr(fs, ino, h, fuse_req_ctx(req)->pid, attr, to_set, &st, &timeout);
     fs_log(LOG_DEBUG, "setattr %llu (0x%x): %s", (unsigned long long)ino, to_set,
            rc ? strerror(-rc) : "ok");
     if (rc)
         fuse_reply_err(req, -rc);
     else
-        fuse_reply_attr(req, &st, fs->cfg.attr_timeout);
+        fuse_reply_attr(req, &st, timeout);
 }
 
 /* ------------------------------------------------------------ readlink */
@@ -833,6 +759,7 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8
         rc = -ENOMEM;
         goto out;
     }
+    remember_attr(fs, n, &m.a, false); /* fstat after unlink answers these */
     fill_entry(fs, n, &m.a, e);
 out:
     fs_path_free(&dp);
@@ -1044,8 +971,7 @@ static void settle_writer(struct fs *fs, struct fs_node *parent, const char *nam
     if (!n)
         return;
     pthread_mutex_lock(&n->mu);
-    if (n->wtxn)
-        writer_commit(fs, n);
+    fs_writer_settle(fs, n);
     pthread_mutex_unlock(&n->mu);
     fs_node_put(fs, n);
 }
@@ -1083,8 +1009,7 @@ static void settle_writers_below(struct fs *fs, const struct fs_path *p)
     for (size_t i = 0; i < c.n; i++) {
         struct fs_node *n = c.v[i];
         pthread_mutex_lock(&n->mu);
-        if (n->wtxn)
-            writer_commit(fs, n);
+        fs_writer_settle(fs, n);
         pthread_mutex_unlock(&n->mu);
         fs_node_put(fs, n);
     }
@@ -1254,7 +1179,7 @@ static int open_ctl(struct fs *fs, struct fs_node *n, struct fs_handle *h,
 
 static int fs_do_release(struct fs *fs, struct fs_handle *h);
 
-static int fs_do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static int fs_do_open(struct fs *fs, fuse_ino_t ino, pid_t pid, struct fuse_file_info *fi)
 {
     struct fs_path p = {0};
     struct fs_handle *h = NULL;
@@ -1270,6 +1195,7 @@ static int fs_do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
     pthread_mutex_init(&h->mu, NULL);
     h->node = n; /* the reference from fs_node_get now belongs to h */
     h->flags = fi->flags;
+    h->pid = pid;
     h->kind = H_FILE;
     fi->fh = (uint64_t)(uintptr_t)h;
     if (is_ctl(n)) {
@@ -1313,32 +1239,24 @@ static int fs_do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
         }
     }
     if (write) {
+        struct fs_wgroup *g = NULL;
         pthread_mutex_lock(&n->mu);
-        if (!n->wtxn)
-            rc = writer_begin(fs, n, &p);
+        rc = fs_writer_join(fs, n, &p, pid, &g);
         if (rc == 0 && (fi->flags & O_TRUNC)) {
-            rc = trunc_in(fs, n->wtxn, &p, &n->wmeta);
-            n->wmeta_dirty = true;
-            n->wrewrote = true;
+            g->meta_dirty = true;
+            g->rewrote = true;
+            g->appends_only = false;
+            if ((rc = trunc_in(fs, g->t, &p, &g->meta)) != 0) {
+                g->err = rc; /* the transaction may hold part of it */
+                fs_writer_leave(fs, n, g);
+            }
         }
         if (rc == 0) {
-            if (n->nwriters++ == 0) {
-                /* writers go through the page cache when no reader shares
-                 * it: readers opened meanwhile are direct_io, and the pages
-                 * become the next readers' cache once committed */
-                pthread_mutex_lock(&fs->mu);
-                n->wcached = n->ncached == 0 && !fs->clustered;
-                pthread_mutex_unlock(&fs->mu);
-                n->wcache_bad = false;
-            }
             h->writer = true;
-        } else if (n->nwriters == 0 && n->wtxn) {
-            sop_txn_rollback(n->wtxn);
-            n->wtxn = NULL;
-            n->wmeta_loaded = false;
+            h->wg = g;
+            if (!g->cached)
+                fi->direct_io = 1;
         }
-        if (rc == 0 && !n->wcached)
-            fi->direct_io = 1;
         pthread_mutex_unlock(&n->mu);
         goto out;
     }
@@ -1366,8 +1284,9 @@ static int fs_do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
         /* a private mmap(2) through this handle faults pages into the
          * shared cache from this reader's snapshot: the writers' pages are
          * then not the committed content (fuse_file_mmap also drops them) */
-        if (writer && n->wcached)
-            n->wcache_bad = true;
+        for (struct fs_wgroup *g = n->wgroups; g; g = g->next)
+            if (g->cached)
+                g->cache_bad = true;
     }
     pthread_mutex_unlock(&fs->mu);
     pthread_mutex_unlock(&n->mu);
@@ -1388,7 +1307,7 @@ out:
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct fs *fs = fuse_req_userdata(req);
-    int rc = fs_do_open(fs, ino, fi);
+    int rc = fs_do_open(fs, ino, fuse_req_ctx(req)->pid, fi);
     fs_log(LOG_DEBUG, "open %llu (0%o): %s", (unsigned long long)ino, fi->flags,
            rc ? strerror(-rc) : "ok");
     if (rc)
@@ -1408,7 +1327,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     if (rc == 0) {
         if (!existed)
             fi->flags &= ~O_TRUNC; /* nothing to truncate */
-        rc = fs_do_open(fs, e.ino, fi);
+        rc = fs_do_open(fs, e.ino, fuse_req_ctx(req)->pid, fi);
         if (rc)
             fs_node_forget(fs, e.ino, 1);
         else
@@ -1440,22 +1359,35 @@ static int read_at(struct fs *fs, sop_txn *t, const struct fs_path *p, char *buf
     return rc ? fs_sop_err(fs, t, rc, "read") : 0;
 }
 
-/* Drop an ended scope from h, which becomes an ordinary handle. */
+/* Drop an ended scope from h, which becomes an ordinary handle (a write
+ * handle joins its process's writer group at its next read or write). */
 static void leave_scope(struct fs *fs, struct fs_handle *h)
 {
-    struct fs_node *n = h->node;
     pthread_mutex_lock(&h->mu);
     if (h->scope) {
         fs_scope_put(fs, h->scope);
         h->scope = NULL;
-        if ((h->flags & O_ACCMODE) != O_RDONLY && !h->writer) {
-            pthread_mutex_lock(&n->mu);
-            n->nwriters++;
-            h->writer = true;
-            pthread_mutex_unlock(&n->mu);
-        }
     }
     pthread_mutex_unlock(&h->mu);
+}
+
+/* The writer group of write handle h, with a transaction: begun after a
+ * commit, joined for a handle that was opened in a scope.  NULL for a
+ * read-only handle.  n->mu held. */
+static int handle_group(struct fs *fs, struct fs_handle *h, const struct fs_path *p,
+                        struct fs_wgroup **out)
+{
+    struct fs_node *n = h->node;
+    int rc = 0;
+    *out = NULL;
+    if (h->wg)
+        rc = fs_writer_begin(fs, n, h->wg, p);
+    else if ((h->flags & O_ACCMODE) != O_RDONLY && !h->writer &&
+             (rc = fs_writer_join(fs, n, p, h->pid, &h->wg)) == 0)
+        h->writer = true;
+    if (rc == 0)
+        *out = h->wg;
+    return rc;
 }
 
 static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size, off_t off,
@@ -1491,14 +1423,25 @@ static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size
         pthread_mutex_unlock(&s->mu);
         leave_scope(fs, h);
     }
-    if (h->writer) {
+    if ((h->flags & O_ACCMODE) != O_RDONLY) { /* a writer reads its own transaction */
+        struct fs_wgroup *g = h->wg;
         pthread_mutex_lock(&n->mu);
-        if (n->wtxn) {
-            rc = read_at(fs, n->wtxn, &p, buf, size, off, got);
-            pthread_mutex_unlock(&n->mu);
-            goto out;
+        if (g && !g->t && g->opener_gone) {
+            /* committed at its opener's last close: a late read (readahead)
+             * reads what was committed, and wakes no transaction that would
+             * keep the next opener off the page cache */
+            sop_txn *t;
+            if ((rc = sop_txn_begin(fs->db, SOP_TXN_READ, &t)) != 0) {
+                rc = fs_sop_err(fs, NULL, rc, "begin read");
+            } else {
+                rc = read_at(fs, t, &p, buf, size, off, got);
+                sop_txn_rollback(t);
+            }
+        } else if ((rc = handle_group(fs, h, &p, &g)) == 0) {
+            rc = read_at(fs, g->t, &p, buf, size, off, got);
         }
         pthread_mutex_unlock(&n->mu);
+        goto out;
     }
     /* A reader keeps one snapshot, so a file replaced meanwhile never reads
      * half old, half new; but once it read to the end and then asks for
@@ -1674,19 +1617,24 @@ static int fs_do_write(struct fs *fs, struct fs_handle *h, uid_t uid, const char
         }
         leave_scope(fs, h);
     }
+    struct fs_wgroup *g;
     pthread_mutex_lock(&n->mu);
-    if (!n->wtxn)
-        rc = writer_begin(fs, n, &p);
-    if (rc == 0)
-        rc = write_in(fs, n->wtxn, &p, buf, size, off, append);
-    if (rc == 0) {
-        if (!append && (uint64_t)off < n->wbase)
-            n->wrewrote = true;
-        written_meta(&n->wmeta, uid);
-        n->wmeta_dirty = true;
-        n->wchanged = true;
-    } else {
-        n->wcache_bad = true; /* the kernel may have copied the bytes into its pages */
+    if ((rc = handle_group(fs, h, &p, &g)) == 0 && (rc = g->err) == 0) {
+        if ((rc = write_in(fs, g->t, &p, buf, size, off, append)) == 0) {
+            if (!append && (uint64_t)off < g->base)
+                g->rewrote = true;
+            if (!append)
+                g->appends_only = false;
+            written_meta(&g->meta, uid);
+            g->meta_dirty = true;
+            g->changed = true;
+        } else {
+            /* the transaction no longer holds what was written: its commit
+             * fails with this error, and the kernel may have copied the
+             * bytes into its pages */
+            g->err = rc;
+            g->cache_bad = true;
+        }
     }
     pthread_mutex_unlock(&n->mu);
 out:
@@ -1712,18 +1660,24 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         fuse_reply_write(req, size);
 }
 
-static int fs_do_flush(struct fs *fs, struct fs_handle *h)
+static int fs_do_flush(struct fs *fs, struct fs_handle *h, pid_t pid)
 {
     struct fs_node *n = h->node;
     int rc = 0;
     if (h->kind != H_FILE || !h->writer)
         return 0;
-    /* The last writer closes: commit, and close(2) returns the result.  A
-     * flush before anything was written is a dup2(2) and close(2) of the
-     * first descriptor (shells, dd): an O_TRUNC alone waits for the data. */
+    /* Commit at the opener's own last close (writer.c): not at the close
+     * of a forked child that inherited the descriptor, nor of a dup(2)
+     * while the opener holds another.  Where that cannot be known, a flush
+     * commits once something was written: an O_TRUNC alone waits for the
+     * data (a shell's dup2(2) and close(2) of the first descriptor). */
     pthread_mutex_lock(&n->mu);
-    if (n->nwriters == 1 && n->wtxn && n->wchanged)
-        rc = writer_commit(fs, n);
+    struct fs_wgroup *g = h->wg;
+    if (g && g->t) {
+        int last = fs_writer_last_close(fs, n, g, pid);
+        if (last > 0 || (last < 0 && (g->changed || g->err)))
+            rc = fs_writer_commit(fs, n, g);
+    }
     pthread_mutex_unlock(&n->mu);
     return rc;
 }
@@ -1731,8 +1685,9 @@ static int fs_do_flush(struct fs *fs, struct fs_handle *h)
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct fs *fs = fuse_req_userdata(req);
-    int rc = fs_do_flush(fs, (struct fs_handle *)(uintptr_t)fi->fh);
-    fs_log(LOG_DEBUG, "flush %llu: %s", (unsigned long long)ino, rc ? strerror(-rc) : "ok");
+    int rc = fs_do_flush(fs, (struct fs_handle *)(uintptr_t)fi->fh, fuse_req_ctx(req)->pid);
+    fs_log(LOG_DEBUG, "flush %llu (pid %d): %s", (unsigned long long)ino,
+           (int)fuse_req_ctx(req)->pid, rc ? strerror(-rc) : "ok");
     fuse_reply_err(req, -rc);
 }
 
@@ -1740,10 +1695,10 @@ static int fs_do_release(struct fs *fs, struct fs_handle *h)
 {
     struct fs_node *n = h->node;
     int rc = 0;
-    if (h->writer) {
+    if (h->wg) {
         pthread_mutex_lock(&n->mu);
-        if (--n->nwriters == 0 && n->wtxn)
-            rc = writer_commit(fs, n);
+        rc = fs_writer_leave(fs, n, h->wg);
+        h->wg = NULL;
         pthread_mutex_unlock(&n->mu);
     }
     if (h->cached) {
@@ -1768,11 +1723,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static int fs_do_fsync(struct fs *fs, struct fs_handle *h)
 {
     int rc = 0;
-    if (h && h->kind == H_FILE && h->writer) {
+    if (h && h->kind == H_FILE && h->wg) {
         struct fs_node *n = h->node;
         pthread_mutex_lock(&n->mu);
-        if (n->wtxn)
-            rc = writer_commit(fs, n);
+        rc = fs_writer_commit(fs, n, h->wg);
         pthread_mutex_unlock(&n->mu);
     }
     if (rc == 0) {
@@ -1893,27 +1847,39 @@ static int add_dirent_plus(struct readdir_arg *r, const char *name, unsigned dty
         fs_path_free(&cp);
         return add_dirent(r, name, dtype, UNKNOWN_INO);
     }
-    fs_path_free(&cp);
     if (r->nino == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 64;
         fuse_ino_t *v = realloc(r->ino, cap * sizeof(*v));
-        if (!v)
+        if (!v) {
+            fs_path_free(&cp);
             return -ENOMEM;
+        }
         r->ino = v;
         r->cap = cap;
     }
     n = fs_node_lookup(fs, dir, name, dir->kind == K_ROOT ? K_STORE : K_ENTRY, a.m.type);
-    if (!n)
+    if (!n) {
+        fs_path_free(&cp);
         return -ENOMEM;
+    }
+    double timeout = fs->cfg.attr_timeout;
+    bool sole = false;
+    int w = writer_view(fs, n, NULL, fuse_req_ctx(r->req)->pid, &cp, &a, &sole, &timeout);
+    fs_path_free(&cp);
+    if (w < 0) {
+        fs_node_forget(fs, n->ino, 1);
+        return add_dirent(r, name, dtype, UNKNOWN_INO);
+    }
     struct fuse_entry_param e;
     fill_entry(fs, n, &a, &e);
+    e.attr_timeout = timeout;
     size_t need = fuse_add_direntry_plus(r->req, r->buf + r->used, r->size - r->used, name, &e,
                                          (off_t)(r->h->next_off + 1));
     if (need > r->size - r->used) {
         fs_node_forget(fs, n->ino, 1);
         return 1; /* full */
     }
-    remember_attr(fs, n, &a, false);
+    remember_attr(fs, n, &a, w > 0 && sole);
     r->ino[r->nino++] = n->ino;
     r->used += need;
     r->h->next_off++;
@@ -2276,6 +2242,7 @@ int fs_open(const struct fs_config *cfg, struct fs **out, char *err, size_t errl
     fs->cfg.data_dir = NULL;
     fs->cfg.redis_url = NULL;
     fs->data_dir = strdup(cfg->data_dir);
+    fs->cfg.mountpoint = cfg->mountpoint ? (fs->mountpoint = strdup(cfg->mountpoint)) : NULL;
     fs->clustered = cfg->redis_url != NULL;
     fs->uid = geteuid();
     fs->gid = getegid();
@@ -2346,5 +2313,6 @@ void fs_close(struct fs *fs)
     pthread_mutex_destroy(&fs->note_mu);
     pthread_cond_destroy(&fs->note_cv);
     free(fs->data_dir);
+    free(fs->mountpoint);
     free(fs);
 }

@@ -25,6 +25,7 @@ struct fs;
 struct fs_config {
     const char *data_dir;       /* absolute path of the database folder            */
     const char *redis_url;      /* NULL: standalone                                */
+    const char *mountpoint;     /* absolute path of the mountpoint (proc.c)        */
     double entry_timeout;       /* seconds the kernel may cache a name             */
     double attr_timeout;        /* seconds the kernel may cache attributes         */
     bool sync;                  /* every close commits durably (fsync at commit)   */

@@ -10,12 +10,17 @@
  *             described at the top of names.c)
  *   tx.c      which transaction an operation runs in (a directory scope's,
  *             an open file's, or its own, retried on conflict)
+ *   writer.c  auto-commit writers: one transaction per writing process,
+ *             committed at the opener's own last close
+ *   proc.c    who closes a file: the process behind a request and the
+ *             descriptors it still holds (/proc)
  *   scope.c   directory-scoped transactions (.sop-txn) and .sop-stats
  *   xattr.c   store options as extended attributes
  *   notify.c  kernel cache invalidations, sent from a thread of their own
  *   log.c     logging
  *
- * Lock order: scope->mu, then node->mu, then fs->mu (a leaf, held briefly),
+ * Lock order: scope->mu, then a handle's mu, then node->mu, then fs->mu (a
+ * leaf, held briefly),
  * fs->scope_mu and fs->note_mu are leaves too.  Engine calls are made with
  * at most a scope's or a node's mutex held (one thread per transaction).
  *
@@ -78,6 +83,36 @@ struct fs_path {
     size_t klen;
 };
 
+/*
+ * The auto-commit writers of one file in one process (writer.c): the write
+ * handles that process opened share one transaction, committed at the
+ * process's own last close of the file.  Two processes writing one file at
+ * once have a group each; the later commit of the two conflicts.
+ */
+struct fs_wgroup {
+    struct fs_wgroup *next; /* node->wgroups                                  */
+    pid_t pid, tgid;        /* the opening thread and its process (0: unknown) */
+    unsigned handles;       /* open write handles in the group               */
+    bool opener_gone;       /* the opener holds the file no more: a last     */
+                            /* close by whoever still holds it commits        */
+    sop_txn *t;             /* NULL between a commit and the next write       */
+    struct fs_meta meta;    /* metadata as t has it                           */
+    struct fs_meta meta0;   /* ... and as t began                             */
+    bool meta_dirty;        /* written, truncated or set: the commit writes meta */
+    bool changed;           /* written or set since t began (an O_TRUNC alone is not) */
+    bool cached;            /* the group writes through the page cache        */
+    bool cache_bad;         /* a write failed, or a reader that may mmap(2)   */
+                            /* opened: the pages may not be t's bytes          */
+    bool rewrote;           /* changed bytes below base or truncated          */
+    bool appends_only;      /* every change was an O_APPEND write: on conflict */
+                            /* the bytes are appended again to the new end     */
+    uint64_t gen0;          /* node->gen when t began                         */
+    uint64_t base;          /* the committed size when t began                */
+    uint64_t attr_told0;    /* node->attr_told when t began                   */
+    int err;                /* -errno of a write that failed in t: the group's */
+                            /* commit fails with it, and t is rolled back      */
+};
+
 struct fs_node {
     fuse_ino_t ino;
     struct fs_node *parent; /* holds a reference on it; NULL for the root  */
@@ -93,9 +128,9 @@ struct fs_node {
      * file answers once its name is gone (unlinked or replaced) */
     struct fs_attr last_attr;
     bool has_last_attr;
-    /* attribute replies other than a writer's view of its own transaction
-     * (fs->mu); see writer_commit */
-    uint64_t attr_told, wattr_told;
+    /* attribute replies other than the view of a writer group that was
+     * open when its transaction began (fs->mu); see fs_writer_commit */
+    uint64_t attr_told;
 
     /* page-cache bookkeeping (fs->mu) */
     uint64_t gen;       /* bumped by every commit that changed the content  */
@@ -104,19 +139,10 @@ struct fs_node {
     uint64_t cache_gen; /* generation the kernel's pages hold               */
     unsigned ncached;   /* open handles using the page cache                */
 
-    /* auto-commit writer state (mu) */
+    /* auto-commit writers (mu) */
     pthread_mutex_t mu;
-    sop_txn *wtxn;        /* shared by the write handles, committed at the last close */
-    unsigned nwriters;    /* open auto-commit write handles                 */
-    struct fs_meta wmeta; /* metadata as the writer's transaction has it    */
-    struct fs_meta wmeta0; /* ... and as it began                            */
-    bool wmeta_loaded, wmeta_dirty;
-    bool wchanged; /* written or set since open/commit (an O_TRUNC alone is not) */
-    bool wcached;  /* the writers write through the page cache (no cached reader was open) */
-    bool wrewrote; /* the writers changed bytes below wbase or truncated (not an append) */
-    uint64_t wbase; /* the committed size when the writer's transaction began */
-    bool wcache_bad; /* a write failed, or a reader that may mmap(2) opened: the pages */
-                     /* may not be the transaction's bytes                             */
+    struct fs_wgroup *wgroups; /* one per writing process, oldest first       */
+    unsigned nwriters;         /* open auto-commit write handles, all groups  */
 };
 
 enum { SC_ACTIVE, SC_FAILED, SC_COMMITTED, SC_ROLLEDBACK };
@@ -146,7 +172,9 @@ struct fs_handle {
     struct fs_node *node; /* holds a reference                            */
     pthread_mutex_t mu;   /* guards what follows                          */
     int flags;
+    pid_t pid;              /* the thread that opened it                 */
     bool writer;            /* counted in node->nwriters                 */
+    struct fs_wgroup *wg;   /* the writer's group (node->mu)             */
     bool cached;            /* counted in node->ncached                  */
     bool wrote;             /* a write was counted in the scope's changes */
     struct fs_scope *scope; /* opened inside a scope (holds a reference) */
@@ -189,10 +217,13 @@ struct fs {
     sop_db *db;
     struct fs_config cfg;
     char *data_dir;
+    char *mountpoint; /* cfg.mountpoint's own copy */
     uid_t uid;
     gid_t gid;
     int64_t start_ns;
-    bool clustered; /* other mounts commit too: never keep the page cache */
+    bool clustered;   /* other mounts commit too: never keep the page cache */
+    long long mnt_id; /* the mount's id in our mount namespace, 0 until known (proc.c) */
+    char mnt_dev[32]; /* ... and its device, "00:2d" (set before mnt_id)     */
 
     pthread_mutex_t mu; /* the inode table */
     struct fs_node *root;
@@ -306,6 +337,55 @@ int fs_run(struct fs *fs, const struct fs_path *a, const struct fs_path *b, bool
            void *arg);
 int fs_txn_mode(const struct fs *fs);
 
+/* -------------------------------------------------------------- writer.c */
+/* The group a new write handle of n opened by thread pid joins: that
+ * process's open group, else a new one (its transaction begun, the file's
+ * committed state loaded; -EISDIR for a directory).  n->mu held. */
+int fs_writer_join(struct fs *fs, struct fs_node *n, const struct fs_path *p, pid_t pid,
+                   struct fs_wgroup **out);
+/* A write handle of g closes for good (release): the group's last handle
+ * commits what is left and frees g.  Returns the commit's -errno.  n->mu held. */
+int fs_writer_leave(struct fs *fs, struct fs_node *n, struct fs_wgroup *g);
+/* Begin g's transaction if it has none (a write after a commit).  n->mu held. */
+int fs_writer_begin(struct fs *fs, struct fs_node *n, struct fs_wgroup *g, const struct fs_path *p);
+/* Commit g's transaction (its metadata written last), or roll it back
+ * when the file was unlinked meanwhile, nothing was changed, or a write
+ * failed (its error is returned).  n->mu held. */
+int fs_writer_commit(struct fs *fs, struct fs_node *n, struct fs_wgroup *g);
+/* Commit every group of n (a rename moves the file).  n->mu held. */
+void fs_writer_settle(struct fs *fs, struct fs_node *n);
+/* Is this flush, by thread pid, the last close of g's opener (1), or of
+ * whoever holds the file once the opener is gone?  0 no (a forked child's
+ * close, a dup(2) of the opener's), -1 unknown (no /proc). n->mu held. */
+int fs_writer_last_close(struct fs *fs, struct fs_node *n, struct fs_wgroup *g, pid_t pid);
+/* The group whose view of n a request by thread pid is told: the caller's
+ * own group, else the oldest group with a transaction if it writes through
+ * the page cache (its view is everyone's), else NULL (the committed state).
+ * *sole (may be NULL): that is the only group with a transaction.  n->mu held. */
+struct fs_wgroup *fs_writer_view(struct fs_node *n, pid_t pid, bool *sole);
+/* The group a metadata change of n by thread pid joins: the caller's own,
+ * else the oldest with a transaction; NULL when none.  n->mu held. */
+struct fs_wgroup *fs_writer_for(struct fs_node *n, pid_t pid);
+/* The attributes of n as g's transaction has them.  n->mu held. */
+int fs_writer_attr(struct fs *fs, struct fs_node *n, struct fs_wgroup *g, const struct fs_path *p,
+                   struct fs_attr *a);
+/* Free every group of n, rolling back (unmount). */
+void fs_writer_free_all(struct fs_node *n);
+
+/* ---------------------------------------------------------------- proc.c */
+/* The process (thread group) of thread pid; 0 when unknown. */
+pid_t fs_proc_tgid(pid_t pid);
+/* Does process tgid hold a descriptor of inode ino of this mount (one open
+ * for writing, with write_only)?  1 yes, 0 no, -1 unknown. */
+int fs_proc_holds(struct fs *fs, pid_t tgid, fuse_ino_t ino, bool write_only);
+
+/* Does process tgid map inode ino of this mount?  1, 0, -1 unknown. */
+int fs_proc_maps(struct fs *fs, pid_t tgid, fuse_ino_t ino);
+/* May the handle that thread pid opened on ino still be read: does its
+ * process still hold a descriptor of the file or a mapping of it?  1, 0
+ * (closed: its release is on its way), -1 unknown. */
+int fs_proc_reading(struct fs *fs, pid_t pid, fuse_ino_t ino);
+
 /* --------------------------------------------------------------- query.c */
 enum { FS_Q_SEARCH = 1, FS_Q_VECTOR = 2 };
 /* The query kind of store `store` (FS_Q_*), 0 for records. */
@@ -342,6 +422,8 @@ int fs_notify_start(struct fs *fs);
 void fs_notify_stop(struct fs *fs);
 /* Drop the kernel's attributes and pages of ino. */
 void fs_notify_inode(struct fs *fs, fuse_ino_t ino);
+/* Drop the kernel's attributes of ino now, before the caller replies. */
+void fs_notify_attr_now(struct fs *fs, fuse_ino_t ino);
 /* Drop the kernel's entry name in parent. */
 void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name);
 

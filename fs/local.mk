@@ -4,7 +4,7 @@ bin_PROGRAMS += src/sopfs
 src_sopfs_SOURCES = src/sopfs.c \
 	fs/fs.h fs/internal.h \
 	fs/fs.c fs/node.c fs/names.c fs/tx.c fs/scope.c fs/xattr.c fs/notify.c fs/log.c \
-	fs/query.c fs/loop.c
+	fs/query.c fs/loop.c fs/writer.c fs/proc.c
 src_sopfs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fs $(FUSE3_CFLAGS)
 src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
 
@@ -12,9 +12,10 @@ src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
 # readdir.sh lists a store of a million records (about a minute).
 FS_TESTS = tests/fs/basic.sh tests/fs/tree.sh tests/fs/xattr.sh tests/fs/txn.sh \
 	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh tests/fs/readdir.sh \
-	tests/fs/search.sh tests/fs/bench.sh tests/fs/daemon.sh tests/fs/crashloop.sh
+	tests/fs/search.sh tests/fs/bench.sh tests/fs/daemon.sh tests/fs/crashloop.sh \
+	tests/fs/writers.sh tests/fs/fsx.sh
 TESTS += $(FS_TESTS)
-check_PROGRAMS += tests/fs/mmap_read
+check_PROGRAMS += tests/fs/mmap_read tests/fs/writers tests/fs/fsx
 dist_check_SCRIPTS += $(FS_TESTS)
 EXTRA_DIST += tests/fs/lib.sh
 endif

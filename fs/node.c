@@ -137,8 +137,7 @@ static void maybe_free(struct fs *fs, struct fs_node *n)
         ino_remove(fs, n);
         if (!n->detached)
             name_remove(fs, n);
-        if (n->wtxn) /* cannot happen: writers hold references */
-            sop_txn_rollback(n->wtxn);
+        fs_writer_free_all(n); /* none: writers hold references */
         pthread_mutex_destroy(&n->mu);
         free(n->name);
         free(n);
@@ -170,8 +169,7 @@ void fs_nodes_free(struct fs *fs)
         for (size_t i = 0; i < fs->nbuckets; i++)
             for (struct fs_node *n = fs->by_ino[i], *next; n; n = next) {
                 next = n->next_ino;
-                if (n->wtxn)
-                    sop_txn_rollback(n->wtxn);
+                fs_writer_free_all(n);
                 pthread_mutex_destroy(&n->mu);
                 free(n->name);
                 free(n);

@@ -5,7 +5,8 @@
  * the same inode (the kernel may hold the lock the invalidation needs while
  * it waits for that operation's reply), so invalidations are queued and
  * sent by a thread of their own.  Losing one costs staleness for at most
- * the attribute or entry timeout, never data.
+ * the attribute or entry timeout, never data.  Attributes alone are the
+ * exception (fs_notify_attr_now): they need no lock and go out at once.
  */
 #include "internal.h"
 
@@ -110,6 +111,22 @@ static void push(struct fs *fs, fuse_ino_t ino, const char *name)
 void fs_notify_inode(struct fs *fs, fuse_ino_t ino)
 {
     push(fs, ino, NULL);
+}
+
+/* Attributes only take no lock in the kernel (fuse_reverse_inval_inode with
+ * a negative offset touches no page), so this one is sent at once, from the
+ * operation's own thread: a close(2) must not return while the kernel
+ * still holds attributes its commit made wrong. */
+void fs_notify_attr_now(struct fs *fs, fuse_ino_t ino)
+{
+    pthread_mutex_lock(&fs->note_mu);
+    struct fuse_session *se = fs->note_stop ? NULL : fs->se;
+    pthread_mutex_unlock(&fs->note_mu);
+    if (!se)
+        return;
+    int rc = fuse_lowlevel_notify_inval_inode(se, ino, -1, 0);
+    if (rc && rc != -ENOENT)
+        fs_log(LOG_DEBUG, "invalidate %llu: %s", (unsigned long long)ino, strerror(-rc));
 }
 
 void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name)

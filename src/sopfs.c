@@ -318,6 +318,7 @@ int main(int argc, char *argv[])
         goto out;
     }
     cfg.data_dir = data_dir;
+    cfg.mountpoint = mnt;
 
     /* mount options: always default_permissions (the kernel checks modes) */
     size_t fl = strlen(data_dir) + 8;

@@ -76,9 +76,10 @@ verify() {
 }
 verify live
 
-# two writers of one file share its transaction until the last close: a
-# dd fed through a fifo keeps the first one open (a shell's own redirections
-# close duplicated descriptors, and every close(2) is a flush)
+# two processes writing one file have a transaction each.  Appends: a dd
+# fed through a fifo holds the file open while a shell appends and closes;
+# the shell's close commits, and dd's close appends its bytes after them
+# (O_APPEND writes land at the end as of their commit)
 t sh -c "echo old > '$MNT/s/shared'"
 mkfifo "$T/fifo"
 dd if="$T/fifo" of="$MNT/s/shared" bs=64k oflag=append conv=notrunc 2>/dev/null &
@@ -89,11 +90,16 @@ check "a first writer holds the file" \
 before=$(sed -n 's/^writes: //p' "$MNT/.sop-stats")
 printf 'one\n' >&5
 check "it wrote" wait_until 20 sh -c "test \$(sed -n 's/^writes: //p' '$MNT/.sop-stats') -gt $before"
+same "  uncommitted: others read the old content" old t cat "$MNT/s/shared"
 t sh -c "printf 'two\n' >> '$MNT/s/shared'"
-same "a second writer's close leaves both uncommitted" old t cat "$MNT/s/shared"
+same "a second process's append commits at its own close" "old two" \
+    sh -c "cat '$MNT/s/shared' | tr '\n' ' ' | sed 's/ \$//'"
 exec 5>&-
-check "the first writer closes" wait $DD
-same "the last close commits both" "old one two" sh -c "cat '$MNT/s/shared' | tr '\n' ' ' | sed 's/ \$//'"
+check "the first writer closes without error" wait $DD
+same "  and its bytes follow the other's" "old two one" \
+    sh -c "cat '$MNT/s/shared' | tr '\n' ' ' | sed 's/ \$//'"
+
+# (rewrites by two processes, the later one conflicting: writers.sh)
 
 # a reader keeps its snapshot while the file is replaced
 head -c 2000000 /dev/urandom >"$T/v1"
