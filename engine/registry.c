@@ -175,8 +175,8 @@ void reg_prune(struct registry *r, uint64_t keep_from)
     }
 }
 
-int reg_foreach(const struct registry *r, int (*fn)(const struct rkey *, const struct loc *, void *),
-                void *arg)
+int reg_foreach(const struct registry *r,
+                int (*fn)(const struct rkey *, const struct loc *, void *), void *arg)
 {
     for (size_t i = 0; i < r->nb; i++)
         for (const struct rent *e = r->b[i]; e; e = e->next)
@@ -185,5 +185,30 @@ int reg_foreach(const struct registry *r, int (*fn)(const struct rkey *, const s
                 if (rc)
                     return rc;
             }
+    return 0;
+}
+
+/* The version of chain v that snapshot snap sees (NULL: none). */
+static const struct rver *visible(const struct rver *v, uint64_t snap)
+{
+    while (v && v->seq > snap)
+        v = v->older;
+    return v;
+}
+
+int reg_foreach_id(const struct registry *r, const struct lid *id, uint64_t from, uint64_t snap,
+                   int (*fn)(uint64_t idx, void *), void *arg)
+{
+    for (size_t i = 0; i < r->nb; i++)
+        for (const struct rent *e = r->b[i]; e; e = e->next) {
+            if (e->key.idx < from || memcmp(e->key.id.b, id->b, 16))
+                continue;
+            const struct rver *v = visible(e->ver, snap);
+            if (v && !v->dead) {
+                int rc = fn(e->key.idx, arg);
+                if (rc)
+                    return rc;
+            }
+        }
     return 0;
 }

@@ -63,8 +63,14 @@ int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const stru
  * visible version is a removal. */
 void reg_prune(struct registry *r, uint64_t keep_from);
 /* Call fn for the newest live version of each key (checkpoints). */
-int reg_foreach(const struct registry *r, int (*fn)(const struct rkey *, const struct loc *, void *),
-                void *arg);
+int reg_foreach(const struct registry *r,
+                int (*fn)(const struct rkey *, const struct loc *, void *), void *arg);
+
+/* Call fn for the index of every key of `id` with index >= from that
+ * snapshot snap sees (live): a scan of the whole table, for the callers
+ * whose alternative is a walk over more indices than the table holds. */
+int reg_foreach_id(const struct registry *r, const struct lid *id, uint64_t from, uint64_t snap,
+                   int (*fn)(uint64_t idx, void *), void *arg);
 
 static inline bool lid_is_zero(const struct lid *l)
 {

@@ -387,19 +387,89 @@ static uint64_t nchunks(uint64_t size, uint32_t cs)
     return size / cs + (size % cs != 0);
 }
 
+struct idx_set {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int idx_add(uint64_t idx, void *arg)
+{
+    struct idx_set *x = arg;
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 64;
+        uint64_t *v = realloc(x->v, cap * sizeof(*v));
+        if (!v)
+            return SOP_ENOMEM;
+        x->v = v;
+        x->cap = cap;
+    }
+    x->v[x->n++] = idx;
+    return 0;
+}
+
+/* Remove chunk idx of the value from the transaction (a dead overlay entry,
+ * registered as a removal at commit) and drop its buffer. */
+static int chunk_drop(sop_store *s, const struct lid *vid, uint64_t idx)
+{
+    struct rkey key = {.id = *vid, .idx = idx};
+    struct cbuf *b = cb_find(s, &key);
+    if (b)
+        cb_drop(b);
+    return ov_set(s, &key, NULL, true);
+}
+
+/*
+ * Drop every chunk of `it` from index `from` on.  The chunks that exist are
+ * fewer than the indices below the value's size when the value is sparse
+ * (truncate -s 1P makes a value of a billion chunk indices and no chunk):
+ * when the indices outnumber what the registry and the transaction hold,
+ * the chunks are found by a scan of those instead, so the cost follows
+ * what is stored, not the logical size.
+ */
+static int chunks_drop_from(sop_store *s, const struct item *it, uint64_t from)
+{
+    uint64_t end = nchunks(it->vsize, it->csize);
+    if (end <= from)
+        return 0;
+    sop_txn *t = s->t;
+    pthread_rwlock_rdlock(&t->db->lock);
+    size_t stored = t->db->reg.count;
+    pthread_rwlock_unlock(&t->db->lock);
+    if (end - from <= stored + t->nch + TXN_CBUFS) {
+        for (uint64_t i = from; i < end; i++) {
+            int rc = chunk_drop(s, &it->vid, i);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    struct idx_set x = {0};
+    pthread_rwlock_rdlock(&t->db->lock);
+    int rc = reg_foreach_id(&t->db->reg, &it->vid, from, s->snap, idx_add, &x);
+    pthread_rwlock_unlock(&t->db->lock);
+    for (size_t i = 0; i < t->capch && rc == 0; i++) {
+        const struct chunk_ent *e = &t->ch[i];
+        if (!e->dead && e->loc.seg && e->key.idx >= from && !memcmp(e->key.id.b, it->vid.b, 16))
+            rc = idx_add(e->key.idx, &x);
+    }
+    for (int i = 0; i < TXN_CBUFS && rc == 0; i++) {
+        const struct cbuf *b = &t->cb[i];
+        if (b->data && b->key.idx >= from && !memcmp(b->key.id.b, it->vid.b, 16))
+            rc = idx_add(b->key.idx, &x);
+    }
+    for (size_t i = 0; i < x.n && rc == 0; i++)
+        rc = chunk_drop(s, &it->vid, x.v[i]);
+    free(x.v);
+    return rc;
+}
+
 int ch_truncate(sop_store *s, struct item *it, uint64_t size)
 {
     uint32_t cs = it->csize;
     int rc;
     if (size < it->vsize) {
-        for (uint64_t i = nchunks(size, cs); i < nchunks(it->vsize, cs); i++) {
-            struct rkey key = {.id = it->vid, .idx = i};
-            struct cbuf *b = cb_find(s, &key);
-            if (b)
-                cb_drop(b);
-            if ((rc = ov_set(s, &key, NULL, true)) != 0)
-                return rc;
-        }
+        if ((rc = chunks_drop_from(s, it, nchunks(size, cs))) != 0)
+            return rc;
         if (size % cs) {
             struct rkey key = {.id = it->vid, .idx = size / cs};
             struct cbuf *b;
@@ -419,14 +489,5 @@ int ch_truncate(sop_store *s, struct item *it, uint64_t size)
 
 int ch_forget(sop_store *s, const struct item *it)
 {
-    for (uint64_t i = 0; i < nchunks(it->vsize, it->csize); i++) {
-        struct rkey key = {.id = it->vid, .idx = i};
-        struct cbuf *b = cb_find(s, &key);
-        if (b)
-            cb_drop(b);
-        int rc = ov_set(s, &key, NULL, true);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return chunks_drop_from(s, it, 0);
 }

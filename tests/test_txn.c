@@ -299,6 +299,57 @@ static void big_values_stream(void **st)
     free(got);
 }
 
+/* A sparse value of a petabyte (a billion chunk indices, three chunks
+ * stored): truncating it down and removing it cost what is stored, not the
+ * logical size (the old walk over every index took minutes and 24 GiB). */
+static void huge_sparse_values_cost_what_they_store(void **st)
+{
+    (void)st;
+    sop_db *db = tl_open_db();
+    sop_txn *t;
+    const uint64_t huge = 999999999999999ull;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    sop_store *s = mk(t, "files", 100, true, true);
+    assert_int_equal(sop_upsert(s, "f", 1, "", 0), 0);
+    assert_int_equal(sop_value_truncate(s, "f", 1, huge), 0);
+    assert_int_equal(sop_value_write(s, "f", 1, 5000000000000ull, "abc", 3), 0);
+    assert_int_equal(sop_value_write(s, "f", 1, huge - 2, "yz", 2), 0);
+    assert_int_equal(sop_value_write(s, "g", 1, 0, "keep", 4), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+
+    uint64_t t0 = tl_now_ns();
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    s = tl_open_store(t, "files");
+    /* down past the last chunk but above the middle one */
+    assert_int_equal(sop_value_truncate(s, "f", 1, 6000000000000ull), 0);
+    char buf[3];
+    size_t got;
+    assert_int_equal(sop_value_read(s, "f", 1, 5000000000000ull, buf, 3, &got), 0);
+    assert_int_equal(got, 3);
+    assert_memory_equal(buf, "abc", 3);
+    assert_int_equal(sop_value_truncate(s, "f", 1, huge), 0); /* and up: zeros again */
+    assert_int_equal(sop_value_read(s, "f", 1, huge - 2, buf, 2, &got), 0);
+    assert_int_equal(got, 2);
+    assert_memory_equal(buf, "\0\0", 2);
+    assert_int_equal(sop_txn_commit(t), 0);
+
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    s = tl_open_store(t, "files");
+    assert_int_equal(sop_remove(s, "f", 1), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    uint64_t secs = (tl_now_ns() - t0) / 1000000000ull;
+    assert_true(secs < 10); /* milliseconds in fact: the walk took minutes */
+
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    s = tl_open_store(t, "files");
+    uint64_t size;
+    assert_int_equal(sop_value_size(s, "f", 1, &size), SOP_ENOTFOUND);
+    assert_int_equal(sop_value_read(s, "g", 1, 0, buf, 3, &got), 0);
+    assert_memory_equal(buf, "kee", 3);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+}
+
 static void move_keeps_big_values_without_copying(void **st)
 {
     (void)st;
@@ -483,6 +534,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(stats_count_what_happens, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(big_values_stream, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(stores_create_drop_list, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(huge_sparse_values_cost_what_they_store, tl_dir_setup,
+                                        tl_dir_teardown),
         cmocka_unit_test_setup_teardown(move_keeps_big_values_without_copying, tl_dir_setup,
                                         tl_dir_teardown),
     };
