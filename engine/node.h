@@ -55,8 +55,9 @@ struct item {
     const uint8_t *k;
     const uint8_t *v; /* inline value */
     uint32_t kl, vl;
-    uint8_t ext;  /* leaf: value in chunks */
-    uint8_t own;  /* k (then v) live in one malloc block at k */
+    uint8_t ext;   /* leaf: value in chunks */
+    uint8_t own;   /* k (then v) live in one malloc block at k */
+    uint8_t merge; /* write sets only: the key was only merged into (sop_merge) */
     uint32_t csize;
     uint64_t vsize;
     struct lid vid; /* external value id, or child (inner nodes) */
@@ -71,7 +72,7 @@ struct node {
     uint32_t nraws;
     uint32_t nown; /* items that own their bytes (0: freeing and cloning need
                       not look at every item) */
-    size_t bytes; /* encoded size of a full image, kept up to date */
+    size_t bytes;  /* encoded size of a full image, kept up to date */
     /* the record this version was read from or written to */
     struct loc at;
     uint16_t chain;       /* deltas on top of the last full image */
@@ -123,8 +124,6 @@ int node_apply_delta(struct node *n, struct raw *r);
 
 struct raw *raw_new(size_t len);
 void raw_unref(struct raw *r);
-
-
 
 /* Move item spos of src to position dpos of dst (bytes shared/ownership
  * moved). */

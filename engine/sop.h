@@ -58,17 +58,17 @@ typedef struct sop_cursor sop_cursor; /* a position in a store      */
     XX(ENOTFOUND, -1, ENOENT, "not found")                                                         \
     XX(EEXIST, -2, EEXIST, "already exists")                                                       \
     XX(ECONFLICT, -3, EAGAIN,                                                                      \
-       "transaction conflict: another transaction changed what this one read or wrote")          \
-    XX(ECORRUPT, -4, EIO, "data corruption detected (checksum or format mismatch)")               \
+       "transaction conflict: another transaction changed what this one read or wrote")            \
+    XX(ECORRUPT, -4, EIO, "data corruption detected (checksum or format mismatch)")                \
     XX(EIO, -5, EIO, "input/output error")                                                         \
     XX(ENOSPC, -6, ENOSPC, "no space left on device")                                              \
     XX(EINVAL, -7, EINVAL, "invalid argument")                                                     \
     XX(EBUSY, -8, EBUSY, "resource busy")                                                          \
     XX(ENOMEM, -9, ENOMEM, "out of memory")                                                        \
     XX(ETIMEDOUT, -10, ETIMEDOUT, "transaction exceeded its maximum age and was rolled back")      \
-    XX(ETOOBIG, -11, EFBIG, "value too large to hand out whole; read it with sop_value_read")     \
+    XX(ETOOBIG, -11, EFBIG, "value too large to hand out whole; read it with sop_value_read")      \
     XX(EREADONLY, -12, EROFS, "transaction is read-only")                                          \
-    XX(EABORTED, -13, EIO, "transaction failed earlier and must be rolled back")                  \
+    XX(EABORTED, -13, EIO, "transaction failed earlier and must be rolled back")                   \
     XX(ENAMETOOLONG, -14, ENAMETOOLONG, "name or key too long")
 
 enum {
@@ -81,8 +81,8 @@ enum {
 SOP_API const char *sop_strerror(int code);
 
 /* Limits. */
-#define SOP_MAX_KEY 4096u            /* longest key, in bytes                        */
-#define SOP_MAX_STORE_NAME 255u      /* longest store name                           */
+#define SOP_MAX_KEY 4096u              /* longest key, in bytes                        */
+#define SOP_MAX_STORE_NAME 255u        /* longest store name                           */
 #define SOP_MAX_WHOLE_VALUE (1u << 30) /* largest value sop_get/cursor_value hand out */
 
 /* ---------------------------------------------------------------- databases */
@@ -94,7 +94,7 @@ typedef struct sop_db_options {
     uint32_t txn_max_age_ms;    /* 0: default (15 minutes)                                 */
     uint32_t flush_interval_ms; /* group flush of SOP_TXN_NOSYNC commits; 0: default (1 s) */
     uint64_t checkpoint_bytes;  /* log bytes between registry checkpoints; 0: 256 MiB      */
-} sop_db_options; /* zero-initialised options are the defaults */
+} sop_db_options;               /* zero-initialised options are the defaults */
 
 /*
  * Open the database in folder `path`, creating the folder and an empty
@@ -248,6 +248,33 @@ SOP_API int sop_upsert(sop_store *s, const void *k, size_t kl, const void *v, si
 SOP_API int sop_update(sop_store *s, const void *k, size_t kl, const void *v, size_t vl);
 /* Remove the first item with key k.  SOP_ENOTFOUND. */
 SOP_API int sop_remove(sop_store *s, const void *k, size_t kl);
+/*
+ * Merge functions (sop_merge).  Given the value the key has now (cur, cl;
+ * cur is NULL when the key is absent) and an update (upd, ul), write the
+ * merged value into out (at most cap bytes, at least 128) and its length
+ * into *ol; return 0 or a negative SOP_E* code, which sop_merge or the
+ * commit returns.  Called by sop_merge and again at commit, onto whatever
+ * value is committed by then, so it must depend on its arguments only
+ * (arg is the caller's, passed through), be quick, and call nothing of sop.
+ */
+typedef int (*sop_merge_fn)(const void *cur, size_t cl, const void *upd, size_t ul, void *out,
+                            size_t cap, size_t *ol, void *arg);
+/*
+ * A blind update of key k (addition): the value becomes fn(current, upd)
+ * now, in this transaction, and again at commit onto the value committed
+ * by then.  Unlike a write, a merge does not conflict with other
+ * transactions' merges or writes of the key, and another transaction that
+ * read the key does not conflict with it: for values whose updates
+ * commute, such as a maximum of times or a sum of counts (sopfs keeps a
+ * directory's mtime and number of subdirectories so, and parallel creates
+ * in one directory commit).  A transaction that also wrote k plainly
+ * conflicts as a write does.  Only in unique stores, for values that stay
+ * inside the node (the store's inline limit, at least 128 bytes).
+ * Errors: SOP_EINVAL (no function, a store that is not unique, a value too
+ * big to merge into or out of), SOP_EREADONLY, SOP_ENOMEM, what fn returns.
+ */
+SOP_API int sop_merge(sop_store *s, const void *k, size_t kl, const void *upd, size_t ul,
+                      sop_merge_fn fn, void *arg);
 /* Move the first item with key k of store s to key k2 of store d (s itself
  * or another store opened in the same transaction), keeping its value as it
  * is: a 10 GiB value moves without a byte copied (addition).  In a unique
@@ -270,8 +297,8 @@ SOP_API int sop_get(sop_store *s, const void *k, size_t kl, const void **v, size
 SOP_API int sop_value_size(sop_store *s, const void *k, size_t kl, uint64_t *size);
 SOP_API int sop_value_read(sop_store *s, const void *k, size_t kl, uint64_t off, void *buf,
                            size_t len, size_t *got);
-SOP_API int sop_value_write(sop_store *s, const void *k, size_t kl, uint64_t off,
-                            const void *buf, size_t len);
+SOP_API int sop_value_write(sop_store *s, const void *k, size_t kl, uint64_t off, const void *buf,
+                            size_t len);
 SOP_API int sop_value_truncate(sop_store *s, const void *k, size_t kl, uint64_t size);
 
 /* ------------------------------------------------------------------- cursors */

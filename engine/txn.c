@@ -290,6 +290,16 @@ static int note_write(sop_store *s, const void *k, size_t kl)
     return set_add_key(&s->wkeys, &s->nwkeys, &s->capwkeys, k, kl);
 }
 
+/* A write that was only a merge (sop_merge): flagged in the write set, so
+ * that other transactions' reads of the key do not conflict with it. */
+static int note_merge(sop_store *s, const void *k, size_t kl)
+{
+    int rc = set_add_key(&s->wkeys, &s->nwkeys, &s->capwkeys, k, kl);
+    if (rc == 0)
+        s->wkeys[s->nwkeys - 1].merge = 1;
+    return rc;
+}
+
 static int range_add(sop_store *s, const struct krange *r)
 {
     if (s->nranges == s->capranges) {
@@ -333,6 +343,7 @@ static void keyset_sort(struct item *v, size_t *n)
     size_t j = 0;
     for (size_t i = 0; i < *n; i++) {
         if (j && !item_cmp(&v[j - 1], &v[i])) {
+            v[j - 1].merge &= v[i].merge; /* merged only if every write was a merge */
             item_free_own(&v[i]);
             continue;
         }
@@ -341,20 +352,21 @@ static void keyset_sort(struct item *v, size_t *n)
     *n = j;
 }
 
-static bool keyset_has(const struct item *v, size_t n, const struct item *k)
+/* The entry of sorted set v equal to k, or NULL. */
+static struct item *keyset_find(struct item *v, size_t n, const struct item *k)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         int c = item_cmp(&v[mid], k);
         if (!c)
-            return true;
+            return &v[mid];
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return false;
+    return NULL;
 }
 
 static bool in_range(const struct krange *r, const struct item *k)
@@ -425,6 +437,11 @@ static void store_free(sop_store *s)
     keyset_free(&s->rkeys);
     keys_free(s->wkeys, s->nwkeys);
     keys_free(s->deadv, s->ndeadv);
+    for (size_t i = 0; i < s->nmerges; i++) {
+        item_free_own(&s->merges[i].key);
+        free(s->merges[i].upd);
+    }
+    free(s->merges);
     for (size_t i = 0; i < s->nranges; i++) {
         item_free_own(&s->ranges[i].lo);
         item_free_own(&s->ranges[i].hi);
@@ -608,7 +625,8 @@ SOP_API int sop_store_create(sop_txn *t, const char *name, const sop_store_optio
     i->unique = o->unique;
     i->value_in_node = o->value_in_node;
     i->created_ns = i->modified_ns = now_ns();
-    if (!(i->name = strdup(name)) || !(i->description = strdup(o->description ? o->description : "")) ||
+    if (!(i->name = strdup(name)) ||
+        !(i->description = strdup(o->description ? o->description : "")) ||
         !(i->relations = strdup(o->relations ? o->relations : "")) ||
         !(i->kind = strdup(o->kind && *o->kind ? o->kind : "records"))) {
         s->gone = true;
@@ -708,7 +726,7 @@ SOP_API int sop_store_alter(sop_store *s, const sop_store_options *o)
     struct store_info *i = &s->info;
     bool nu = (o->unique || (o->alter_flags & SOP_ALTER_UNIQUE)) ? o->unique : i->unique;
     bool nv = (o->value_in_node || (o->alter_flags & SOP_ALTER_VALUE_IN_NODE)) ? o->value_in_node
-                                                                             : i->value_in_node;
+                                                                               : i->value_in_node;
     bool shape = (o->slot_length && o->slot_length != i->slot_length) ||
                  (o->chunk_size && o->chunk_size != i->chunk_size) || nu != i->unique ||
                  nv != i->value_in_node;
@@ -716,8 +734,9 @@ SOP_API int sop_store_alter(sop_store *s, const sop_store_options *o)
         if ((rc = range_all(s)) != 0)
             return rc;
         if (i->count) {
-            txn_seterr(s->t, "alter store %s: slot_length, unique, value_in_node and chunk_size "
-                             "can change only while the store is empty",
+            txn_seterr(s->t,
+                       "alter store %s: slot_length, unique, value_in_node and chunk_size "
+                       "can change only while the store is empty",
                        i->name);
             return SOP_EBUSY;
         }
@@ -863,15 +882,11 @@ SOP_API int sop_add(sop_store *s, const void *k, size_t kl, const void *v, size_
     return bt_insert(s, &it);
 }
 
-static int put(sop_store *s, const void *k, size_t kl, const void *v, size_t vl, bool insert)
+/* Add or replace the first item with key k, once the write is noted. */
+static int put_noted(sop_store *s, const void *k, size_t kl, const void *v, size_t vl, bool insert)
 {
     struct item it, old;
-    int rc = store_usable(s, true);
-    if (rc || (rc = check_key(s, k, kl)) != 0 || (!v && vl))
-        return rc ? rc : SOP_EINVAL;
-    if ((rc = note_write(s, k, kl)) != 0)
-        return rc;
-    rc = get_first(s, k, kl, &old);
+    int rc = get_first(s, k, kl, &old);
     if (rc == SOP_ENOTFOUND) {
         if (!insert) {
             txn_seterr(s->t, "update: key not found in store %s", s->info.name);
@@ -888,6 +903,92 @@ static int put(sop_store *s, const void *k, size_t kl, const void *v, size_t vl,
     if (rc || (rc = make_item(s, k, kl, v, vl, &it)) != 0)
         return rc;
     return bt_replace_first(s, &it);
+}
+
+static int put(sop_store *s, const void *k, size_t kl, const void *v, size_t vl, bool insert)
+{
+    int rc = store_usable(s, true);
+    if (rc || (rc = check_key(s, k, kl)) != 0 || (!v && vl))
+        return rc ? rc : SOP_EINVAL;
+    if ((rc = note_write(s, k, kl)) != 0)
+        return rc;
+    return put_noted(s, k, kl, v, vl, insert);
+}
+
+/*
+ * Merges.  A merge is a blind update: m->fn combines the value the key has
+ * now (in this transaction) with m->upd, and the result replaces it.  It
+ * reads nothing that commit validates, and commit (C3) lets it pass over
+ * other transactions' merges and plain writes of the key, then (C4) applies
+ * it again onto the newest value; another transaction's read of the key
+ * does not conflict with a merge either.  Directory times (the maximum) and
+ * counts (a sum) kept this way let parallel creates in one directory commit.
+ */
+static int merge_apply(sop_store *s, struct merge *m)
+{
+    struct item cur;
+    uint8_t out[INLINE_MAX];
+    size_t cap = inline_max(s), ol = 0;
+    int rc = get_first(s, m->key.k, m->key.kl, &cur);
+    if (rc && rc != SOP_ENOTFOUND)
+        return rc;
+    bool absent = rc == SOP_ENOTFOUND;
+    if (!absent && cur.ext) {
+        item_free_own(&cur);
+        txn_seterr(s->t, "merge: the value of the key is too big to merge into");
+        return SOP_EINVAL;
+    }
+    rc = m->fn(absent ? NULL : cur.v, absent ? 0 : cur.vl, m->upd, m->ul, out,
+               cap < sizeof(out) ? cap : sizeof(out), &ol, m->arg);
+    if (!absent)
+        item_free_own(&cur);
+    if (rc == 0 && ol > cap) {
+        txn_seterr(s->t, "merge: the merged value is over %zu bytes", cap);
+        rc = SOP_EINVAL;
+    }
+    if (rc == 0)
+        rc = put_noted(s, m->key.k, m->key.kl, out, ol, true);
+    if (rc == 0)
+        m->created = absent;
+    return rc;
+}
+
+SOP_API int sop_merge(sop_store *s, const void *k, size_t kl, const void *upd, size_t ul,
+                      sop_merge_fn fn, void *arg)
+{
+    int rc = store_usable(s, true);
+    if (rc || (rc = check_key(s, k, kl)) != 0)
+        return rc;
+    if (!fn || (!upd && ul) || !s->info.unique) {
+        txn_seterr(s->t, "merge: %s", !s->info.unique ? "the store is not unique" : "no function");
+        return SOP_EINVAL;
+    }
+    if (s->nmerges == s->capmerges) {
+        size_t c = s->capmerges ? s->capmerges * 2 : 8;
+        struct merge *v = realloc(s->merges, c * sizeof(*v));
+        if (!v)
+            return SOP_ENOMEM;
+        s->merges = v;
+        s->capmerges = c;
+    }
+    struct merge *m = &s->merges[s->nmerges];
+    memset(m, 0, sizeof(*m));
+    struct item key = {.k = k, .kl = (uint32_t)kl};
+    if ((rc = item_copy_own(&m->key, &key)) != 0)
+        return rc;
+    if (ul && !(m->upd = malloc(ul))) {
+        item_free_own(&m->key);
+        return SOP_ENOMEM;
+    }
+    if (ul)
+        memcpy(m->upd, upd, ul);
+    m->ul = ul;
+    m->fn = fn;
+    m->arg = arg;
+    s->nmerges++;
+    if ((rc = note_merge(s, k, kl)) != 0)
+        return rc;
+    return merge_apply(s, m);
 }
 
 SOP_API int sop_upsert(sop_store *s, const void *k, size_t kl, const void *v, size_t vl)
@@ -1068,8 +1169,8 @@ static int value_item(sop_store *s, const void *k, size_t kl, bool create, struc
     return get_first(s, k, kl, it);
 }
 
-SOP_API int sop_value_write(sop_store *s, const void *k, size_t kl, uint64_t off,
-                            const void *buf, size_t len)
+SOP_API int sop_value_write(sop_store *s, const void *k, size_t kl, uint64_t off, const void *buf,
+                            size_t len)
 {
     struct item it;
     int rc = store_usable(s, true);
@@ -1483,8 +1584,9 @@ static int validate(sop_txn *t)
             continue;
         for (size_t i = 0; i < w->nnames; i++)
             if (name_noted(t, w->names[i])) {
-                txn_seterr(t, "commit: conflict: store %s was created, dropped or altered by "
-                              "commit %llu",
+                txn_seterr(t,
+                           "commit: conflict: store %s was created, dropped or altered by "
+                           "commit %llu",
                            w->names[i], (unsigned long long)w->seq);
                 return SOP_ECONFLICT;
             }
@@ -1496,14 +1598,20 @@ static int validate(sop_txn *t)
                 bool hit = ws->structural;
                 for (size_t k = 0; k < ws->nkeys && !hit; k++) {
                     const struct item *key = &ws->keys[k];
-                    hit = keyset_holds(&s->rkeys, key) ||
-                          keyset_has(s->wkeys, s->nwkeys, key);
+                    const struct item *mine = keyset_find(s->wkeys, s->nwkeys, key);
+                    /* merges pass over merges, plain writes and reads (see
+                     * merge_apply); a plain write of ours conflicts with any */
+                    hit = mine && !mine->merge;
+                    if (key->merge)
+                        continue;
+                    hit = hit || keyset_holds(&s->rkeys, key);
                     for (size_t r = 0; r < s->nranges && !hit; r++)
                         hit = in_range(&s->ranges[r], key);
                 }
                 if (hit) {
-                    txn_seterr(t, "commit: conflict: commit %llu changed a key of store %s "
-                                  "that this transaction read or wrote",
+                    txn_seterr(t,
+                               "commit: conflict: commit %llu changed a key of store %s "
+                               "that this transaction read or wrote",
                                (unsigned long long)w->seq, s->info.name);
                     return SOP_ECONFLICT;
                 }
@@ -1525,7 +1633,8 @@ static int reapply(sop_store *s)
         goto out;
     }
     for (size_t i = 0; i < s->nwkeys && !rc; i++)
-        rc = bt_group(s, s->wkeys[i].k, s->wkeys[i].kl, &groups[i], &ng[i]);
+        if (!s->wkeys[i].merge)
+            rc = bt_group(s, s->wkeys[i].k, s->wkeys[i].kl, &groups[i], &ng[i]);
     if (rc)
         goto out;
     bt_reset(s);
@@ -1544,6 +1653,8 @@ static int reapply(sop_store *s)
     }
     for (size_t i = 0; i < s->nwkeys && !rc; i++) {
         const struct item *k = &s->wkeys[i];
+        if (k->merge)
+            continue; /* below, onto the newest value */
         while ((rc = bt_remove_first(s, k->k, k->kl, NULL)) == 0)
             ;
         if (rc != SOP_ENOTFOUND)
@@ -1551,6 +1662,12 @@ static int reapply(sop_store *s)
         rc = 0;
         for (size_t j = 0; j < ng[i] && !rc; j++)
             rc = bt_insert(s, &groups[i][j]);
+    }
+    for (size_t i = 0; i < s->nmerges && !rc; i++) {
+        struct merge *m = &s->merges[i];
+        const struct item *k = keyset_find(s->wkeys, s->nwkeys, &m->key);
+        if (k && k->merge)
+            rc = merge_apply(s, m);
     }
 out:
     if (groups)
@@ -1608,15 +1725,14 @@ static int write_node(struct batch *b, struct dnode *d)
     int rc = node_seal(n);
     if (rc)
         return rc;
-    bool full = d->fresh || d->full || !n->at.seg || n->chain + 1 >= DELTA_CHAIN_MAX ||
-                !d->nchanged;
+    bool full =
+        d->fresh || d->full || !n->at.seg || n->chain + 1 >= DELTA_CHAIN_MAX || !d->nchanged;
     struct rkey k = {.id = d->id, .idx = 0};
     size_t start;
     if (!full) {
         keyset_sort(d->changed, &d->nchanged);
         start = blob_rec_begin(&b->w, REC_DELTA, &k);
-        rc = node_encode_delta(n, d->changed, d->nchanged, &n->at, (uint16_t)(n->chain + 1),
-                               &b->w);
+        rc = node_encode_delta(n, d->changed, d->nchanged, &n->at, (uint16_t)(n->chain + 1), &b->w);
         size_t dlen = b->w.len - start - REC_HDR;
         if (!rc && (n->chain_bytes + dlen) * DELTA_CHAIN_SHARE > n->bytes) {
             /* the deltas add up to a good part of the node: consolidate */
@@ -1718,6 +1834,18 @@ static void remember(sop_txn *t, uint64_t seq)
         struct wset_store *ws = &w->stores[w->nstores++];
         ws->store_id = s->info.id;
         ws->structural = s->created || s->dropped || s->altered;
+        /* a merge that made its key is a plain write for others: a range
+         * they walked has one key more */
+        for (size_t i = 0; i < s->nmerges; i++) {
+            struct item *k = keyset_find(s->wkeys, s->nwkeys, &s->merges[i].key);
+            if (k && s->merges[i].created && k->merge) {
+                bool first = true; /* the first merge into the key decides */
+                for (size_t j = 0; j < i && first; j++)
+                    first = item_cmp(&s->merges[j].key, k) != 0;
+                if (first)
+                    k->merge = 0;
+            }
+        }
         ws->keys = s->wkeys; /* moved */
         ws->nkeys = s->nwkeys;
         s->wkeys = NULL;
@@ -1844,8 +1972,8 @@ static int do_commit(sop_txn *t)
         pthread_mutex_unlock(&db->flush_mu);
     }
     /* C6 */
-    struct loc self = {.seg = seg, .off = base + cstart,
-                       .len = (uint32_t)(b.w.len - cstart - REC_HDR)};
+    struct loc self = {
+        .seg = seg, .off = base + cstart, .len = (uint32_t)(b.w.len - cstart - REC_HDR)};
     pthread_rwlock_wrlock(&db->lock);
     pthread_mutex_lock(&db->txn_mu);
     uint64_t keep = db_oldest_locked(db, seq);

@@ -24,9 +24,9 @@
 struct dnode {
     struct lid id;
     struct node *n;
-    bool fresh;   /* created by this transaction */
-    bool full;    /* structure changed: write a full image, not a delta */
-    bool freed;   /* removed from the tree (merge, collapse) */
+    bool fresh;           /* created by this transaction */
+    bool full;            /* structure changed: write a full image, not a delta */
+    bool freed;           /* removed from the tree (merge, collapse) */
     struct item *changed; /* keys changed in this leaf (own copies) */
     size_t nchanged, capchanged;
 };
@@ -68,12 +68,23 @@ struct keyset {
     struct kblock *blocks;
 };
 
+/* A merge into a key (sop_merge), kept so commit can apply it again onto
+ * whatever value is committed by then. */
+struct merge {
+    struct item key; /* own copy of the key */
+    sop_merge_fn fn;
+    void *arg;
+    uint8_t *upd;
+    size_t ul;
+    bool created; /* the key was absent when it was last applied */
+};
+
 struct sop_store {
     sop_txn *t;
     struct store_info info; /* working copy: root and count change here */
     uint64_t base_seq;      /* catalog version this started from (0: created here) */
     bool created, dropped, altered, gone;
-    uint64_t snap;          /* where clean nodes are read from */
+    uint64_t snap; /* where clean nodes are read from */
     /* dirty nodes: open hash by logical ID */
     struct dnode **dn;
     size_t ndn, capdn;
@@ -86,6 +97,8 @@ struct sop_store {
     size_t nwkeys, capwkeys;
     struct krange *ranges;
     size_t nranges, capranges;
+    struct merge *merges; /* in the order they were made */
+    size_t nmerges, capmerges;
     struct sop_cursor *cursors;
     struct sop_store *next;
 };

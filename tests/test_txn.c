@@ -350,6 +350,128 @@ static void huge_sparse_values_cost_what_they_store(void **st)
     sop_db_close(db);
 }
 
+/* sop_merge with a sum of little-endian u64 counters (absent: 0). */
+static int merge_add(const void *cur, size_t cl, const void *upd, size_t ul, void *out, size_t cap,
+                     size_t *ol, void *arg)
+{
+    uint64_t a = 0, b = 0;
+    (void)arg;
+    if (ul != 8 || cap < 8 || (cur && cl != 8))
+        return SOP_EINVAL;
+    if (cur)
+        memcpy(&a, cur, 8);
+    memcpy(&b, upd, 8);
+    a += b;
+    memcpy(out, &a, 8);
+    *ol = 8;
+    return 0;
+}
+
+static void merge_n(sop_store *s, const char *k, uint64_t n)
+{
+    assert_int_equal(sop_merge(s, k, strlen(k), &n, 8, merge_add, NULL), 0);
+}
+
+static uint64_t counter(sop_store *s, const char *k)
+{
+    const void *v;
+    size_t vl;
+    uint64_t n;
+    assert_int_equal(sop_get(s, k, strlen(k), &v, &vl), 0);
+    assert_int_equal(vl, 8);
+    memcpy(&n, v, 8);
+    return n;
+}
+
+/* Merges commute: two transactions merging into one key both commit (the
+ * later applied again onto the newest value), a reader of the key does not
+ * conflict with them, a plain writer does, and a merge that makes its key
+ * is a new key for a range walked meanwhile. */
+static void merges_commute_and_pass_readers(void **st)
+{
+    (void)st;
+    sop_db *db = tl_open_db();
+    sop_txn *t, *a, *b, *r;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    sop_store *s = mk(t, "c", 16, true, true);
+    merge_n(s, "n", 5); /* onto nothing */
+    assert_int_equal(counter(s, "n"), 5);
+    merge_n(s, "n", 1); /* twice in one transaction */
+    assert_int_equal(counter(s, "n"), 6);
+    assert_int_equal(sop_txn_commit(t), 0);
+
+    /* two merging transactions and a reader, all from the same snapshot */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &r), 0);
+    sop_store *sa = tl_open_store(a, "c"), *sb = tl_open_store(b, "c"), *sr = tl_open_store(r, "c");
+    merge_n(sa, "n", 10);
+    merge_n(sb, "n", 100);
+    assert_int_equal(counter(sb, "n"), 106); /* its own view */
+    assert_int_equal(counter(sr, "n"), 6);
+    assert_int_equal(sop_upsert(sr, "other", 5, "x", 1), 0);
+    assert_int_equal(sop_txn_commit(a), 0);
+    assert_int_equal(sop_txn_commit(b), 0);
+    assert_int_equal(sop_txn_commit(r), 0); /* it read n: merges do not conflict with it */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(counter(tl_open_store(t, "c"), "n"), 116);
+    sop_txn_rollback(t);
+
+    /* a plain write and a merge of one key: the later of the two conflicts
+     * when it is the plain write; a merge after a plain write applies onto it */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
+    merge_n(tl_open_store(a, "c"), "n", 1);
+    uint64_t zero = 0;
+    assert_int_equal(sop_upsert(tl_open_store(b, "c"), "n", 1, &zero, 8), 0);
+    assert_int_equal(sop_txn_commit(a), 0);
+    assert_int_equal(sop_txn_commit(b), SOP_ECONFLICT);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &b), 0);
+    merge_n(tl_open_store(a, "c"), "n", 1);
+    assert_int_equal(sop_upsert(tl_open_store(b, "c"), "n", 1, &zero, 8), 0);
+    assert_int_equal(sop_txn_commit(b), 0);
+    assert_int_equal(sop_txn_commit(a), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(counter(tl_open_store(t, "c"), "n"), 1);
+    sop_txn_rollback(t);
+
+    /* a merge that makes a key: a cursor that walked the range conflicts */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &a), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &r), 0);
+    sop_cursor *c;
+    assert_int_equal(sop_cursor_open(tl_open_store(r, "c"), &c), 0);
+    int n = 0;
+    for (int rc = sop_cursor_first(c); rc == 0; rc = sop_cursor_next(c))
+        n++;
+    assert_int_equal(n, 2);
+    sop_cursor_close(c);
+    assert_int_equal(sop_upsert(tl_open_store(r, "c"), "zz", 2, "x", 1), 0);
+    merge_n(tl_open_store(a, "c"), "m", 7);
+    assert_int_equal(sop_txn_commit(a), 0);
+    assert_int_equal(sop_txn_commit(r), SOP_ECONFLICT);
+
+    /* a rollback leaves nothing; bad calls change nothing */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    s = tl_open_store(t, "c");
+    merge_n(s, "n", 1000);
+    assert_int_equal(sop_merge(s, "n", 1, "x", 1, merge_add, NULL), SOP_EINVAL);
+    assert_int_equal(sop_merge(s, "n", 1, &zero, 8, NULL, NULL), SOP_EINVAL);
+    sop_txn_rollback(t);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(counter(tl_open_store(t, "c"), "n"), 1);
+    assert_int_equal(counter(tl_open_store(t, "c"), "m"), 7);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+
+    /* and after a reopen (replay) */
+    db = tl_open_db();
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(counter(tl_open_store(t, "c"), "n"), 1);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+}
+
 static void move_keeps_big_values_without_copying(void **st)
 {
     (void)st;
@@ -535,6 +657,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(big_values_stream, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(stores_create_drop_list, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(huge_sparse_values_cost_what_they_store, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(merges_commute_and_pass_readers, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(move_keeps_big_values_without_copying, tl_dir_setup,
                                         tl_dir_teardown),
