@@ -149,9 +149,12 @@ static void fill_stat(fuse_ino_t ino, const struct fs_attr *a, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
     st->st_ino = ino;
-    mode_t type = a->m.type == FS_T_DIR ? S_IFDIR : a->m.type == FS_T_LINK ? S_IFLNK : S_IFREG;
-    st->st_mode = type | (a->m.mode & 07777);
-    st->st_nlink = 1; /* unknown for directories, as btrfs: find must not guess leaves */
+    st->st_mode = fs_type_ifmt(a->m.type) | (a->m.mode & 07777);
+    /* a directory counts its subdirectories when sopfs made it (names.c);
+     * otherwise 1, "unknown", as btrfs: find must not guess leaves */
+    st->st_nlink = a->m.type == FS_T_DIR && a->m.counted ? (nlink_t)(2 + a->m.subdirs) : 1;
+    if (a->m.type == FS_T_CHR || a->m.type == FS_T_BLK)
+        st->st_rdev = (dev_t)a->m.rdev;
     st->st_uid = a->m.uid;
     st->st_gid = a->m.gid;
     st->st_size = (off_t)a->size;
@@ -360,6 +363,25 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 /* ------------------------------------------------------------ getattr */
 
+static int count_one(const char *name, void *arg)
+{
+    if (!fs_name_reserved(name, strlen(name), true))
+        ++*(unsigned *)arg;
+    return 0;
+}
+
+/* The stores the root lists: its subdirectories, for its st_nlink. */
+static unsigned count_stores(struct fs *fs)
+{
+    sop_txn *t;
+    unsigned n = 0;
+    if (sop_txn_begin(fs->db, SOP_TXN_READ, &t) == 0) {
+        sop_store_list(t, count_one, &n);
+        sop_txn_rollback(t);
+    }
+    return n;
+}
+
 /*
  * The kernel keeps one size per inode for all its open files, cuts cached
  * reads at it, and faults mappings only below it.  While a writer is open,
@@ -428,6 +450,8 @@ static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, pid
         fill_stat(ino, &a, st);
         if (detached)
             st->st_nlink = 0;
+        else if (n->kind == K_ROOT)
+            st->st_nlink = 2 + count_stores(fs);
     }
 out:
     fs_path_free(&p);
@@ -655,6 +679,7 @@ struct make_arg {
     mode_t mode;
     uint32_t uid, gid;
     const char *target; /* symlink */
+    uint64_t rdev;      /* devices */
     int flags;          /* create: open flags */
     bool existed;       /* create without O_EXCL found a file */
     struct fs_attr a;   /* out */
@@ -673,14 +698,19 @@ static int make_fn(struct fs *fs, struct fs_tx *tx, void *arg)
     m->a.m.mode = m->mode & 07777;
     m->a.m.uid = m->uid;
     m->a.m.gid = m->gid;
-    m->a.m.atime_ns = m->a.m.mtime_ns = m->a.m.ctime_ns = fs_now_ns();
+    int64_t now = fs_now_ns();
+    m->a.m.atime_ns = m->a.m.mtime_ns = m->a.m.ctime_ns = now;
+    m->a.m.rdev = m->rdev;
+    m->a.m.counted = m->type == FS_T_DIR; /* a new directory counts its subdirectories */
     m->a.has_meta = true;
     if (!m->dir->store) { /* mkdir at the root: a store */
         sop_store_options o = {.unique = true, .value_in_node = true};
         rc = sop_store_create(tx->t, m->p->store, &o, &ds);
         if (rc)
             return fs_sop_err(fs, tx->t, rc, "create store");
-        return fs_ns_meta_put(fs, tx->t, m->p, &m->a.m);
+        if ((rc = fs_ns_meta_put(fs, tx->t, m->p, &m->a.m)) != 0)
+            return rc;
+        return fs_ns_dir_touch(fs, tx->t, m->dir, now, 0); /* the root counts stores itself */
     }
     if ((rc = fs_ns_resolve(fs, tx->t, m->dir, &pa)) != 0)
         return rc;
@@ -708,13 +738,15 @@ static int make_fn(struct fs *fs, struct fs_tx *tx, void *arg)
             return fs_sop_err(fs, tx->t, rc, "create");
         m->a.size = tl;
     }
-    return fs_ns_meta_put(fs, tx->t, m->p, &m->a.m);
+    if ((rc = fs_ns_meta_put(fs, tx->t, m->p, &m->a.m)) != 0)
+        return rc;
+    return fs_ns_dir_touch(fs, tx->t, m->dir, now, m->type == FS_T_DIR);
 }
 
 /* Make a file, directory or symlink named name in parent; e receives it. */
 static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8_t type,
-                      mode_t mode, const char *target, int flags, struct fuse_entry_param *e,
-                      bool *existed)
+                      mode_t mode, const char *target, uint64_t rdev, int flags,
+                      struct fuse_entry_param *e, bool *existed)
 {
     struct fs *fs = fuse_req_userdata(req);
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -748,6 +780,7 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8
                          .uid = ctx->uid,
                          .gid = ctx->gid,
                          .target = target,
+                         .rdev = rdev,
                          .flags = flags};
     if ((rc = fs_run(fs, &cp, NULL, true, make_fn, &m)) != 0)
         goto out;
@@ -783,9 +816,14 @@ static void reply_entry(fuse_req_t req, const char *op, fuse_ino_t parent, const
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
     struct fuse_entry_param e;
-    (void)rdev;
-    int rc = S_ISREG(mode) ? make_entry(req, parent, name, FS_T_FILE, mode, NULL, 0, &e, NULL)
-                           : -EPERM; /* records are files: no devices, fifos or sockets */
+    /* a FIFO, socket or device is an empty item with a record saying what it
+     * is (names.c); the kernel opens them itself, never through us */
+    uint8_t type = fs_ifmt_type(mode);
+    int rc = type == FS_T_NONE || type == FS_T_DIR || type == FS_T_LINK
+                 ? -EINVAL
+                 : make_entry(req, parent, name, type, mode, NULL,
+                              type == FS_T_CHR || type == FS_T_BLK ? (uint64_t)rdev : 0, 0, &e,
+                              NULL);
     if (rc == 0)
         FS_STAT_ADD((struct fs *)fuse_req_userdata(req), creates, 1);
     reply_entry(req, "mknod", parent, name, rc, &e);
@@ -794,7 +832,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
     struct fuse_entry_param e;
-    int rc = make_entry(req, parent, name, FS_T_DIR, mode, NULL, 0, &e, NULL);
+    int rc = make_entry(req, parent, name, FS_T_DIR, mode, NULL, 0, 0, &e, NULL);
     if (rc == 0)
         FS_STAT_ADD((struct fs *)fuse_req_userdata(req), mkdirs, 1);
     reply_entry(req, "mkdir", parent, name, rc, &e);
@@ -805,7 +843,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
     struct fuse_entry_param e;
     int rc = strlen(link) > 4096
                  ? -ENAMETOOLONG
-                 : make_entry(req, parent, name, FS_T_LINK, 0777, link, 0, &e, NULL);
+                 : make_entry(req, parent, name, FS_T_LINK, 0777, link, 0, 0, &e, NULL);
     reply_entry(req, "symlink", parent, name, rc, &e);
 }
 
@@ -820,7 +858,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 /* ------------------------------------------------------------ removing entries */
 
 struct remove_arg {
-    const struct fs_path *p;
+    const struct fs_path *parent, *p;
     bool dir;
 };
 
@@ -837,7 +875,9 @@ static int remove_fn(struct fs *fs, struct fs_tx *tx, void *arg)
         if ((rc = sop_store_drop(tx->t, r->p->store)) != 0)
             return fs_sop_err(fs, tx->t, rc, "drop store");
         rc = fs_ns_meta_del(fs, tx->t, r->p, FS_T_DIR);
-        return rc == -ENOENT ? 0 : rc;
+        if (rc && rc != -ENOENT)
+            return rc;
+        return fs_ns_dir_touch(fs, tx->t, r->parent, fs_now_ns(), 0);
     }
     if ((rc = fs_ns_resolve(fs, tx->t, r->p, &a)) != 0)
         return rc;
@@ -846,11 +886,12 @@ static int remove_fn(struct fs *fs, struct fs_tx *tx, void *arg)
             return -ENOTDIR;
         if ((rc = fs_ns_empty(fs, tx->t, r->p)) != 0)
             return rc;
-        return fs_ns_remove(fs, tx->t, r->p, FS_T_DIR);
-    }
-    if (a.m.type == FS_T_DIR)
+    } else if (a.m.type == FS_T_DIR) {
         return -EISDIR;
-    return fs_ns_remove(fs, tx->t, r->p, a.m.type);
+    }
+    if ((rc = fs_ns_remove(fs, tx->t, r->p, a.m.type)) != 0)
+        return rc;
+    return fs_ns_dir_touch(fs, tx->t, r->parent, fs_now_ns(), r->dir ? -1 : 0);
 }
 
 static int fs_do_remove(struct fs *fs, fuse_ino_t parent, const char *name, bool dir)
@@ -878,7 +919,7 @@ static int fs_do_remove(struct fs *fs, fuse_ino_t parent, const char *name, bool
         rc = -EBUSY;
         goto out;
     }
-    struct remove_arg r = {.p = &cp, .dir = dir};
+    struct remove_arg r = {.parent = &dp, .p = &cp, .dir = dir};
     if ((rc = fs_run(fs, &cp, NULL, true, remove_fn, &r)) == 0)
         fs_node_detach(fs, pn, name);
 out:
@@ -911,6 +952,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 /* ------------------------------------------------------------ rename */
 
 struct rename_arg {
+    const struct fs_path *sdir, *ddir; /* their directories */
     const struct fs_path *src, *dst;
     unsigned flags;
 };
@@ -939,13 +981,16 @@ static int rename_fn(struct fs *fs, struct fs_tx *tx, void *arg)
         } else if (rc != -ENOENT) {
             return rc;
         }
-        return fs_ns_move_store(fs, tx->t, r->src->store, r->dst->store);
+        if ((rc = fs_ns_move_store(fs, tx->t, r->src->store, r->dst->store)) != 0)
+            return rc;
+        return fs_ns_dir_touch(fs, tx->t, r->sdir, fs_now_ns(), 0);
     }
     if ((rc = fs_ns_resolve(fs, tx->t, r->src, &sa)) != 0)
         return rc;
     if (sa.m.type == FS_T_DIR && fs_path_under(r->dst, r->src))
         return -EINVAL; /* into its own subtree */
     rc = fs_ns_resolve(fs, tx->t, r->dst, &da);
+    bool replaced = rc == 0 && da.m.type == FS_T_DIR;
     if (rc == 0) {
         if (r->flags & RENAME_NOREPLACE)
             return -EEXIST;
@@ -960,7 +1005,16 @@ static int rename_fn(struct fs *fs, struct fs_tx *tx, void *arg)
     } else if (rc != -ENOENT) {
         return rc;
     }
-    return fs_ns_move(fs, tx->t, r->src, sa.m.type, r->dst);
+    if ((rc = fs_ns_move(fs, tx->t, r->src, sa.m.type, r->dst)) != 0)
+        return rc;
+    /* both directories change (POSIX); a directory moving between them moves
+     * a subdirectory from one count to the other, one it replaced leaves */
+    int64_t now = fs_now_ns();
+    bool dir = sa.m.type == FS_T_DIR;
+    bool same = fs_path_equal(r->sdir, r->ddir);
+    if (!same && (rc = fs_ns_dir_touch(fs, tx->t, r->sdir, now, dir ? -1 : 0)) != 0)
+        return rc;
+    return fs_ns_dir_touch(fs, tx->t, r->ddir, now, (dir && !same) - (replaced ? 1 : 0));
 }
 
 /* Commit what an open writer of node (parent, name) wrote so far, so the
@@ -1065,7 +1119,7 @@ static int fs_do_rename(struct fs *fs, fuse_ino_t parent, const char *name, fuse
             settle_writers_below(fs, &sp);
         fs_node_put(fs, sn);
     }
-    struct rename_arg r = {.src = &sp, .dst = &dp, .flags = flags};
+    struct rename_arg r = {.sdir = &sdp, .ddir = &ddp, .src = &sp, .dst = &dp, .flags = flags};
     if ((rc = fs_run(fs, &sp, &dp, true, rename_fn, &r)) == 0)
         rc = fs_node_move(fs, pn, name, npn, newname);
 out:
@@ -1323,7 +1377,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     struct fuse_entry_param e;
     bool existed = false;
     int rc =
-        make_entry(req, parent, name, FS_T_FILE, mode, NULL, fi->flags | O_CREAT, &e, &existed);
+        make_entry(req, parent, name, FS_T_FILE, mode, NULL, 0, fi->flags | O_CREAT, &e, &existed);
     if (rc == 0) {
         if (!existed)
             fi->flags &= ~O_TRUNC; /* nothing to truncate */

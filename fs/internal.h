@@ -50,7 +50,41 @@
 /* Times an auto-commit metadata operation is tried when it conflicts. */
 #define FS_RETRIES 8
 
-enum fs_type { FS_T_NONE = 0, FS_T_FILE = 1, FS_T_DIR = 2, FS_T_LINK = 3 };
+/* What an entry is.  Special files (FIFOs, sockets, devices) are records
+ * like files: an empty item and a metadata record saying what it is. */
+enum fs_type {
+    FS_T_NONE = 0,
+    FS_T_FILE = 1,
+    FS_T_DIR = 2,
+    FS_T_LINK = 3,
+    FS_T_FIFO = 4,
+    FS_T_SOCK = 5,
+    FS_T_CHR = 6,
+    FS_T_BLK = 7,
+    FS_T_MAX = 7
+};
+
+/* The S_IF* bits of a type, and the type of S_IF* bits (FS_T_NONE: none). */
+static inline unsigned fs_type_ifmt(uint8_t type)
+{
+    static const unsigned ifmt[] = {0,       0100000, 0040000, 0120000,
+                                    0010000, 0140000, 0020000, 0060000};
+    return type <= FS_T_MAX ? ifmt[type] : 0100000;
+}
+
+static inline uint8_t fs_ifmt_type(unsigned mode)
+{
+    for (uint8_t t = FS_T_FILE; t <= FS_T_MAX; t++)
+        if ((mode & 0170000) == fs_type_ifmt(t))
+            return t;
+    return FS_T_NONE;
+}
+
+/* Is an entry of this type stored as an item of its own (not a directory)? */
+static inline bool fs_type_special(uint8_t type)
+{
+    return type >= FS_T_FIFO && type <= FS_T_MAX;
+}
 
 /* What a node is. */
 enum fs_kind { K_ROOT, K_STORE, K_ENTRY, K_CTL_TXN, K_CTL_STATS, K_CTL_SEARCH };
@@ -67,6 +101,9 @@ struct fs_meta {
     uint32_t mode; /* permission bits only (07777)  */
     uint32_t uid, gid;
     int64_t atime_ns, mtime_ns, ctime_ns;
+    uint64_t rdev;   /* device number (FS_T_CHR, FS_T_BLK)          */
+    int64_t subdirs; /* directories: subdirectories, when counted   */
+    bool counted;    /* ... which is so for directories sopfs made  */
 };
 
 /* What getattr needs of an entry. */
@@ -300,6 +337,11 @@ void fs_meta_default(const struct fs *fs, uint8_t type, struct fs_meta *m);
 int fs_ns_resolve(struct fs *fs, sop_txn *t, const struct fs_path *p, struct fs_attr *a);
 int fs_ns_meta_put(struct fs *fs, sop_txn *t, const struct fs_path *p, const struct fs_meta *m);
 int fs_ns_meta_del(struct fs *fs, sop_txn *t, const struct fs_path *p, uint8_t type);
+/* An entry of directory dir was made (dsub +1 for a directory), removed
+ * (dsub -1 for one) or renamed: its mtime and ctime become now (or stay,
+ * if later), its count of subdirectories moves by dsub.  A merge
+ * (sop_merge): parallel changes in one directory do not conflict. */
+int fs_ns_dir_touch(struct fs *fs, sop_txn *t, const struct fs_path *dir, int64_t now, int dsub);
 int fs_ns_open_store(struct fs *fs, sop_txn *t, const char *name, sop_store **s);
 /* Is the directory p empty?  0 yes, -ENOTEMPTY, or -errno. */
 int fs_ns_empty(struct fs *fs, sop_txn *t, const struct fs_path *p);

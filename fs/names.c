@@ -17,19 +17,36 @@
  *     "S/a/b"    file or symbolic link a/b of store S
  *     "S/a/b/"   directory a/b of store S (a trailing '/')
  *
- * Record value, little-endian, 40 bytes (longer values are read, the tail
- * ignored, so fields can be added):
+ * Record value, little-endian, 56 bytes (records of 40, written before the
+ * last two fields existed, read with those zero; longer values are read,
+ * the tail ignored, so fields can be added):
  *
  *     offset size meaning
  *     0      1    format version, 1
- *     1      1    type: 1 file, 2 directory, 3 symbolic link
- *     2      2    reserved, 0
+ *     1      1    type: 1 file, 2 directory, 3 symbolic link, 4 FIFO,
+ *                 5 socket, 6 character device, 7 block device
+ *     2      1    flags: bit 0, a directory's subdirectories are counted
+ *     3      1    reserved, 0
  *     4      4    permission bits (07777)
  *     8      4    uid
  *     12     4    gid
  *     16     8    atime, ns since the epoch (signed)
  *     24     8    mtime
  *     32     8    ctime
+ *     40     8    device number (character and block devices)
+ *     48     8    directories: number of subdirectories (signed), valid
+ *                 when flag bit 0 is set: st_nlink is then 2 + it
+ *
+ * A special file (FIFO, socket, device) is an empty item with its record,
+ * as a symbolic link is an item holding its target.  A directory's record
+ * is updated by merges (sop_merge: fs_ns_dir_touch) whenever an entry is
+ * made, removed or renamed in it: its mtime and ctime become the latest of
+ * the merged times and its count of subdirectories the sum, so parallel
+ * creates in one directory do not conflict on its record.  Directories
+ * made by mkdir count their subdirectories; a directory that exists
+ * through keys written with the C API gets a record at the first change in
+ * it, with the subdirectories uncounted (st_nlink 1, as btrfs says for
+ * "unknown"), since keys below it may make subdirectories sopfs never saw.
  *
  * A directory exists when its record does (mkdir) or when any key lies below
  * it (records written through the C API, "x/y" with no metadata); an entry
@@ -53,7 +70,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define META_LEN 40
+#define META_LEN 56
+#define META_LEN_V0 40 /* records written before rdev and subdirs */
+#define META_COUNTED 1u
 #define META_VERSION 1
 
 /* ------------------------------------------------------------ paths */
@@ -200,19 +219,23 @@ static void meta_encode(const struct fs_meta *m, uint8_t out[META_LEN])
     memset(out, 0, META_LEN);
     out[0] = META_VERSION;
     out[1] = m->type;
+    out[2] = m->type == FS_T_DIR && m->counted ? META_COUNTED : 0;
     put32(out + 4, m->mode & 07777);
     put32(out + 8, m->uid);
     put32(out + 12, m->gid);
     put64(out + 16, (uint64_t)m->atime_ns);
     put64(out + 24, (uint64_t)m->mtime_ns);
     put64(out + 32, (uint64_t)m->ctime_ns);
+    put64(out + 40, m->rdev);
+    put64(out + 48, (uint64_t)m->subdirs);
 }
 
 static int meta_decode(const void *v, size_t vl, struct fs_meta *m)
 {
     const uint8_t *p = v;
-    if (vl < META_LEN || p[0] != META_VERSION || p[1] < FS_T_FILE || p[1] > FS_T_LINK)
+    if (vl < META_LEN_V0 || p[0] != META_VERSION || p[1] < FS_T_FILE || p[1] > FS_T_MAX)
         return -EBADMSG;
+    memset(m, 0, sizeof(*m));
     m->type = p[1];
     m->mode = get32(p + 4) & 07777;
     m->uid = get32(p + 8);
@@ -220,6 +243,11 @@ static int meta_decode(const void *v, size_t vl, struct fs_meta *m)
     m->atime_ns = (int64_t)get64(p + 16);
     m->mtime_ns = (int64_t)get64(p + 24);
     m->ctime_ns = (int64_t)get64(p + 32);
+    if (vl >= META_LEN) {
+        m->rdev = get64(p + 40);
+        m->subdirs = (int64_t)get64(p + 48);
+        m->counted = m->type == FS_T_DIR && (p[2] & META_COUNTED) && m->subdirs >= 0;
+    }
     return 0;
 }
 
@@ -228,6 +256,7 @@ void fs_meta_default(const struct fs *fs, uint8_t type, struct fs_meta *m)
     memset(m, 0, sizeof(*m));
     m->type = type;
     m->mode = type == FS_T_DIR ? 0755 : type == FS_T_LINK ? 0777 : 0644;
+    m->counted = false;
     m->uid = (uint32_t)fs->uid;
     m->gid = (uint32_t)fs->gid;
     m->atime_ns = m->mtime_ns = m->ctime_ns = fs->start_ns;
@@ -322,6 +351,53 @@ int fs_ns_meta_del(struct fs *fs, sop_txn *t, const struct fs_path *p, uint8_t t
     if (rc == SOP_ENOTFOUND)
         return -ENOENT;
     return rc ? fs_sop_err(fs, t, rc, "remove metadata") : 0;
+}
+
+/* The merge of a directory record (fs_ns_dir_touch): upd is the record to
+ * make when there is none (a directory that exists through keys below it,
+ * subdirectories uncounted), then the signed change of the count. */
+static int dir_merge(const void *cur, size_t cl, const void *upd, size_t ul, void *out, size_t cap,
+                     size_t *ol, void *arg)
+{
+    struct fs_meta now, m;
+    (void)arg;
+    if (ul != META_LEN + 8 || cap < META_LEN || meta_decode(upd, META_LEN, &now) != 0)
+        return SOP_EINVAL;
+    int64_t dsub = (int64_t)get64((const uint8_t *)upd + META_LEN);
+    if (!cur || meta_decode(cur, cl, &m) != 0 || m.type != FS_T_DIR) {
+        m = now; /* no record yet, or a damaged one: made anew */
+    } else {
+        if (now.mtime_ns > m.mtime_ns)
+            m.mtime_ns = now.mtime_ns;
+        if (now.ctime_ns > m.ctime_ns)
+            m.ctime_ns = now.ctime_ns;
+        if (m.counted && (m.subdirs += dsub) < 0)
+            m.subdirs = 0;
+    }
+    meta_encode(&m, out);
+    *ol = META_LEN;
+    return 0;
+}
+
+int fs_ns_dir_touch(struct fs *fs, sop_txn *t, const struct fs_path *dir, int64_t now, int dsub)
+{
+    sop_store *ms;
+    size_t kl;
+    uint8_t upd[META_LEN + 8];
+    struct fs_meta m;
+    int rc = fs_ns_open_store(fs, t, FS_META_STORE, &ms);
+    if (rc)
+        return rc;
+    char *k = meta_key(dir, FS_T_DIR, &kl);
+    if (!k)
+        return -ENOMEM;
+    fs_meta_default(fs, FS_T_DIR, &m);
+    m.mtime_ns = m.ctime_ns = now;
+    meta_encode(&m, upd);
+    put64(upd + META_LEN, (uint64_t)(int64_t)dsub);
+    rc = sop_merge(ms, k, kl, upd, sizeof(upd), dir_merge, NULL);
+    free(k);
+    return rc ? fs_sop_err(fs, t, rc, "update the directory's record") : 0;
 }
 
 /* Does any key of s start with prefix pfx (other than `except`, if set)? */
@@ -986,7 +1062,7 @@ int fs_ns_list(struct fs *fs, sop_txn *t, const struct fs_path *p, const char *a
                 goto out;
             rc = lister_advance(fs, t, &d);
         } else {
-            unsigned dt = m.isdir ? DT_DIR : m.type == FS_T_LINK ? DT_LNK : DT_REG;
+            unsigned dt = m.isdir ? DT_DIR : fs_type_ifmt(m.type) >> 12;
             if ((rc = emit(&m, dt, fn, arg)) != 0)
                 goto out;
             rc = lister_advance(fs, t, &m);
