@@ -418,7 +418,7 @@ static int fs_do_getattr(struct fs *fs, fuse_ino_t ino, struct fs_handle *h, pid
         if (!done && h && !h->writer) {
             pthread_mutex_lock(&h->mu);
             if (h->rtxn) {
-                rc = fs_ns_resolve(fs, h->rtxn, &p, &a);
+                rc = fs_ns_resolve(fs, h->rtxn, &h->rpath, &a);
                 done = rc != -ETIMEDOUT && rc != -EIO; /* an aged snapshot: ask anew */
                 if (!done)
                     rc = 0;
@@ -819,11 +819,11 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
     /* a FIFO, socket or device is an empty item with a record saying what it
      * is (names.c); the kernel opens them itself, never through us */
     uint8_t type = fs_ifmt_type(mode);
-    int rc = type == FS_T_NONE || type == FS_T_DIR || type == FS_T_LINK
-                 ? -EINVAL
-                 : make_entry(req, parent, name, type, mode, NULL,
-                              type == FS_T_CHR || type == FS_T_BLK ? (uint64_t)rdev : 0, 0, &e,
-                              NULL);
+    int rc =
+        type == FS_T_NONE || type == FS_T_DIR || type == FS_T_LINK
+            ? -EINVAL
+            : make_entry(req, parent, name, type, mode, NULL,
+                         type == FS_T_CHR || type == FS_T_BLK ? (uint64_t)rdev : 0, 0, &e, NULL);
     if (rc == 0)
         FS_STAT_ADD((struct fs *)fuse_req_userdata(req), creates, 1);
     reply_entry(req, "mknod", parent, name, rc, &e);
@@ -1174,12 +1174,33 @@ static void handle_free(struct fs *fs, struct fs_handle *h)
 {
     if (h->rtxn)
         sop_txn_rollback(h->rtxn);
+    fs_path_free(&h->rpath);
     fs_scope_put(fs, h->scope);
     fs_node_put(fs, h->node);
     pthread_mutex_destroy(&h->mu);
     free(h->resume);
     free(h->text);
     free(h);
+}
+
+/* A reader's snapshot, and the path of its file in it: a file renamed
+ * meanwhile is still read where the snapshot has it (a reader of a log
+ * that logrotate renames reads on to its end).  The path is taken after
+ * the snapshot, so it is never older than it; h->mu held or h unshared. */
+static int reader_snapshot(struct fs *fs, struct fs_handle *h)
+{
+    struct fs_path p;
+    int rc = sop_txn_begin(fs->db, SOP_TXN_READ | SOP_TXN_NOAGE, &h->rtxn);
+    if (rc)
+        return fs_sop_err(fs, NULL, rc, "begin read");
+    if ((rc = fs_node_path(fs, h->node, &p)) != 0) {
+        sop_txn_rollback(h->rtxn);
+        h->rtxn = NULL;
+        return rc;
+    }
+    fs_path_free(&h->rpath);
+    h->rpath = p;
+    return 0;
 }
 
 /* Truncate to zero in t for open(O_TRUNC); m gets the new times. */
@@ -1320,10 +1341,8 @@ static int fs_do_open(struct fs *fs, fuse_ino_t ino, pid_t pid, struct fuse_file
     h->snap_rgen = n->rgen;
     h->snap_gen_all = fs->gen_all;
     pthread_mutex_unlock(&fs->mu);
-    if ((rc = sop_txn_begin(fs->db, SOP_TXN_READ | SOP_TXN_NOAGE, &h->rtxn)) != 0) {
-        rc = fs_sop_err(fs, NULL, rc, "begin read");
+    if ((rc = reader_snapshot(fs, h)) != 0)
         goto out;
-    }
     pthread_mutex_lock(&n->mu);
     bool writer = n->nwriters > 0;
     pthread_mutex_lock(&fs->mu);
@@ -1524,17 +1543,16 @@ static int fs_do_read(struct fs *fs, struct fs_handle *h, char *buf, size_t size
             h->snap_gen = gen;
             h->snap_rgen = rgen;
             h->snap_gen_all = gen_all;
-            if ((rc = sop_txn_begin(fs->db, SOP_TXN_READ | SOP_TXN_NOAGE, &h->rtxn)) != 0) {
-                rc = fs_sop_err(fs, NULL, rc, "begin read");
+            if ((rc = reader_snapshot(fs, h)) != 0)
                 break;
-            }
         }
         sop_store *ds;
-        rc = sop_store_open(h->rtxn, p.store, &ds);
+        rc = sop_store_open(h->rtxn, h->rpath.store, &ds);
         if (rc == 0)
-            rc = sop_value_read(ds, p.key, p.klen, (uint64_t)off, buf, size, got);
-        if ((rc == SOP_ETIMEDOUT || rc == SOP_EABORTED) && attempt == 0) {
-            /* the snapshot failed earlier: read a newer one */
+            rc = sop_value_read(ds, h->rpath.key, h->rpath.klen, (uint64_t)off, buf, size, got);
+        if ((rc == SOP_ETIMEDOUT || rc == SOP_EABORTED || rc == SOP_ENOTFOUND) && attempt == 0) {
+            /* the snapshot failed earlier, or its path was renamed just before
+             * it was taken: read a newer one */
             sop_txn_rollback(h->rtxn);
             h->rtxn = NULL;
             continue;

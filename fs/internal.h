@@ -216,6 +216,7 @@ struct fs_handle {
     bool wrote;             /* a write was counted in the scope's changes */
     struct fs_scope *scope; /* opened inside a scope (holds a reference) */
     sop_txn *rtxn;          /* a reader's snapshot                       */
+    struct fs_path rpath;   /* ... and where its file is in it           */
     uint64_t snap_gen;      /* node->gen when it was taken               */
     uint64_t snap_rgen;     /* node->rgen then                           */
     uint64_t snap_gen_all;  /* fs->gen_all then                          */

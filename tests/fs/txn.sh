@@ -50,6 +50,23 @@ exec 5>&-
 check "close commits (the writer exits 0)" wait $WPID
 same "after close everyone sees the new content" new t cat "$MNT/s/f"
 
+# --- a reader of a file renamed or unlinked meanwhile reads it to its end
+# (logrotate renames a log that tail or a player is reading)
+head -c 4000000 /dev/urandom >"$T/big"
+t cp "$T/big" "$MNT/s/log"
+exec 8<"$MNT/s/log"
+dd bs=1000 count=1 <&8 >"$T/got" 2>/dev/null
+t mv "$MNT/s/log" "$MNT/s/log.1"
+cat <&8 >>"$T/got"
+exec 8<&-
+check "a reader reads on across a rename of its file" cmp "$T/big" "$T/got"
+exec 8<"$MNT/s/log.1"
+dd bs=1000 count=1 <&8 >"$T/got" 2>/dev/null
+t rm "$MNT/s/log.1"
+cat <&8 >>"$T/got"
+exec 8<&-
+check "  and across an unlink" cmp "$T/big" "$T/got"
+
 # --- a reader opened before a writer keeps reading the old content
 t sh -c "echo before > '$MNT/s/r'"
 exec 8<"$MNT/s/r"
