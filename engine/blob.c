@@ -20,6 +20,25 @@ static void seg_path(char *buf, size_t n, const char *dir, uint32_t seg)
     snprintf(buf, n, "%s/%08u.seg", dir, seg);
 }
 
+static void vseg_path(char *buf, size_t n, const char *dir, uint32_t seg)
+{
+    snprintf(buf, n, "%s/%08u.val", dir, seg);
+}
+
+static bool is_vseg(const struct seglog *l, uint32_t seg)
+{
+    return seg < l->nfds && l->vkind[seg] != VSEG_NO;
+}
+
+/* The file of segment seg, a log or a value segment. */
+static void any_path(const struct seglog *l, char *buf, size_t n, uint32_t seg)
+{
+    if (is_vseg(l, seg))
+        vseg_path(buf, n, l->dir, seg);
+    else
+        seg_path(buf, n, l->dir, seg);
+}
+
 static int grow_fds(struct seglog *l, uint32_t seg)
 {
     if (seg < l->nfds)
@@ -33,8 +52,21 @@ static int grow_fds(struct seglog *l, uint32_t seg)
     for (uint32_t i = l->nfds; i < n; i++)
         f[i] = -1;
     l->fds = f;
+    uint8_t *k = realloc(l->vkind, n);
+    if (!k)
+        return SOP_ENOMEM; /* fds grew, vkind did not: nfds stays, retried later */
+    memset(k + l->nfds, 0, n - l->nfds);
+    l->vkind = k;
     l->nfds = n;
     return 0;
+}
+
+/* A segment number no file has: the log's next segment or a value segment. */
+static uint32_t take_number(struct seglog *l)
+{
+    uint32_t n = l->next_seg > l->cur ? l->next_seg : l->cur + 1;
+    l->next_seg = n + 1;
+    return n;
 }
 
 /* fd of segment `seg`, opening it when needed; caller holds l->mu. */
@@ -48,7 +80,7 @@ static int seg_fd(struct seglog *l, uint32_t seg, bool create, int *fd)
         *fd = l->fds[seg];
         return 0;
     }
-    seg_path(p, sizeof(p), l->dir, seg);
+    any_path(l, p, sizeof(p), seg);
     int r = l->os->open(l->os, p, O_RDWR | (create ? O_CREAT : 0), 0644);
     if (r < 0) {
         snprintf(l->err, sizeof(l->err), "open segment %s: %s", p, strerror(-r));
@@ -107,7 +139,20 @@ int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32
     pthread_mutex_init(&l->mu, NULL);
     l->cur = seg ? seg : 1;
     l->cur_off = off;
-    int rc = seg_fd(l, l->cur, true, &fd);
+    uint32_t *vs = NULL;
+    size_t nv = 0;
+    int rc = blob_list_vsegs(os, dir, &vs, &nv);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < nv && rc == 0; i++) {
+        if ((rc = grow_fds(l, vs[i])) == 0)
+            l->vkind[vs[i]] = VSEG_YES;
+        if (vs[i] >= l->next_seg)
+            l->next_seg = vs[i] + 1;
+    }
+    free(vs);
+    if (rc || (rc = seg_fd(l, l->cur, true, &fd)) != 0)
+        return rc;
     if (rc)
         return rc;
     /* what recovery found is what later commits may call durable */
@@ -129,6 +174,7 @@ void blob_close(struct seglog *l)
         if (l->fds[i] >= 0)
             l->os->close(l->os, l->fds[i]);
     free(l->fds);
+    free(l->vkind);
     free(l->dir);
     pthread_mutex_destroy(&l->mu);
     memset(l, 0, sizeof(*l));
@@ -161,8 +207,7 @@ static uint32_t rec_crc(const uint8_t *h, const uint8_t *payload, size_t plen)
     return codec_crc32(c, payload, plen);
 }
 
-void blob_rec_head(uint8_t *h, int type, const struct rkey *key, const void *payload,
-                   uint32_t plen)
+void blob_rec_head(uint8_t *h, int type, const struct rkey *key, const void *payload, uint32_t plen)
 {
     rec_head_init(h, type, key);
     put_u32(h + 8, plen);
@@ -224,13 +269,14 @@ static int append_parts(struct seglog *l, const struct part *parts, int nparts, 
         /* roll over: the previous segment keeps its unsynced bytes on the
          * list of segments blob_sync must flush */
         int old;
-        if ((rc = seg_fd(l, l->cur + 1, true, &fd)) != 0)
+        uint32_t next = take_number(l);
+        if ((rc = seg_fd(l, next, true, &fd)) != 0)
             goto out;
         if (seg_fd(l, l->cur, false, &old) == 0)
             cut_zeros(l, old);
         if (!l->unsynced_lo)
             l->unsynced_lo = l->cur;
-        l->cur++;
+        l->cur = next;
         l->cur_off = 0;
         l->zeroed_end = 0;
     }
@@ -248,10 +294,11 @@ static int append_parts(struct seglog *l, const struct part *parts, int nparts, 
         l->zeroed_end = 0;
         if (l->os->ftruncate(l->os, fd, l->cur_off) < 0) {
             int fd2;
-            if (seg_fd(l, l->cur + 1, true, &fd2) == 0) {
+            uint32_t next = take_number(l);
+            if (seg_fd(l, next, true, &fd2) == 0) {
                 if (!l->unsynced_lo)
                     l->unsynced_lo = l->cur;
-                l->cur++;
+                l->cur = next;
                 l->cur_off = 0;
             } else {
                 l->broken = true;
@@ -301,12 +348,39 @@ int blob_sync(struct seglog *l)
         rc = SOP_EIO;
         goto out;
     }
+    /* value segments first: a commit record durable means its chunks are */
+    for (uint32_t s = 0; s < l->nfds; s++) {
+        int fd;
+        if (l->vkind[s] != VSEG_UNSYNCED || l->fds[s] < 0)
+            continue;
+        fd = l->fds[s];
+        int r = l->os->fsync(l->os, fd);
+        if (r < 0) {
+            snprintf(l->err, sizeof(l->err), "fsync value segment %08u: %s", s, strerror(-r));
+            l->broken = true;
+            rc = os_err(r);
+            goto out;
+        }
+        l->vkind[s] = VSEG_YES;
+    }
+    if (l->vdir_unsynced) {
+        int r = l->os->fsync_dir(l->os, l->dir);
+        if (r < 0) {
+            snprintf(l->err, sizeof(l->err), "fsync folder %s: %s", l->dir, strerror(-r));
+            l->broken = true;
+            rc = os_err(r);
+            goto out;
+        }
+        l->vdir_unsynced = false;
+    }
     if (!l->unsynced_lo)
         goto out;
     uint32_t upto_seg = l->cur;
     uint64_t upto_off = l->cur_off;
     for (uint32_t s = l->unsynced_lo; s <= l->cur; s++) {
         int fd;
+        if (is_vseg(l, s))
+            continue;
         if ((rc = seg_fd(l, s, false, &fd)) != 0) {
             if (rc == SOP_ENOTFOUND) { /* a segment rolled past and never written */
                 rc = 0;
@@ -332,8 +406,7 @@ out:
 
 #define BLOB_SMALL_READ 4096
 
-int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct rkey *key,
-              void *buf)
+int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct rkey *key, void *buf)
 {
     int fd, rc;
     struct rkey k;
@@ -382,10 +455,11 @@ int blob_roll(struct seglog *l)
     int fd, rc = 0;
     pthread_mutex_lock(&l->mu);
     if (l->cur_off > 0) {
-        if ((rc = seg_fd(l, l->cur + 1, true, &fd)) == 0) {
+        uint32_t next = take_number(l);
+        if ((rc = seg_fd(l, next, true, &fd)) == 0) {
             if (!l->unsynced_lo)
                 l->unsynced_lo = l->cur;
-            l->cur++;
+            l->cur = next;
             l->cur_off = 0;
         }
     }
@@ -406,15 +480,102 @@ int blob_drop_segment(struct seglog *l, uint32_t seg)
         l->os->close(l->os, l->fds[seg]);
         l->fds[seg] = -1;
     }
-    seg_path(p, sizeof(p), l->dir, seg);
+    any_path(l, p, sizeof(p), seg);
     int r = l->os->unlink(l->os, p);
     if (r < 0 && r != -ENOENT) {
         snprintf(l->err, sizeof(l->err), "remove segment %s: %s", p, strerror(-r));
         rc = os_err(r);
+    } else if (seg < l->nfds) {
+        l->vkind[seg] = VSEG_NO;
     }
 out:
     pthread_mutex_unlock(&l->mu);
     return rc;
+}
+
+int blob_vseg_create(struct seglog *l, uint32_t *seg)
+{
+    char p[4096];
+    int rc;
+    pthread_mutex_lock(&l->mu);
+    uint32_t n = take_number(l);
+    if ((rc = grow_fds(l, n)) != 0)
+        goto out;
+    vseg_path(p, sizeof(p), l->dir, n);
+    int fd = l->os->open(l->os, p, O_RDWR | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        snprintf(l->err, sizeof(l->err), "create value segment %s: %s", p, strerror(-fd));
+        rc = os_err(fd);
+        goto out;
+    }
+    l->fds[n] = fd;
+    l->vkind[n] = VSEG_UNSYNCED;
+    l->vdir_unsynced = true; /* its name must be durable before a commit naming it */
+    *seg = n;
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int blob_vseg_write(struct seglog *l, uint32_t seg, uint64_t off, const uint8_t *h,
+                    const void *payload, uint32_t plen)
+{
+    int fd, rc;
+    pthread_mutex_lock(&l->mu);
+    rc = is_vseg(l, seg) ? seg_fd(l, seg, false, &fd) : SOP_EINVAL;
+    if (rc == 0)
+        l->vkind[seg] = VSEG_UNSYNCED;
+    pthread_mutex_unlock(&l->mu);
+    if (rc)
+        return rc;
+    int w = os_pwrite_full(l->os, fd, h, REC_HDR, off);
+    if (w == 0 && plen)
+        w = os_pwrite_full(l->os, fd, payload, plen, off + REC_HDR);
+    if (w < 0) {
+        pthread_mutex_lock(&l->mu);
+        snprintf(l->err, sizeof(l->err), "write value segment %08u at %llu: %s", seg,
+                 (unsigned long long)off, strerror(-w));
+        pthread_mutex_unlock(&l->mu);
+        return os_err(w);
+    }
+    pthread_mutex_lock(&l->mu);
+    l->appended += REC_HDR + (uint64_t)plen;
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+int blob_vseg_drop(struct seglog *l, uint32_t seg)
+{
+    char p[4096];
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    if (!is_vseg(l, seg)) {
+        rc = SOP_EINVAL;
+        goto out;
+    }
+    if (l->fds[seg] >= 0) {
+        l->os->close(l->os, l->fds[seg]);
+        l->fds[seg] = -1;
+    }
+    vseg_path(p, sizeof(p), l->dir, seg);
+    int r = l->os->unlink(l->os, p);
+    if (r < 0 && r != -ENOENT) {
+        snprintf(l->err, sizeof(l->err), "remove value segment %s: %s", p, strerror(-r));
+        rc = os_err(r);
+    } else {
+        l->vkind[seg] = VSEG_NO;
+    }
+out:
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+bool blob_is_vseg(struct seglog *l, uint32_t seg)
+{
+    pthread_mutex_lock(&l->mu);
+    bool v = is_vseg(l, seg);
+    pthread_mutex_unlock(&l->mu);
+    return v;
 }
 
 struct seglist {
@@ -422,12 +583,18 @@ struct seglist {
     size_t n, cap;
 };
 
+struct seglist_arg {
+    struct seglist s;
+    const char *ext;
+};
+
 static int add_seg(const char *name, void *arg)
 {
-    struct seglist *s = arg;
+    struct seglist_arg *a = arg;
+    struct seglist *s = &a->s;
     unsigned u;
     char tail[8];
-    if (strlen(name) != 12 || sscanf(name, "%8u.%3s", &u, tail) != 2 || strcmp(tail, "seg") ||
+    if (strlen(name) != 12 || sscanf(name, "%8u.%3s", &u, tail) != 2 || strcmp(tail, a->ext) ||
         u == 0)
         return 0;
     if (s->n == s->cap) {
@@ -448,19 +615,30 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int blob_list_segments(const struct os_ops *os, const char *dir, uint32_t **out, size_t *n)
+static int list_ext(const struct os_ops *os, const char *dir, const char *ext, uint32_t **out,
+                    size_t *n)
 {
-    struct seglist s = {0};
-    int r = os->list(os, dir, add_seg, &s);
+    struct seglist_arg a = {.ext = ext};
+    int r = os->list(os, dir, add_seg, &a);
     if (r != 0) {
-        free(s.v);
+        free(a.s.v);
         return r < 0 ? os_err(r) : r;
     }
-    if (s.n)
-        qsort(s.v, s.n, sizeof(*s.v), cmp_u32);
-    *out = s.v;
-    *n = s.n;
+    if (a.s.n)
+        qsort(a.s.v, a.s.n, sizeof(*a.s.v), cmp_u32);
+    *out = a.s.v;
+    *n = a.s.n;
     return 0;
+}
+
+int blob_list_segments(const struct os_ops *os, const char *dir, uint32_t **out, size_t *n)
+{
+    return list_ext(os, dir, "seg", out, n);
+}
+
+int blob_list_vsegs(const struct os_ops *os, const char *dir, uint32_t **out, size_t *n)
+{
+    return list_ext(os, dir, "val", out, n);
 }
 
 /* After an invalid record at `bad` in segment seg: is it damage (a later
@@ -546,7 +724,7 @@ static int scan_one(const struct os_ops *os, const char *dir, uint32_t seg, uint
             if ((rc = judge_gap(os, fd, seg, off, size, &damage, &next)) != 0)
                 goto out;
             if (!damage || !next)
-                break; /* a torn tail: never acknowledged */
+                break;  /* a torn tail: never acknowledged */
             off = next; /* damage: skip it, later reads of it say ECORRUPT */
             *end = off;
             continue;
@@ -563,8 +741,8 @@ out:
     return rc;
 }
 
-int blob_scan(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t off,
-              blob_scan_fn fn, void *arg, uint32_t *last_seg, uint64_t *last_end)
+int blob_scan(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t off, blob_scan_fn fn,
+              void *arg, uint32_t *last_seg, uint64_t *last_end)
 {
     uint32_t *segs = NULL;
     size_t n = 0;

@@ -53,12 +53,15 @@ enum { REC_NODE = 1, REC_DELTA = 2, REC_CHUNK = 3, REC_COMMIT = 4 };
 struct seglog {
     const struct os_ops *os;
     char *dir;
-    pthread_mutex_t mu; /* appends, fds, sync bookkeeping */
-    uint32_t cur;       /* segment being appended to */
-    uint64_t cur_off;   /* its end */
+    pthread_mutex_t mu;  /* appends, fds, sync bookkeeping */
+    uint32_t cur;        /* segment being appended to */
+    uint32_t next_seg;   /* the next free segment number (log and value segments) */
+    uint8_t *vkind;      /* by segment number (nfds of them): VSEG_* */
+    bool vdir_unsynced;  /* a value segment was made since the folder's last fsync */
+    uint64_t cur_off;    /* its end */
     uint64_t zeroed_end; /* [cur_off, zeroed_end) of it holds zeros we wrote */
-    uint64_t seg_max;   /* roll over past this size */
-    int *fds;           /* fds[seg], -1 when not open */
+    uint64_t seg_max;    /* roll over past this size */
+    int *fds;            /* fds[seg], -1 when not open */
     uint32_t nfds;
     uint32_t unsynced_lo; /* lowest segment with writes not yet fsynced, 0: none */
     uint64_t appended;    /* bytes appended since open (stats, checkpoints) */
@@ -107,8 +110,8 @@ int blob_check(const uint8_t *rec, size_t avail, int *type, struct rkey *key, ui
  * SOP_ECORRUPT).  *last_seg/_end: where appending may resume. */
 typedef int (*blob_scan_fn)(int type, const struct rkey *key, const struct loc *loc,
                             const uint8_t *payload, void *arg);
-int blob_scan(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t off,
-              blob_scan_fn fn, void *arg, uint32_t *last_seg, uint64_t *last_end);
+int blob_scan(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t off, blob_scan_fn fn,
+              void *arg, uint32_t *last_seg, uint64_t *last_end);
 
 /* Where a commit record's payload says the log was durable when it was
  * written (commit payload: u8 format, u64 seq, u64 time, u32 seg, u64 off). */
@@ -121,5 +124,28 @@ int blob_drop_segment(struct seglog *l, uint32_t seg);
 
 /* Segment numbers present in dir, ascending; *out malloc'd. */
 int blob_list_segments(const struct os_ops *os, const char *dir, uint32_t **out, size_t *n);
+
+/*
+ * Value segments: DATA/NNNNNNNN.val, the whole chunks of big values one
+ * transaction wrote (value.c), in records of the same format, numbered
+ * from the same counter as the log's segments.  Recovery never scans them:
+ * the commit records in the log say what in them is live.  A transaction's
+ * value segment is removed whole when it rolls back, and when nothing in it
+ * is live any more (registry.h counts live bytes per segment): space comes
+ * back without copying anything, which is what replacing or deleting big
+ * files needs.  blob_sync makes every value segment durable before the log.
+ */
+enum { VSEG_NO = 0, VSEG_YES = 1, VSEG_UNSYNCED = 2 };
+/* A new, empty value segment; *seg its number. */
+int blob_vseg_create(struct seglog *l, uint32_t *seg);
+/* Write a record (header h, payload) at offset off of value segment seg. */
+int blob_vseg_write(struct seglog *l, uint32_t seg, uint64_t off, const uint8_t *h,
+                    const void *payload, uint32_t plen);
+/* Close and remove value segment seg (no error when it is gone already). */
+int blob_vseg_drop(struct seglog *l, uint32_t seg);
+/* Is seg a value segment? */
+bool blob_is_vseg(struct seglog *l, uint32_t seg);
+/* Value segment numbers present in dir, ascending; *out malloc'd. */
+int blob_list_vsegs(const struct os_ops *os, const char *dir, uint32_t **out, size_t *n);
 
 #endif

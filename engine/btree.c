@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 void item_free_own(struct item *it)
 {
     if (it->own)
@@ -510,8 +509,7 @@ static int split_up(sop_store *s, struct tpos *tp, int depth, struct dnode *d, u
         if (depth == 0) {
             struct dnode *root;
             struct item left = {.k = (const uint8_t *)"", .kl = 0, .vid = d->id};
-            if ((rc = bt_new(s, false, &root)) != 0 ||
-                (rc = node_insert(root->n, 0, &left)) != 0 ||
+            if ((rc = bt_new(s, false, &root)) != 0 || (rc = node_insert(root->n, 0, &left)) != 0 ||
                 (rc = node_insert(root->n, 1, &sep)) != 0)
                 return rc;
             s->info.root = root->id;

@@ -46,7 +46,8 @@ CRC_TARGET static uint32_t crc_fold(uint32_t crc, const uint8_t *p, size_t n)
     l[0] = _mm_xor_si128(l[0], _mm_cvtsi32_si128((int)crc));
     for (p += 64, n -= 64; n >= 64; p += 64, n -= 64)
         for (int i = 0; i < 4; i++)
-            l[i] = crc_fold1(l[i], k12, _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)));
+            l[i] =
+                crc_fold1(l[i], k12, _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)));
     __m128i x = l[0];
     for (int i = 1; i < 4; i++)
         x = crc_fold1(x, k34, l[i]);

@@ -1,11 +1,12 @@
 /*
  * compact.c - space reclamation.  Records are never overwritten, so every
  * commit leaves superseded node images, deltas and chunks behind.  Compaction
- * copies every live record (the newest version of each registry key; nodes
- * as full images, so no delta chain reaches back into old segments) into new
- * segments, commits the new locations with one commit record, writes a
- * checkpoint whose `floor` says every segment below it is garbage, and
- * removes those segments.
+ * copies every live record of the log (the newest version of each registry
+ * key; nodes as full images, so no delta chain reaches back into old
+ * segments) into new segments, commits the new locations with one commit
+ * record, writes a checkpoint whose `floor` says every log segment below it
+ * is garbage, and removes those segments.  Chunks in value segments (blob.h)
+ * stay where they are: such a segment goes whole once nothing in it lives.
  *
  * Crash safety: before its commit record is durable, the copies are
  * unreferenced records at the log's tail and recovery ignores them; after
@@ -30,9 +31,20 @@ struct centry_list {
     size_t n, cap;
 };
 
+struct collect_arg {
+    struct centry_list *c;
+    struct seglog *log;
+};
+
+/* A live record to copy: value chunks in value segments stay where they are
+ * (their segment goes whole when they all die; copying a big file to free
+ * nothing would need its size again in free space). */
 static int collect(const struct rkey *k, const struct loc *l, void *arg)
 {
-    struct centry_list *c = arg;
+    struct collect_arg *a = arg;
+    struct centry_list *c = a->c;
+    if (blob_is_vseg(a->log, l->seg))
+        return 0;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 1024;
         struct commit_reg *ne = realloc(c->e, cap * sizeof(*ne));
@@ -179,7 +191,8 @@ SOP_API int sop_db_compact(sop_db *db)
         goto unlock;
     }
     uint32_t floor = db->log.cur;
-    if ((rc = reg_foreach(&db->reg, collect, &c)) != 0 || (rc = copy_all(db, &c)) != 0 ||
+    struct collect_arg ca = {.c = &c, .log = &db->log};
+    if ((rc = reg_foreach(&db->reg, collect, &ca)) != 0 || (rc = copy_all(db, &c)) != 0 ||
         (rc = commit_moves(db, &c)) != 0)
         goto unlock;
     pthread_rwlock_unlock(&db->lock);

@@ -326,7 +326,7 @@ int db_checkpoint(sop_db *db)
     char tmp[4096], fin[4096];
     int rc, fd = -1;
     /* everything the checkpoint points at must be durable first */
-    if ((rc = blob_sync(&db->log)) != 0) {
+    if ((rc = db_sync(db)) != 0) {
         db_seterr(db, "checkpoint: %s", db->log.err);
         return rc;
     }
@@ -708,6 +708,8 @@ int db_drop_below_floor(sop_db *db)
 
 /* ------------------------------------------------------------ open/close */
 
+static int drop_dead_at_open(sop_db *db);
+
 static void *flusher_main(void *arg)
 {
     sop_db *db = arg;
@@ -722,7 +724,7 @@ static void *flusher_main(void *arg)
         if (db->unsynced && !db->stopping) {
             db->unsynced = false;
             pthread_mutex_unlock(&db->flush_mu);
-            if (blob_sync(&db->log) != 0)
+            if (db_sync(db) != 0)
                 db_seterr(db, "group flush: %s", db->log.err);
             pthread_mutex_lock(&db->flush_mu);
         }
@@ -788,6 +790,7 @@ static sop_db *db_alloc(const char *path, const sop_db_options *opts, const stru
     pthread_rwlock_init(&db->lock, NULL);
     pthread_mutex_init(&db->txn_mu, NULL);
     pthread_mutex_init(&db->flush_mu, NULL);
+    pthread_mutex_init(&db->vdead_mu, NULL);
     pthread_cond_init(&db->flush_cv, NULL);
     if (!db->path || reg_init(&db->reg) != 0 || cache_init(&db->cache, db->opts.cache_bytes)) {
         reg_free(&db->reg);
@@ -817,7 +820,9 @@ static void db_free(sop_db *db)
     pthread_rwlock_destroy(&db->lock);
     pthread_mutex_destroy(&db->txn_mu);
     pthread_mutex_destroy(&db->flush_mu);
+    pthread_mutex_destroy(&db->vdead_mu);
     pthread_cond_destroy(&db->flush_cv);
+    free(db->vdead);
     free(db->path);
     free(db);
 }
@@ -866,6 +871,11 @@ int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops
         goto fail;
     if (db->floor_seg && (rc = db_drop_below_floor(db)) != 0)
         goto fail;
+    if ((rc = drop_dead_at_open(db)) != 0)
+        goto fail;
+    free(db->reg.zeroed); /* what recovery's replay killed is gone now */
+    db->reg.zeroed = NULL;
+    db->reg.nzeroed = db->reg.capzeroed = 0;
     if (pthread_create(&db->flusher, NULL, flusher_main, db) == 0)
         db->flusher_on = true;
     *out = db;
@@ -881,12 +891,138 @@ SOP_API int sop_db_open(const char *path, const sop_db_options *opts, sop_db **o
     return db_open_os(path, opts, &os_default, out);
 }
 
+/* ------------------------------------------------------------ space */
+
+#define RESERVE_MIN (16ull << 20)
+#define RESERVE_MAX (1ull << 30)
+/* A transaction that added no key may write this much more than it freed
+ * and still count as giving space back (its node deltas, the commit). */
+#define SHRINK_SLACK (64u << 10)
+
+uint64_t db_reserve(const sop_db *db, uint64_t total)
+{
+    if (db->reserve_opt)
+        return db->reserve_opt;
+    uint64_t r = total / 32;
+    return r < RESERVE_MIN ? RESERVE_MIN : r > RESERVE_MAX ? RESERVE_MAX : r;
+}
+
+int db_space_check(sop_db *db, sop_txn *t, uint64_t need)
+{
+    uint64_t avail, total;
+    if (!t || os_space(db->os, db->path, &avail, &total) != 0)
+        return 0; /* reclamation, or a disk that cannot be asked: the write itself may fail */
+    uint64_t reserve = db_reserve(db, total);
+    bool shrinks = !t->grew && t->wrote_bytes + need <= t->freed_bytes + SHRINK_SLACK;
+    uint64_t keep = shrinks ? reserve / 4 : reserve;
+    if (avail >= need && avail - need >= keep)
+        return 0;
+    /* value segments that died wait for the log to be durable: make it so,
+     * and their space comes back at once */
+    pthread_mutex_lock(&db->vdead_mu);
+    size_t dead = db->nvdead;
+    pthread_mutex_unlock(&db->vdead_mu);
+    if (dead && db_sync(db) == 0 && os_space(db->os, db->path, &avail, &total) == 0 &&
+        avail >= need && avail - need >= keep)
+        return 0;
+    txn_seterr(t,
+               "the disk holding %s has %llu bytes free, and %llu of them are kept for "
+               "deletes and reclamation (the reserve); remove something to make room",
+               db->path, (unsigned long long)avail, (unsigned long long)keep);
+    return SOP_ENOSPC;
+}
+
+size_t db_note_dead(sop_db *db)
+{
+    uint32_t *z;
+    size_t n, dead;
+    reg_take_zeroed(&db->reg, &z, &n);
+    pthread_mutex_lock(&db->vdead_mu);
+    for (size_t i = 0; i < n; i++) {
+        if (!blob_is_vseg(&db->log, z[i]) || reg_seg_live(&db->reg, z[i]))
+            continue;
+        if (db->nvdead == db->capvdead) {
+            size_t c = db->capvdead ? db->capvdead * 2 : 16;
+            struct vdead *v = realloc(db->vdead, c * sizeof(*v));
+            if (!v)
+                break; /* removed at the next open instead */
+            db->vdead = v;
+            db->capvdead = c;
+        }
+        db->vdead[db->nvdead++] = (struct vdead){.seg = z[i], .seq = db->seq};
+    }
+    dead = db->nvdead;
+    pthread_mutex_unlock(&db->vdead_mu);
+    free(z);
+    return dead;
+}
+
+void db_drop_dead(sop_db *db, uint64_t seq)
+{
+    pthread_mutex_lock(&db->vdead_mu);
+    size_t j = 0;
+    for (size_t i = 0; i < db->nvdead; i++) {
+        if (db->vdead[i].seq <= seq) {
+            if (blob_vseg_drop(&db->log, db->vdead[i].seg) == 0)
+                continue;
+            db_seterr(db, "remove a dead value segment: %s", db->log.err);
+        }
+        db->vdead[j++] = db->vdead[i];
+    }
+    db->nvdead = j;
+    pthread_mutex_unlock(&db->vdead_mu);
+}
+
 int db_sync(sop_db *db)
 {
+    uint64_t seq = __atomic_load_n(&db->seq, __ATOMIC_ACQUIRE);
     int rc = blob_sync(&db->log);
     if (rc)
         db_seterr(db, "sync: %s", db->log.err);
+    else
+        db_drop_dead(db, seq);
     return rc;
+}
+
+/* At open: the value segments nothing live is in (a transaction that never
+ * committed, or one that died before its removal). */
+static int drop_dead_at_open(sop_db *db)
+{
+    uint32_t *v = NULL;
+    size_t n = 0;
+    int rc = blob_list_vsegs(db->os, db->path, &v, &n);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (!reg_seg_live(&db->reg, v[i]) && (rc = blob_vseg_drop(&db->log, v[i])) != 0)
+            db_seterr(db, "open: %s", db->log.err);
+    free(v);
+    return rc;
+}
+
+SOP_API int sop_db_set_reserve(sop_db *db, uint64_t bytes)
+{
+    if (!db)
+        return SOP_EINVAL;
+    __atomic_store_n(&db->reserve_opt, bytes, __ATOMIC_RELEASE);
+    return 0;
+}
+
+SOP_API int sop_db_get_space(sop_db *db, sop_db_space *out)
+{
+    uint32_t *v = NULL;
+    size_t n = 0;
+    if (!db || !out)
+        return SOP_EINVAL;
+    memset(out, 0, sizeof(*out));
+    int r = os_space(db->os, db->path, &out->disk_free, &out->disk_total);
+    if (r < 0) {
+        db_seterr(db, "space: statvfs %s: %s", db->path, strerror(-r));
+        return SOP_EIO;
+    }
+    out->reserve = db_reserve(db, out->disk_total);
+    if (blob_list_vsegs(db->os, db->path, &v, &n) == 0)
+        out->value_segments = n;
+    free(v);
+    return 0;
 }
 
 SOP_API int sop_db_sync(sop_db *db)
@@ -934,6 +1070,6 @@ SOP_API void sop_db_close(sop_db *db)
     if ((db->log.appended != db->ckpt_at || db->ckpt_stale) && !db->broken && !db->log.broken)
         db_checkpoint(db);
     else
-        blob_sync(&db->log);
+        db_sync(db);
     db_free(db);
 }

@@ -61,7 +61,7 @@ struct catalog {
 /* What one commit changed, kept while a live snapshot predates it. */
 struct wset_store {
     struct lid store_id;
-    bool structural; /* created, dropped or options changed */
+    bool structural;   /* created, dropped or options changed */
     struct item *keys; /* sorted, unique; k owned (own=1) */
     size_t nkeys;
 };
@@ -86,10 +86,10 @@ struct sop_db {
     struct catalog cat;
     struct seglog log;
     struct cache cache;
-    uint64_t seq;       /* last committed */
-    uint64_t ckpt_at;   /* log bytes appended at the last checkpoint */
-    bool ckpt_stale;    /* open replayed much of the log: checkpoint at close */
-    uint32_t floor_seg; /* segments below it are garbage (compaction) */
+    uint64_t seq;           /* last committed */
+    uint64_t ckpt_at;       /* log bytes appended at the last checkpoint */
+    bool ckpt_stale;        /* open replayed much of the log: checkpoint at close */
+    uint32_t floor_seg;     /* segments below it are garbage (compaction) */
     struct sop_txn *active; /* live transactions (txn_mu) */
     struct wset *recent_old, *recent_new;
     struct wbuf commit_buf; /* a commit's batch, kept for the next (commit_mu) */
@@ -102,11 +102,36 @@ struct sop_db {
     pthread_mutex_t flush_mu;
     /* counters */
     uint64_t n_commits, n_conflicts, n_rollbacks;
+    /* space: the reserve asked for (0: the default), value segments that
+     * died, removed once the log is durable past the commit that killed
+     * them (vdead_mu) */
+    uint64_t reserve_opt;
+    pthread_mutex_t vdead_mu;
+    struct vdead {
+        uint32_t seg;
+        uint64_t seq;
+    } * vdead;
+    size_t nvdead, capvdead;
 };
 
 /* Open with an explicit OS layer (tests inject faults through it). */
-int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops *os,
-               sop_db **out);
+int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops *os, sop_db **out);
+
+/* The reserve for a disk of `total` bytes (see sop.h, sop_db_space). */
+uint64_t db_reserve(const sop_db *db, uint64_t total);
+/* May transaction t (NULL: reclamation) append `need` more bytes without
+ * eating the reserve it may not use?  0, or SOP_ENOSPC with t's message. */
+int db_space_check(sop_db *db, struct sop_txn *t, uint64_t need);
+/* After a commit or a prune (db->lock held for writing): the value segments
+ * whose last live record went are removed once the log is durable.
+ * Returns how many wait for that. */
+size_t db_note_dead(sop_db *db);
+/* Remove the dead value segments whose killing commit is at or before seq
+ * (durable now). */
+void db_drop_dead(sop_db *db, uint64_t seq);
+/* Make the log durable (blob_sync), then remove the value segments that
+ * died before it. */
+int db_sync(sop_db *db);
 
 /* Format a "what: why (object)" message into db->errmsg. */
 void db_seterr(sop_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -130,9 +155,6 @@ uint64_t db_oldest_snapshot(sop_db *db);
 int db_checkpoint(sop_db *db);
 /* Remove the segments below the compaction floor. */
 int db_drop_below_floor(sop_db *db);
-/* Make NOSYNC commits durable now. */
-int db_sync(sop_db *db);
-
 uint64_t now_ns(void);
 /* A cheap monotonic clock (a few ms of resolution) for transaction ages. */
 uint64_t coarse_ns(void);

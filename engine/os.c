@@ -1,7 +1,7 @@
 /*
  * os.c - the default OS layer: thin wrappers over the system calls, each
  * returning -errno.  This is the only file of the engine that calls open,
- * pread, pwrite, fsync, rename, unlink, mkdir, opendir or flock.
+ * pread, pwrite, fsync, rename, unlink, mkdir, opendir, flock or statvfs.
  */
 #define _GNU_SOURCE
 #include "os.h"
@@ -9,13 +9,14 @@
 #include "sop.h"
 
 #include <dirent.h>
-#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static int k_open(const struct os_ops *os, const char *path, int flags, int mode)
@@ -121,6 +122,17 @@ static int k_list(const struct os_ops *os, const char *dir, int (*fn)(const char
     return r;
 }
 
+static int k_space(const struct os_ops *os, const char *path, uint64_t *avail, uint64_t *total)
+{
+    struct statvfs sv;
+    (void)os;
+    if (statvfs(path, &sv) != 0)
+        return -errno;
+    *avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    *total = (uint64_t)sv.f_blocks * sv.f_frsize;
+    return 0;
+}
+
 const struct os_ops os_default = {
     .open = k_open,
     .close = k_close,
@@ -136,7 +148,13 @@ const struct os_ops os_default = {
     .flock = k_flock,
     .list = k_list,
     .ctx = NULL,
+    .space = k_space,
 };
+
+int os_space(const struct os_ops *os, const char *path, uint64_t *avail, uint64_t *total)
+{
+    return (os->space ? os->space : k_space)(os, path, avail, total);
+}
 
 int os_pread_full(const struct os_ops *os, int fd, void *buf, size_t n, uint64_t off)
 {

@@ -31,6 +31,9 @@ struct os_ops {
     int (*list)(const struct os_ops *os, const char *dir, int (*fn)(const char *name, void *arg),
                 void *arg);
     void *ctx; /* the shim's own state */
+    /* bytes free for an unprivileged writer, and in all, on the filesystem
+     * holding path (NULL in a shim: os_space asks the kernel) */
+    int (*space)(const struct os_ops *os, const char *path, uint64_t *avail, uint64_t *total);
 };
 
 /* The kernel. */
@@ -39,6 +42,9 @@ extern const struct os_ops os_default;
 /* Loop until all n bytes are read (-EIO on a short file) or written. */
 int os_pread_full(const struct os_ops *os, int fd, void *buf, size_t n, uint64_t off);
 int os_pwrite_full(const struct os_ops *os, int fd, const void *buf, size_t n, uint64_t off);
+
+/* os->space, or the kernel's answer for a shim without one. */
+int os_space(const struct os_ops *os, const char *path, uint64_t *avail, uint64_t *total);
 
 /* An errno (positive) as a SOP_E* code. */
 int os_err(int neg_errno);

@@ -28,16 +28,72 @@ static bool rk_eq(const struct rkey *a, const struct rkey *b)
 
 int reg_init(struct registry *r)
 {
+    memset(r, 0, sizeof(*r));
     r->nb = 1024;
     r->count = 0;
     r->b = calloc(r->nb, sizeof(*r->b));
     return r->b ? 0 : SOP_ENOMEM;
 }
 
-static void free_chain(struct rver *v)
+#define REC_HEADER 40 /* blob.h's REC_HDR: live bytes count whole records */
+
+static void live_add(struct registry *r, const struct rver *v, int sign)
+{
+    if (v->dead || !v->loc.seg)
+        return;
+    if (v->loc.seg >= r->nseglive) {
+        if (sign < 0)
+            return;
+        uint32_t n = r->nseglive ? r->nseglive : 64;
+        while (n <= v->loc.seg)
+            n *= 2;
+        uint64_t *p = realloc(r->seglive, n * sizeof(*p));
+        if (!p)
+            return; /* uncounted: the segment looks dead only if nothing else counts */
+        memset(p + r->nseglive, 0, (n - r->nseglive) * sizeof(*p));
+        r->seglive = p;
+        r->nseglive = n;
+    }
+    uint64_t b = (uint64_t)v->loc.len + REC_HEADER, *live = &r->seglive[v->loc.seg];
+    if (sign > 0) {
+        *live += b;
+        return;
+    }
+    if (!*live)
+        return;
+    *live -= *live < b ? *live : b;
+    if (*live)
+        return;
+    if (r->nzeroed == r->capzeroed) {
+        size_t c = r->capzeroed ? r->capzeroed * 2 : 16;
+        uint32_t *z = realloc(r->zeroed, c * sizeof(*z));
+        if (!z)
+            return; /* found again at the next open, when all dead value segments go */
+        r->zeroed = z;
+        r->capzeroed = c;
+    }
+    r->zeroed[r->nzeroed++] = v->loc.seg;
+}
+
+void reg_take_zeroed(struct registry *r, uint32_t **out, size_t *n)
+{
+    *out = r->zeroed;
+    *n = r->nzeroed;
+    r->zeroed = NULL;
+    r->nzeroed = r->capzeroed = 0;
+}
+
+uint64_t reg_seg_live(const struct registry *r, uint32_t seg)
+{
+    return seg < r->nseglive ? r->seglive[seg] : 0;
+}
+
+static void free_chain(struct registry *r, struct rver *v)
 {
     while (v) {
         struct rver *o = v->older;
+        if (r)
+            live_add(r, v, -1);
         free(v);
         v = o;
     }
@@ -51,13 +107,19 @@ void reg_free(struct registry *r)
         struct rent *e = r->b[i];
         while (e) {
             struct rent *n = e->next;
-            free_chain(e->ver);
+            free_chain(NULL, e->ver);
             free(e);
             e = n;
         }
     }
     free(r->b);
     r->b = NULL;
+    free(r->seglive);
+    r->seglive = NULL;
+    r->nseglive = 0;
+    free(r->zeroed);
+    r->zeroed = NULL;
+    r->nzeroed = r->capzeroed = 0;
 }
 
 static struct rent *find(const struct registry *r, const struct rkey *key)
@@ -107,11 +169,11 @@ static void grow(struct registry *r)
 
 /* Keep what snapshot keep_from and newer ones can see: every version newer
  * than keep_from and the newest one at or before it. */
-static void prune_chain(struct rver *v, uint64_t keep_from)
+static void prune_chain(struct registry *r, struct rver *v, uint64_t keep_from)
 {
     for (; v; v = v->older) {
         if (v->seq <= keep_from) {
-            free_chain(v->older);
+            free_chain(r, v->older);
             v->older = NULL;
             return;
         }
@@ -152,7 +214,8 @@ int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const stru
     }
     v->older = e->ver;
     e->ver = v;
-    prune_chain(e->ver, keep_from);
+    live_add(r, v, 1);
+    prune_chain(r, e->ver, keep_from);
     return 0;
 }
 
@@ -162,10 +225,10 @@ void reg_prune(struct registry *r, uint64_t keep_from)
         struct rent **pp = &r->b[i];
         while (*pp) {
             struct rent *e = *pp;
-            prune_chain(e->ver, keep_from);
+            prune_chain(r, e->ver, keep_from);
             if (e->ver && e->ver->dead && e->ver->seq <= keep_from && !e->ver->older) {
                 *pp = e->next;
-                free_chain(e->ver);
+                free_chain(r, e->ver);
                 free(e);
                 r->count--;
                 continue;

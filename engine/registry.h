@@ -49,6 +49,17 @@ struct registry {
     struct rent **b;
     size_t nb;    /* buckets, a power of two */
     size_t count; /* entries */
+    /* bytes (records with their headers) that the versions kept point to,
+     * per segment number: a segment of value chunks (blob.h) at zero holds
+     * nothing any snapshot can read.  Node delta chains reach back to
+     * records no registry version names, so for log segments this is a
+     * lower bound only. */
+    uint64_t *seglive;
+    uint32_t nseglive;
+    /* segments whose live bytes fell to zero since the caller last took
+     * them (reg_take_zeroed): value segments among them can be removed */
+    uint32_t *zeroed;
+    size_t nzeroed, capzeroed;
 };
 
 int reg_init(struct registry *r);
@@ -71,6 +82,12 @@ int reg_foreach(const struct registry *r,
  * whose alternative is a walk over more indices than the table holds. */
 int reg_foreach_id(const struct registry *r, const struct lid *id, uint64_t from, uint64_t snap,
                    int (*fn)(uint64_t idx, void *), void *arg);
+
+/* The live bytes of segment seg (see struct registry). */
+uint64_t reg_seg_live(const struct registry *r, uint32_t seg);
+/* The segments whose live bytes fell to zero since the last call (*n of
+ * them, malloc'd into *out; the caller frees it). */
+void reg_take_zeroed(struct registry *r, uint32_t **out, size_t *n);
 
 static inline bool lid_is_zero(const struct lid *l)
 {

@@ -151,16 +151,15 @@ static struct bent **bmap_sorted(struct bmap *m)
 
 struct tok {
     uint8_t w[SOP_SEARCH_MAX_WORD];
-    size_t n;   /* bytes of the current word kept */
-    bool in;    /* inside a word */
+    size_t n; /* bytes of the current word kept */
+    bool in;  /* inside a word */
     uint64_t words;
     struct bmap *terms; /* term -> tf */
 };
 
 static bool word_byte(uint8_t c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c >= 0x80;
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
 }
 
 static int tok_word(struct tok *t)
@@ -527,8 +526,9 @@ static int index_store(sop_store *s)
     size_t nk = s->nwkeys;
     for (size_t i = 0; i < nk; i++)
         if (s->wkeys[i].kl > SOP_SEARCH_MAX_DOC_KEY) {
-            txn_seterr(s->t, "search store %s: a document key of %u bytes is over the limit of "
-                             "%u",
+            txn_seterr(s->t,
+                       "search store %s: a document key of %u bytes is over the limit of "
+                       "%u",
                        s->info.name, s->wkeys[i].kl, SOP_SEARCH_MAX_DOC_KEY);
             return SOP_ENAMETOOLONG;
         }

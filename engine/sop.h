@@ -130,6 +130,26 @@ typedef struct sop_db_stats {
 /* Fill *out.  0, or SOP_EINVAL for a NULL argument. */
 SOP_API int sop_db_get_stats(sop_db *db, sop_db_stats *out);
 
+/*
+ * Space (addition).  The database keeps a reserve of the disk holding it
+ * free for what gives space back: a transaction that added keys or wrote
+ * data fails with SOP_ENOSPC once its appends would leave less than the
+ * reserve free; one that only removed, truncated or renamed (added no key
+ * and wrote at most 64 KiB more than it dropped) may use three quarters of
+ * it, and reclamation all of it, so deletes always work on a full disk.
+ * The default reserve is 1/32 of the disk, at least 16 MiB and at most
+ * 1 GiB.  sop_db_set_reserve(db, 0) restores the default.
+ */
+typedef struct sop_db_space {
+    uint64_t disk_total;     /* bytes of the filesystem holding the database */
+    uint64_t disk_free;      /* bytes free on it (for an unprivileged writer) */
+    uint64_t reserve;        /* bytes of those kept for deletes and reclamation */
+    uint64_t value_segments; /* files of big values' chunks (DATA/N.val) */
+} sop_db_space;
+SOP_API int sop_db_set_reserve(sop_db *db, uint64_t bytes);
+/* Fill *out.  0, SOP_EINVAL, SOP_EIO (the disk cannot be asked). */
+SOP_API int sop_db_get_space(sop_db *db, sop_db_space *out);
+
 /* Reclaim the space of superseded records (addition): every live record is
  * copied into new segments and the old segments are removed.  Crash-safe at
  * every step.  Runs only while no transaction is open (SOP_EBUSY otherwise);

@@ -468,6 +468,8 @@ static void txn_unlink(sop_txn *t)
 static void txn_free(sop_txn *t)
 {
     txn_unlink(t);
+    if (t->vseg && !t->vseg_kept) /* rolled back or failed: its chunks are nobody's */
+        blob_vseg_drop(&t->db->log, t->vseg);
     txn_free_scratch(t);
     free(t->pins);
     for (int i = 0; i < TXN_CBUFS; i++)
@@ -879,6 +881,7 @@ SOP_API int sop_add(sop_store *s, const void *k, size_t kl, const void *v, size_
     }
     if ((rc = make_item(s, k, kl, v, vl, &it)) != 0)
         return rc;
+    s->t->grew = true;
     return bt_insert(s, &it);
 }
 
@@ -894,6 +897,7 @@ static int put_noted(sop_store *s, const void *k, size_t kl, const void *v, size
         }
         if ((rc = make_item(s, k, kl, v, vl, &it)) != 0)
             return rc;
+        s->t->grew = true;
         return bt_insert(s, &it);
     }
     if (rc)
@@ -946,8 +950,10 @@ static int merge_apply(sop_store *s, struct merge *m)
         txn_seterr(s->t, "merge: the merged value is over %zu bytes", cap);
         rc = SOP_EINVAL;
     }
+    bool grew = s->t->grew; /* a record made by a merge is not growth for the reserve */
     if (rc == 0)
         rc = put_noted(s, m->key.k, m->key.kl, out, ol, true);
+    s->t->grew = grew;
     if (rc == 0)
         m->created = absent;
     return rc;
@@ -1166,6 +1172,7 @@ static int value_item(sop_store *s, const void *k, size_t kl, bool create, struc
     struct item e;
     if ((rc = make_item(s, k, kl, "", 0, &e)) != 0 || (rc = bt_insert(s, &e)) != 0)
         return rc;
+    s->t->grew = true;
     return get_first(s, k, kl, it);
 }
 
@@ -1181,6 +1188,8 @@ SOP_API int sop_value_write(sop_store *s, const void *k, size_t kl, uint64_t off
     if ((rc = value_item(s, k, kl, true, &it)) != 0)
         return rc;
     s->t->gen++;
+    if (len)
+        s->t->grew = true;
     if (!it.ext) {
         uint64_t nsize = off + len > it.vl ? off + len : it.vl;
         if (nsize <= inline_max(s)) {
@@ -1957,12 +1966,16 @@ static int do_commit(sop_txn *t)
         rc = SOP_ENOMEM;
         goto out;
     }
+    /* a commit that only gives space back may use most of the reserve */
+    if ((rc = db_space_check(db, t, b.w.len)) != 0)
+        goto out;
     if ((rc = blob_append(&db->log, b.w.p, b.w.len, &seg, &base)) != 0) {
         txn_seterr(t, "commit: %s", db->log.err);
         goto out;
     }
+    t->vseg_kept = true; /* the commit record may be durable: it names the chunks there */
     if (!(t->mode & SOP_TXN_NOSYNC)) {
-        if ((rc = blob_sync(&db->log)) != 0) {
+        if ((rc = db_sync(db)) != 0) {
             txn_seterr(t, "commit: %s", db->log.err);
             goto out;
         }
@@ -1979,7 +1992,15 @@ static int do_commit(sop_txn *t)
     uint64_t keep = db_oldest_locked(db, seq);
     pthread_mutex_unlock(&db->txn_mu);
     rc = db_apply_commit(db, b.w.p + cstart + REC_HDR, self.len, &self, keep);
+    size_t dead = rc == 0 ? db_note_dead(db) : 0;
     pthread_rwlock_unlock(&db->lock);
+    if (dead && !(t->mode & SOP_TXN_NOSYNC)) {
+        db_drop_dead(db, seq); /* durable: what it killed can go now */
+    } else if (dead) {         /* the flusher makes it durable now, not in a second */
+        pthread_mutex_lock(&db->flush_mu);
+        pthread_cond_signal(&db->flush_cv);
+        pthread_mutex_unlock(&db->flush_mu);
+    }
     if (rc) {
         /* durable but not applied in memory: only reopening can fix this */
         db->log.broken = true;

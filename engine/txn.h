@@ -39,6 +39,7 @@ struct chunk_ent {
 
 struct cbuf { /* a chunk being filled, not yet appended, or one read (clean) */
     struct rkey key;
+    uint32_t cs; /* the value's chunk size */
     uint8_t *data;
     uint32_t cap; /* bytes allocated (the chunk size); zeros past len */
     uint32_t len; /* valid bytes */
@@ -155,6 +156,16 @@ struct sop_txn {
     size_t nch, capch;
     struct cbuf cb[TXN_CBUFS];
     uint64_t tick;
+    /* the value segment this transaction writes whole chunks to (blob.h; 0:
+     * none yet), its end, and whether a commit record names it (else it is
+     * removed with the transaction) */
+    uint32_t vseg;
+    uint64_t vseg_end;
+    bool vseg_kept;
+    /* space (the disk's reserve, db.c): bytes this transaction appended,
+     * bytes of records it dropped, and whether it added a key */
+    uint64_t wrote_bytes, freed_bytes;
+    bool grew;
     struct scratch *scratch; /* buffers handed out, freed at the next change */
     struct node **pins;      /* nodes whose bytes were handed out, likewise */
     size_t npins, cappins;

@@ -121,20 +121,39 @@ static int chunk_read(sop_store *s, const struct rkey *key, const struct loc *lo
     return 0;
 }
 
-/* Append chunk `key` holding data[0..len) to the log (unsynced) and point
- * the store's chunk overlay at it: the payload is written from data, not
- * copied. */
-static int chunk_append(sop_store *s, const struct rkey *key, const void *data, uint32_t len)
+/* Append chunk `key` holding data[0..len) (unsynced) and point the store's
+ * chunk overlay at it: the payload is written from data, not copied.  A
+ * whole chunk goes to the transaction's value segment (blob.h: removed whole
+ * once nothing in it is live), a partial one (a small value, a tail) to the
+ * log. */
+static int chunk_append(sop_store *s, const struct rkey *key, const void *data, uint32_t len,
+                        bool whole)
 {
     uint8_t h[REC_HDR];
     uint32_t seg;
     uint64_t off;
+    sop_txn *t = s->t;
+    int rc = db_space_check(t->db, t, REC_HDR + (uint64_t)len);
+    if (rc)
+        return txn_poison(t, rc);
     blob_rec_head(h, REC_CHUNK, key, data, len);
-    int rc = blob_append_rec(&s->t->db->log, h, data, len, &seg, &off);
-    if (rc) {
-        txn_seterr(s->t, "write value chunk: %s", s->t->db->log.err);
-        return txn_poison(s->t, rc);
+    if (whole) {
+        if (!t->vseg && (rc = blob_vseg_create(&t->db->log, &t->vseg)) == 0)
+            t->vseg_end = 0;
+        if (rc == 0)
+            rc = blob_vseg_write(&t->db->log, t->vseg, t->vseg_end, h, data, len);
+        seg = t->vseg;
+        off = t->vseg_end;
+        if (rc == 0)
+            t->vseg_end += REC_HDR + (uint64_t)len;
+    } else {
+        rc = blob_append_rec(&t->db->log, h, data, len, &seg, &off);
     }
+    if (rc) {
+        txn_seterr(t, "write value chunk: %s", t->db->log.err);
+        return txn_poison(t, rc);
+    }
+    t->wrote_bytes += REC_HDR + (uint64_t)len;
     struct loc loc = {.seg = seg, .off = off, .len = len};
     if ((rc = ov_set(s, key, &loc, false)) != 0)
         return txn_poison(s->t, rc);
@@ -145,7 +164,7 @@ static int cb_flush(sop_store *s, struct cbuf *b)
 {
     if (!b->dirty)
         return 0;
-    int rc = chunk_append(s, &b->key, b->data, b->len);
+    int rc = chunk_append(s, &b->key, b->data, b->len, b->len == b->cs);
     if (rc == 0)
         b->dirty = false;
     return rc;
@@ -231,6 +250,7 @@ static int cb_get(sop_store *s, const struct rkey *key, uint32_t csize, struct c
         return rc;
     }
     victim->key = *key;
+    victim->cs = csize;
     victim->len = loc.len;
     victim->used = ++s->t->tick;
     *out = victim;
@@ -277,6 +297,7 @@ static int cb_for_read(sop_store *s, const struct rkey *key, const struct loc *l
         return rc;
     }
     b->key = *key;
+    b->cs = cs;
     b->len = loc->len;
     b->dirty = false;
     b->used = ++s->t->tick;
@@ -360,7 +381,7 @@ int ch_write(sop_store *s, struct item *it, uint64_t off, const void *buf, size_
              * straight from the caller's buffer */
             if ((b = cb_find(s, &key)) != NULL)
                 cb_drop(b);
-            if ((rc = chunk_append(s, &key, p, cs)) != 0)
+            if ((rc = chunk_append(s, &key, p, cs, true)) != 0)
                 return rc;
             p += n;
             off += n;
@@ -412,9 +433,13 @@ static int idx_add(uint64_t idx, void *arg)
 static int chunk_drop(sop_store *s, const struct lid *vid, uint64_t idx)
 {
     struct rkey key = {.id = *vid, .idx = idx};
+    struct loc loc;
+    bool dead;
     struct cbuf *b = cb_find(s, &key);
     if (b)
         cb_drop(b);
+    if (ch_lookup(s, &key, &loc, &dead) == 0) /* what the drop gives back (db_space_check) */
+        s->t->freed_bytes += REC_HDR + (uint64_t)loc.len;
     return ov_set(s, &key, NULL, true);
 }
 

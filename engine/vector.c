@@ -182,8 +182,8 @@ static int read_vector(sop_store *s, const void *k, size_t kl, uint8_t **buf, si
             return rc;
         size_t from = have;
         have += got;
-        if (memchr(*buf + from, '\n', have - from) || have >= size ||
-            have > SOP_VECTOR_MAX_LINE || got == 0)
+        if (memchr(*buf + from, '\n', have - from) || have >= size || have > SOP_VECTOR_MAX_LINE ||
+            got == 0)
             break;
     }
     return sop_vector_parse(*buf, have, vec, SOP_VECTOR_MAX_DIM, dim, &off);

@@ -2114,6 +2114,13 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
         return;
     }
     sv.f_namemax = FS_MAX_NAME;
+    /* the engine's reserve (kept for deletes and reclamation) is not free
+     * for writers: df shows it as used, as ext4's reserved blocks */
+    sop_db_space sp;
+    if (sop_db_get_space(fs->db, &sp) == 0 && sv.f_frsize) {
+        fsblkcnt_t keep = (fsblkcnt_t)(sp.reserve / sv.f_frsize);
+        sv.f_bavail = sv.f_bavail > keep ? sv.f_bavail - keep : 0;
+    }
     fuse_reply_statfs(req, &sv);
 }
 

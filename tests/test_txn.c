@@ -472,6 +472,100 @@ static void merges_commute_and_pass_readers(void **st)
     sop_db_close(db);
 }
 
+/* The value segments (DATA/N.val) in the test's folder. */
+static int count_vsegs(void)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "ls '%s' | grep -c '\\.val$'", tl_dir);
+    FILE *f = popen(cmd, "r");
+    int n = -1;
+    if (f && fscanf(f, "%d", &n) != 1)
+        n = -1;
+    if (f)
+        pclose(f);
+    return n;
+}
+
+static void put_big(sop_db *db, const char *k, size_t size, bool commit)
+{
+    sop_txn *t;
+    static uint8_t buf[1 << 20];
+    memset(buf, k[0], sizeof(buf));
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    sop_store *s = tl_open_store(t, "v");
+    assert_int_equal(
+        sop_value_truncate(s, k, strlen(k), 0) == 0 ? 0 : sop_upsert(s, k, strlen(k), "", 0), 0);
+    for (size_t off = 0; off < size; off += sizeof(buf))
+        assert_int_equal(sop_value_write(s, k, strlen(k), off, buf, sizeof(buf)), 0);
+    if (commit)
+        assert_int_equal(sop_txn_commit(t), 0);
+    else
+        sop_txn_rollback(t);
+}
+
+/* Whole chunks of big values go to a value segment of their transaction,
+ * which goes away whole: at a rollback, once its value is replaced or
+ * removed (durably), and at an open after a crash before the commit. */
+static void value_segments_come_and_go_whole(void **st)
+{
+    (void)st;
+    sop_db *db = tl_open_db();
+    sop_txn *t;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    mk(t, "v", 100, true, false);
+    assert_int_equal(sop_txn_commit(t), 0);
+    assert_int_equal(count_vsegs(), 0);
+    put_big(db, "a", 5 << 20, false);
+    assert_int_equal(count_vsegs(), 0); /* rolled back: gone */
+    put_big(db, "a", 5 << 20, true);
+    assert_int_equal(count_vsegs(), 1);
+    put_big(db, "b", 3 << 20, true);
+    assert_int_equal(count_vsegs(), 2);
+    put_big(db, "a", 5 << 20, true); /* a replaced whole: its old segment goes */
+    assert_int_equal(count_vsegs(), 2);
+    sop_db_space sp;
+    assert_int_equal(sop_db_get_space(db, &sp), 0);
+    assert_int_equal(sp.value_segments, 2);
+    assert_true(sp.reserve >= (16u << 20));
+    /* a reader keeps the old one while it reads */
+    sop_txn *r;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &r), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_remove(tl_open_store(t, "v"), "b", 1), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    uint8_t buf[4];
+    size_t got;
+    assert_int_equal(sop_value_read(tl_open_store(r, "v"), "b", 1, (2 << 20) + 5, buf, 4, &got), 0);
+    assert_int_equal(got, 4);
+    assert_memory_equal(buf, "bbbb", 4);
+    sop_txn_rollback(r);
+    sop_db_close(db); /* the close's checkpoint prunes what no snapshot needs */
+    db = tl_open_db();
+    assert_int_equal(count_vsegs(), 1);
+    /* a transaction that never commits (the process dies): its segment is
+     * removed at the next open */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    static uint8_t big[1 << 20];
+    assert_int_equal(sop_value_write(tl_open_store(t, "v"), "c", 1, 0, big, sizeof(big)), 0);
+    assert_int_equal(count_vsegs(), 2);
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s.crash'", tl_dir, tl_dir);
+    assert_int_equal(system(cmd), 0); /* the folder as a crash would leave it */
+    sop_txn_rollback(t);
+    sop_db_close(db);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mv '%s.crash' '%s' && rm -f '%s/lock'", tl_dir,
+             tl_dir, tl_dir, tl_dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(count_vsegs(), 2);
+    db = tl_open_db();
+    assert_int_equal(count_vsegs(), 1);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_value_read(tl_open_store(t, "v"), "a", 1, 4 << 20, buf, 4, &got), 0);
+    assert_memory_equal(buf, "aaaa", 4);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+}
+
 static void move_keeps_big_values_without_copying(void **st)
 {
     (void)st;
@@ -659,6 +753,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(huge_sparse_values_cost_what_they_store, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(merges_commute_and_pass_readers, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(value_segments_come_and_go_whole, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(move_keeps_big_values_without_copying, tl_dir_setup,
                                         tl_dir_teardown),

@@ -179,9 +179,9 @@ static int c_list(const struct os_ops *os, const char *d, int (*fn)(const char *
 void crash_os_init(struct crash_os *c)
 {
     memset(c, 0, sizeof(*c));
-    c->ops = (struct os_ops){c_open,   c_close,  c_pread,     c_pwrite, c_fsync,
+    c->ops = (struct os_ops){c_open,      c_close, c_pread,  c_pwrite, c_fsync,
                              c_ftruncate, c_fsize, c_rename, c_unlink, c_mkdir,
-                             c_fsync_dir, c_flock, c_list,   c};
+                             c_fsync_dir, c_flock, c_list,   c,        NULL};
 }
 
 static void apply_undo(struct crash_undo *u, size_t keep_prefix)

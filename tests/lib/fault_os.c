@@ -99,12 +99,23 @@ static int w_list(const struct os_ops *os, const char *d, int (*fn)(const char *
     return os_default.list(&os_default, d, fn, a);
 }
 
+static int w_space(const struct os_ops *os, const char *p, uint64_t *avail, uint64_t *total)
+{
+    struct fault_os *f = F(os);
+    if (f->space_set) {
+        *avail = f->space_avail;
+        *total = f->space_total;
+        return 0;
+    }
+    return os_space(&os_default, p, avail, total);
+}
+
 void fault_os_init(struct fault_os *f)
 {
     memset(f, 0, sizeof(*f));
-    f->ops = (struct os_ops){w_open,   w_close,  w_pread,     w_pwrite, w_fsync,
+    f->ops = (struct os_ops){w_open,      w_close, w_pread,  w_pwrite, w_fsync,
                              w_ftruncate, w_fsize, w_rename, w_unlink, w_mkdir,
-                             w_fsync_dir, w_flock, w_list,   f};
+                             w_fsync_dir, w_flock, w_list,   f,        w_space};
 }
 
 void fault_os_arm(struct fault_os *f, int kinds, long nth, int err, int sticky)

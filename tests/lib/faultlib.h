@@ -18,6 +18,9 @@ struct fault_os {
     int kinds;
     long fail_at, count;
     int err, fired, sticky;
+    /* when set: the free space the disk reports (a disk about to fill) */
+    bool space_set;
+    uint64_t space_avail, space_total;
 };
 void fault_os_init(struct fault_os *f);
 /* Fail the nth call of `kinds` with errno err (and every later one if sticky). */
@@ -26,7 +29,7 @@ void fault_os_arm(struct fault_os *f, int kinds, long nth, int err, int sticky);
 struct crash_undo;
 struct crash_os {
     struct os_ops ops;
-    char *paths[1024]; /* by fd */
+    char *paths[1024];       /* by fd */
     struct crash_undo *undo; /* newest first */
     long writes;
     long die_at; /* the machine dies at this write (0: never) */
