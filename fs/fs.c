@@ -2343,10 +2343,14 @@ int fs_open(const struct fs_config *cfg, struct fs **out, char *err, size_t errl
     };
     rc = sop_db_open(fs->data_dir, &o, &fs->db);
     if (rc) {
+        /* the library's own reason: "checkpoint ... is damaged", "commit 220
+         * follows commit 218", "in use by another process (it holds ...)" */
+        const char *why = sop_open_errmsg();
         if (rc == SOP_EBUSY)
             snprintf(err, errlen, "%s is in use by another process (locked)", fs->data_dir);
         else
-            snprintf(err, errlen, "open the database in %s: %s", fs->data_dir, sop_strerror(rc));
+            snprintf(err, errlen, "open the database in %s: %s%s%s", fs->data_dir, sop_strerror(rc),
+                     why && *why ? ": " : "", why ? why : "");
         rc = -errno_of(rc);
         fs->db = NULL;
         goto fail;

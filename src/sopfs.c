@@ -311,6 +311,16 @@ int main(int argc, char *argv[])
         fprintf(stderr, "sopfs: out of memory\n");
         goto out;
     }
+    /* the database must not be reached through the mount itself: its files
+     * would be opened through the daemon that is opening them */
+    size_t ml = strlen(mnt);
+    if (!strncmp(data_dir, mnt, ml) && (data_dir[ml] == '\0' || data_dir[ml] == '/' || ml == 1)) {
+        fprintf(stderr,
+                "sopfs: the data folder %s is %s the mountpoint %s: choose a data folder "
+                "outside it\n",
+                data_dir, data_dir[ml] ? "inside" : "the same as", mnt);
+        goto out;
+    }
     struct stat st;
     if (stat(mnt, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "sopfs: mountpoint %s: %s\n", mnt,

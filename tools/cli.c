@@ -103,6 +103,7 @@ int cli_open_db(const char *dir, bool create, sop_db **out)
 
     *out = NULL;
     if (!create) {
+        char marker[4200];
         if (stat(dir, &st) != 0) {
             cli_err("%s: %s (no database there)", dir, strerror(errno));
             return CLI_FAIL;
@@ -111,15 +112,20 @@ int cli_open_db(const char *dir, bool create, sop_db **out)
             cli_err("%s: not a folder (a database is a folder)", dir);
             return CLI_FAIL;
         }
+        /* a command that only reads must not make a database of any folder */
+        snprintf(marker, sizeof(marker), "%s/SOP", dir);
+        if (stat(marker, &st) != 0) {
+            cli_err("%s: not a sop database (it has no SOP file); nothing was changed", dir);
+            return CLI_FAIL;
+        }
     }
     rc = sop_db_open(dir, NULL, out);
     if (rc != SOP_OK) {
+        const char *why = sop_open_errmsg();
         *out = NULL;
-        if (rc == SOP_EBUSY) {
-            cli_err("open database %s: %s (another process has it open)", dir, sop_strerror(rc));
-            return CLI_FAIL;
-        }
-        return cli_fail(NULL, NULL, rc, "open database %s", dir);
+        cli_err("open database %s: %s%s%s", dir, sop_strerror(rc), why && *why ? ": " : "",
+                why ? why : "");
+        return CLI_FAIL;
     }
     return CLI_OK;
 }

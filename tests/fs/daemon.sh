@@ -17,6 +17,12 @@ same "a missing mountpoint: status 1, named in the message" "1 named" \
 same "a bad option value: status 1" 1 \
     sh -c "'$SOPFS' -f -o flush_interval=soon '$DATA' '$MNT' >/dev/null 2>&1; echo \$?"
 check "  and nothing mounted" sh -c "! mountpoint -q '$MNT'"
+mkdir -p "$T/same"
+same "a data folder that is the mountpoint: status 1, the cause in words" "1 cause" \
+    sh -c "'$SOPFS' -f '$T/same' '$T/same' 2>'$T/e'; echo \$? \$(grep -q 'the same as the mountpoint' '$T/e' && echo cause)"
+same "  one inside it too" "1 cause" \
+    sh -c "'$SOPFS' -f '$T/same/data' '$T/same' 2>'$T/e'; echo \$? \$(grep -q 'inside the mountpoint' '$T/e' && echo cause)"
+check "  and nothing was made there" sh -c "[ -z \"\$(ls -A '$T/same')\" ]"
 
 # without -f: the command returns once the mount is in place
 check "without -f the command returns 0" t "$SOPFS" "$DATA" "$MNT"
