@@ -657,6 +657,17 @@ static int judge_gap(const struct os_ops *os, int fd, uint32_t seg, uint64_t bad
         free(buf);
         return 0; /* unreadable tail: treat as torn */
     }
+    /* A record whose header holds (magic, a length that fits) but whose crc
+     * does not, followed at once by a valid record, was damaged in place (a
+     * flipped byte, a bad sector): a torn write leaves nothing valid right
+     * behind it.  With a valid commit later on, the commits after it were
+     * acknowledged and are kept; the damaged record alone is skipped. */
+    bool in_place = false;
+    if (n >= REC_HDR && get_u32(buf) == REC_MAGIC) {
+        uint64_t after = REC_HDR + (uint64_t)get_u32(buf + 8);
+        in_place = after + REC_HDR <= n && get_u32(buf + after) == REC_MAGIC &&
+                   blob_check(buf + after, n - (size_t)after, NULL, NULL, NULL) == 0;
+    }
     for (size_t i = 1; i + REC_HDR <= n; i++) {
         int type;
         uint32_t plen;
@@ -668,7 +679,7 @@ static int judge_gap(const struct os_ops *os, int fd, uint32_t seg, uint64_t bad
             const uint8_t *p = buf + i + REC_HDR + COMMIT_SYNCED_AT;
             uint32_t sseg = get_u32(p);
             uint64_t soff = get_u64(p + 4);
-            if (sseg > seg || (sseg == seg && soff > bad)) {
+            if (in_place || sseg > seg || (sseg == seg && soff > bad)) {
                 *damage = true;
                 break;
             }
@@ -724,8 +735,12 @@ static int scan_one(const struct os_ops *os, const char *dir, uint32_t seg, uint
             if ((rc = judge_gap(os, fd, seg, off, size, &damage, &next)) != 0)
                 goto out;
             if (!damage || !next)
-                break;  /* a torn tail: never acknowledged */
-            off = next; /* damage: skip it, later reads of it say ECORRUPT */
+                break; /* a torn tail: never acknowledged */
+            /* damage: skip it (later reads of it say ECORRUPT), and say so */
+            struct loc gap = {.seg = seg, .off = off, .len = (uint32_t)(next - off)};
+            if ((rc = fn(REC_DAMAGED, NULL, &gap, NULL, arg)) != 0)
+                goto out;
+            off = next;
             *end = off;
             continue;
         }

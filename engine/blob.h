@@ -49,6 +49,9 @@ struct os_ops;
 #define BLOB_PREZERO (1u << 20)
 #define REC_MAGIC 0x52504F53u
 enum { REC_NODE = 1, REC_DELTA = 2, REC_CHUNK = 3, REC_COMMIT = 4 };
+/* Not a record type: blob_scan's fn is told of damage it skips so (the
+ * gap's place and length in loc; no key, no payload). */
+#define REC_DAMAGED 0
 
 struct seglog {
     const struct os_ops *os;
@@ -105,7 +108,9 @@ int blob_check(const uint8_t *rec, size_t avail, int *type, struct rkey *key, ui
 /* Recovery: walk records from (seg, off) to the end of the log, calling fn
  * for each valid one.  An invalid record is a torn tail (never
  * acknowledged: the scan of that segment stops there) unless a later valid
- * commit record says the log was durable past it: then it is damage, the
+ * commit record says the log was durable past it, or it was damaged in
+ * place (its header holds, a valid record follows it) and a valid commit
+ * comes later: then it is damage, fn hears of it as type REC_DAMAGED, the
  * scan skips it and goes on (reads of the damaged record will answer
  * SOP_ECORRUPT).  *last_seg/_end: where appending may resume. */
 typedef int (*blob_scan_fn)(int type, const struct rkey *key, const struct loc *loc,

@@ -16,6 +16,8 @@
 
 #include "os.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,14 +148,14 @@ static int changed(struct dnode *d, const void *k, size_t kl)
 /* ------------------------------------------------------------ node access */
 
 /* Read the record at loc into a new raw block; *type is REC_NODE or REC_DELTA. */
-static int load_raw(sop_db *db, const struct lid *id, const struct loc *loc, int *type,
-                    struct raw **out)
+static int load_raw(sop_db *db, const struct lid *id, uint64_t idx, const struct loc *loc,
+                    int *type, struct raw **out)
 {
     struct raw *raw = raw_new(loc->len);
     int rc;
     if (!raw)
         return SOP_ENOMEM;
-    struct rkey key = {.id = *id, .idx = 0};
+    struct rkey key = {.id = *id, .idx = idx};
     *type = 0;
     if ((rc = blob_read(&db->log, loc, type, &key, raw->data)) != 0) {
         raw_unref(raw);
@@ -172,6 +174,12 @@ static int load_raw(sop_db *db, const struct lid *id, const struct loc *loc, int
  * at the others, so caching them would only crowd out live nodes). */
 int bt_load(sop_db *db, const struct lid *id, const struct loc *loc, struct node **out)
 {
+    return bt_load_copy(db, id, 0, loc, out);
+}
+
+int bt_load_copy(sop_db *db, const struct lid *id, uint64_t idx, const struct loc *loc,
+                 struct node **out)
+{
     struct node *n = cache_get(&db->cache, loc), *base = NULL;
     struct raw **deltas = NULL;
     size_t nd = 0, capd = 0;
@@ -185,7 +193,7 @@ int bt_load(sop_db *db, const struct lid *id, const struct loc *loc, struct node
     }
     for (;;) {
         struct raw *raw;
-        if ((rc = load_raw(db, id, &cur, &type, &raw)) != 0)
+        if ((rc = load_raw(db, id, idx, &cur, &type, &raw)) != 0)
             goto out;
         if (type == REC_NODE) {
             if ((rc = node_decode(raw, &n)) != 0) {
@@ -269,6 +277,26 @@ int bt_node(sop_store *s, const struct lid *id, struct node **out)
         return SOP_ECORRUPT;
     }
     rc = bt_load(db, id, &loc, out);
+    if (rc == SOP_ECORRUPT) {
+        /* the first copy does not check: a critical node has a second one
+         * (txn.c, write_mirror) */
+        struct loc ml;
+        char why[512];
+        snprintf(why, sizeof(why), "%s", db->errmsg);
+        key.idx = 1;
+        pthread_rwlock_rdlock(&db->lock);
+        int m = reg_get(&db->reg, &key, s->snap, &ml);
+        pthread_rwlock_unlock(&db->lock);
+        if (m == 0 && bt_load_copy(db, id, 1, &ml, out) == 0) {
+            /* the next write of it must be whole: no delta may chain onto
+             * the damaged record */
+            memset(&(*out)->at, 0, sizeof((*out)->at));
+            __atomic_fetch_add(&db->n_second_copies, 1, __ATOMIC_RELAXED);
+            db_seterr(db, "%s; read its second copy instead", why);
+            return 0;
+        }
+        snprintf(db->errmsg, sizeof(db->errmsg), "%s", why);
+    }
     if (rc)
         txn_seterr(s->t, "%s", db->errmsg);
     return rc;
@@ -794,7 +822,9 @@ static int walk(sop_store *s, const struct lid *id, int depth,
     if (depth > MAX_DEPTH)
         return SOP_ECORRUPT;
     if ((rc = bt_node(s, id, &n)) != 0)
-        return rc;
+        /* a node that does not read: fn hears of it without one (a drop
+         * still removes it; what it referred to is left unreachable) */
+        return rc == SOP_ECORRUPT ? fn(s, id, NULL, arg) : rc;
     if (!n->leaf)
         for (uint32_t i = 0; i < n->n && rc == 0; i++)
             rc = walk(s, &n->it[i].vid, depth + 1, fn, arg);
@@ -909,4 +939,77 @@ int bt_check(sop_store *s)
     if (rc == 0 && c.items != s->info.count)
         rc = SOP_ECORRUPT;
     return rc;
+}
+
+/* ------------------------------------------------------------ damage-tolerant walk */
+
+static void visit_bad(struct bt_visit *v, sop_store *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void visit_bad(struct bt_visit *v, sop_store *s, const char *fmt, ...)
+{
+    char why[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    v->invalid(v->arg, s, why);
+}
+
+static int visit_node(sop_store *s, const struct lid *id, int depth, const struct item *lo,
+                      const struct item *hi, struct bt_visit *v)
+{
+    struct node *n;
+    int rc;
+    if (depth >= MAX_DEPTH) {
+        visit_bad(v, s, "the tree is deeper than %d levels", MAX_DEPTH);
+        return 0;
+    }
+    if ((rc = bt_node(s, id, &n)) != 0) {
+        if (rc == SOP_ENOMEM)
+            return rc;
+        v->damaged(v->arg, s, lo, hi, rc, s->t->errmsg);
+        return 0;
+    }
+    v->nodes++;
+    if (v->node)
+        v->node(v->arg, s, id, n);
+    if (n->n > s->info.slot_length)
+        visit_bad(v, s, "a node holds %u items, over the slot length %u", n->n,
+                  s->info.slot_length);
+    if (depth > 0 && n->n < min_items(s, n))
+        visit_bad(v, s, "a node holds %u items, under the minimum %u", n->n, min_items(s, n));
+    for (uint32_t i = n->leaf ? 1 : 2; i < n->n; i++)
+        if (key_cmp(n->it[i - 1].k, n->it[i - 1].kl, n->it[i].k, n->it[i].kl) > 0)
+            visit_bad(v, s, "a node's keys are out of order (at item %u)", i);
+    if (n->leaf) {
+        if (v->leaf_depth >= 0 && v->leaf_depth != depth)
+            visit_bad(v, s, "leaves at depths %d and %d", v->leaf_depth, depth);
+        v->leaf_depth = depth;
+        for (uint32_t i = 0; i < n->n && rc == 0; i++) {
+            if ((lo && key_cmp(n->it[i].k, n->it[i].kl, lo->k, lo->kl) < 0) ||
+                (hi && key_cmp(n->it[i].k, n->it[i].kl, hi->k, hi->kl) > 0))
+                visit_bad(v, s, "a leaf key lies outside its parent's separators");
+            v->items++;
+            rc = v->item(v->arg, s, &n->it[i]);
+        }
+        node_unref(n);
+        return rc;
+    }
+    for (uint32_t i = 0; i < n->n && rc == 0; i++) {
+        const struct item *clo = i ? &n->it[i] : lo;
+        const struct item *chi = i + 1 < n->n ? &n->it[i + 1] : hi;
+        rc = visit_node(s, &n->it[i].vid, depth + 1, clo, chi, v);
+    }
+    node_unref(n);
+    return rc;
+}
+
+int bt_visit(sop_store *s, struct bt_visit *v)
+{
+    v->items = v->nodes = 0;
+    v->leaf_depth = -1;
+    if (lid_is_zero(&s->info.root))
+        return 0;
+    return visit_node(s, &s->info.root, 0, NULL, NULL, v);
 }

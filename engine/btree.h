@@ -15,6 +15,9 @@
 int bt_node(sop_store *s, const struct lid *id, struct node **out);
 /* Load the record at loc (node image or delta chain), via the cache. */
 int bt_load(sop_db *db, const struct lid *id, const struct loc *loc, struct node **out);
+/* The same for registry key {id, idx}: idx 1 is a node's second copy. */
+int bt_load_copy(sop_db *db, const struct lid *id, uint64_t idx, const struct loc *loc,
+                 struct node **out);
 
 /* Find the first item with key k: *leaf referenced, *pos its index.
  * SOP_ENOTFOUND when absent (no reference then). */
@@ -31,7 +34,8 @@ int bt_group(sop_store *s, const void *k, size_t kl, struct item **out, size_t *
 /* Drop the store's dirty state (before re-applying on a newer snapshot). */
 void bt_reset(sop_store *s);
 struct dnode *bt_dirty(sop_store *s, const struct lid *id);
-/* Walk every node of the tree (drop): fn(id, node). */
+/* Walk every node of the tree (drop): fn(id, node), node NULL for one that
+ * does not read (damage: what is below it is not visited). */
 int bt_walk(sop_store *s, int (*fn)(sop_store *, const struct lid *, struct node *, void *),
             void *arg);
 
@@ -40,6 +44,24 @@ int bt_tp_first(sop_store *s, struct tpos *tp, bool last);
 int bt_tp_seek(sop_store *s, const void *k, size_t kl, struct tpos *tp);
 int bt_tp_step(sop_store *s, struct tpos *tp, int dir);
 void bt_tp_release(struct tpos *tp);
+
+/* A walk of the whole tree in key order that goes on past damage (check.c):
+ * item() for each leaf item (its bytes valid during the call; non-zero
+ * stops the walk and is returned), damaged() for each subtree that does not
+ * read (between the separators lo and hi; NULL at the tree's edges), and
+ * invalid() for each broken invariant, in words.  Counts what it saw. */
+struct bt_visit {
+    int (*item)(void *arg, sop_store *s, const struct item *it);
+    void (*node)(void *arg, sop_store *s, const struct lid *id,
+                 const struct node *n); /* may be NULL */
+    void (*damaged)(void *arg, sop_store *s, const struct item *lo, const struct item *hi, int rc,
+                    const char *why);
+    void (*invalid)(void *arg, sop_store *s, const char *what);
+    void *arg;
+    uint64_t items, nodes;
+    int leaf_depth;
+};
+int bt_visit(sop_store *s, struct bt_visit *v);
 
 /* Check the tree invariants (tests): 0 or SOP_ECORRUPT. */
 int bt_check(sop_store *s);

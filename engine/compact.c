@@ -107,7 +107,7 @@ static int copy_all(sop_db *db, struct centry_list *c)
             wb_bytes(&w, buf, old.len);
         } else if (type == REC_NODE || type == REC_DELTA) {
             struct node *n;
-            if ((rc = bt_load(db, &c->e[i].key.id, &old, &n)) != 0)
+            if ((rc = bt_load_copy(db, &c->e[i].key.id, c->e[i].key.idx, &old, &n)) != 0)
                 break;
             start = blob_rec_begin(&w, REC_NODE, &c->e[i].key);
             rc = node_encode(n, &w);

@@ -66,6 +66,32 @@ void db_seterr(sop_db *db, const char *fmt, ...)
     va_end(ap);
 }
 
+void db_report(sop_db *db, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(line) - 2)
+        n = (int)sizeof(line) - 2;
+    line[n++] = '\n';
+    char *r = realloc(db->report, db->report_len + (size_t)n + 1);
+    if (!r)
+        return;
+    memcpy(r + db->report_len, line, (size_t)n);
+    db->report = r;
+    db->report_len += (size_t)n;
+    r[db->report_len] = '\0';
+}
+
+SOP_API const char *sop_db_recovery_report(sop_db *db)
+{
+    return db && db->report ? db->report : "";
+}
+
 static _Thread_local char open_err[512];
 
 SOP_API const char *sop_open_errmsg(void)
@@ -577,6 +603,15 @@ static int replay_one(int type, const struct rkey *key, const struct loc *loc,
 {
     struct replay *rp = arg;
     (void)key;
+    if (type == REC_DAMAGED) {
+        rp->db->report_problems++;
+        db_report(rp->db,
+                  "damaged: %u bytes at segment %08u offset %llu do not check (crc); they "
+                  "were skipped, the commits after them were kept, and reads of what they "
+                  "held answer SOP_ECORRUPT",
+                  loc->len, loc->seg, (unsigned long long)loc->off);
+        return 0;
+    }
     if (type != REC_COMMIT)
         return 0;
     if (loc->len < 9)
@@ -601,6 +636,42 @@ static int replay_one(int type, const struct rkey *key, const struct loc *loc,
 /* Before cutting a torn tail, keep its bytes aside (DATA/torn-SEG-OFF):
  * a torn write and damage to the last commit look alike, and what cannot be
  * told apart is never destroyed. */
+/* What the cut bytes held, for the recovery report: the valid records
+ * among them, the commits (acknowledged, perhaps) first. */
+static void report_torn(sop_db *db, const uint8_t *buf, size_t n, uint32_t seg, uint64_t from,
+                        const char *kept)
+{
+    uint64_t commits = 0, others = 0, lo = 0, hi = 0;
+    for (size_t i = 0; i + REC_HDR <= n; i++) {
+        int type;
+        uint32_t plen;
+        if (get_u32(buf + i) != REC_MAGIC || blob_check(buf + i, n - i, &type, NULL, &plen))
+            continue;
+        if (type == REC_COMMIT && plen >= 9) {
+            uint64_t s = get_u64(buf + i + REC_HDR + 1);
+            lo = commits++ ? (s < lo ? s : lo) : s;
+            hi = s > hi ? s : hi;
+        } else {
+            others++;
+        }
+        i += REC_HDR + plen - 1;
+    }
+    if (commits)
+        db->report_problems++;
+    if (commits)
+        db_report(db,
+                  "cut: %zu bytes at the end of segment %08u from offset %llu did not check, "
+                  "and %llu commit records after them were cut with them (commits %llu to %llu: "
+                  "their changes are lost unless restored from %s), with %llu other records",
+                  n, seg, (unsigned long long)from, (unsigned long long)commits,
+                  (unsigned long long)lo, (unsigned long long)hi, kept, (unsigned long long)others);
+    else
+        db_report(db,
+                  "cut: %zu torn bytes at the end of segment %08u from offset %llu (%llu whole "
+                  "records of no commit: nothing acknowledged was lost); kept in %s",
+                  n, seg, (unsigned long long)from, (unsigned long long)others, kept);
+}
+
 static int keep_torn(sop_db *db, int fd, uint32_t seg, uint64_t from, uint64_t size)
 {
     char p[4096];
@@ -611,6 +682,8 @@ static int keep_torn(sop_db *db, int fd, uint32_t seg, uint64_t from, uint64_t s
         return -ENOMEM;
     snprintf(p, sizeof(p), "%s/torn-%08u-%llu.bin", db->path, seg, (unsigned long long)from);
     r = os_pread_full(db->os, fd, buf, n, from);
+    if (r == 0)
+        report_torn(db, buf, n, seg, from, p);
     int out = r == 0 ? db->os->open(db->os, p, O_WRONLY | O_CREAT | O_TRUNC, 0644) : r;
     if (out >= 0) {
         r = os_pwrite_full(db->os, out, buf, n, 0);
@@ -823,6 +896,7 @@ static void db_free(sop_db *db)
     pthread_mutex_destroy(&db->vdead_mu);
     pthread_cond_destroy(&db->flush_cv);
     free(db->vdead);
+    free(db->report);
     free(db->path);
     free(db);
 }

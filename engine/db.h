@@ -102,10 +102,15 @@ struct sop_db {
     pthread_mutex_t flush_mu;
     /* counters */
     uint64_t n_commits, n_conflicts, n_rollbacks;
+    uint64_t n_second_copies; /* nodes read from their second copy (damage) */
     /* space: the reserve asked for (0: the default), value segments that
      * died, removed once the log is durable past the commit that killed
      * them (vdead_mu) */
     uint64_t reserve_opt;
+    /* what recovery at open found and did (sop_db_recovery_report) */
+    char *report;
+    size_t report_len;
+    unsigned report_problems; /* lines of it that say data was damaged or lost */
     pthread_mutex_t vdead_mu;
     struct vdead {
         uint32_t seg;
@@ -132,6 +137,9 @@ void db_drop_dead(sop_db *db, uint64_t seq);
 /* Make the log durable (blob_sync), then remove the value segments that
  * died before it. */
 int db_sync(sop_db *db);
+
+/* Add a line to the recovery report. */
+void db_report(sop_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Format a "what: why (object)" message into db->errmsg. */
 void db_seterr(sop_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

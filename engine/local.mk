@@ -10,7 +10,7 @@ ENGINE_SOURCES = \
 	engine/cache.h engine/cache.c \
 	engine/btree.h engine/btree.c engine/value.c \
 	engine/txn.h engine/txn.c \
-	engine/db.h engine/db.c engine/compact.c \
+	engine/db.h engine/db.c engine/compact.c engine/check.c \
 	engine/search.h engine/search.c engine/vector.c
 
 noinst_LTLIBRARIES += engine/libsop_core.la

@@ -131,6 +131,60 @@ typedef struct sop_db_stats {
 SOP_API int sop_db_get_stats(sop_db *db, sop_db_stats *out);
 
 /*
+ * Checking and salvaging (addition; sop check).  sop_db_check reads every
+ * live record once: what recovery found at this open, the registry against
+ * the segment files, and every store (hidden ones too) walked in key order
+ * past damage: each node's record and crc, the tree's invariants (key order,
+ * fill, separators, leaf depth), the item count, and every chunk of every
+ * value with its crc.  ops->problem hears each problem in words (the store,
+ * the key, the segment and offset), ops->note what is worth knowing but
+ * wrong with nothing, ops->progress how many of *total records were
+ * checked; any may be NULL.  Returns 0 when clean, SOP_ECORRUPT when
+ * problems were found (*problems of them), or what kept the check itself
+ * from running (SOP_ENOMEM, SOP_EIO).  The text is valid during the call.
+ */
+typedef struct sop_check_ops {
+    void (*problem)(void *arg, const char *text);
+    void (*note)(void *arg, const char *text);
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+} sop_check_ops;
+SOP_API int sop_db_check(sop_db *db, const sop_check_ops *ops, void *arg, uint64_t *problems);
+/* Copy every item of db whose node and value still read into dst, a new
+ * empty database: each store with its options, in key order (search
+ * indexes are built anew by dst's commits).  What cannot be copied is said
+ * through ops->problem; *saved and *lost count items (a subtree that does not
+ * read is said as a range of keys).  0, or SOP_EINVAL (dst is db), SOP_EEXIST
+ * (dst has a store of that name), SOP_ENOSPC, SOP_EIO, SOP_ENOMEM. */
+SOP_API int sop_db_salvage(sop_db *db, sop_db *dst, const sop_check_ops *ops, void *arg,
+                           uint64_t *saved, uint64_t *lost);
+/* Walk store s in key order past damage: fn(arg, it) for each item whose
+ * node reads (non-zero stops the walk and is returned), damaged(arg, text)
+ * for each range of keys that does not read, in words.  Duplicates come in
+ * their order.  0, SOP_ECORRUPT when something did not read, or what fn
+ * returned.  Everything in *it is valid during the call only. */
+typedef struct sop_walk_item {
+    const void *key;
+    size_t kl;
+    uint64_t size;     /* the value's size                                */
+    const void *value; /* the value when it is kept in the node, else NULL */
+    const void *priv;  /* the engine's                                    */
+} sop_walk_item;
+typedef int (*sop_walk_fn)(void *arg, const sop_walk_item *it);
+SOP_API int sop_store_walk(sop_store *s, sop_walk_fn fn,
+                           void (*damaged)(void *arg, const char *text), void *arg);
+/* Read len bytes of the walked item's value from off (*got < len at its
+ * end).  0, SOP_ECORRUPT (a chunk does not read), SOP_EIO, SOP_ENOMEM. */
+SOP_API int sop_walk_read(const sop_walk_item *it, uint64_t off, void *buf, size_t len,
+                          size_t *got);
+
+/* What recovery at open found and did (addition), one line each: damaged
+ * records it skipped (their commits kept; reads of what they held answer
+ * SOP_ECORRUPT), torn tails it cut (how many bytes, whether commit records
+ * were among them, and the DATA/torn-*.bin file that keeps them).  "" when
+ * the log was whole.  Valid until sop_db_close; never NULL. */
+SOP_API const char *sop_db_recovery_report(sop_db *db);
+
+/*
  * Space (addition).  The database keeps a reserve of the disk holding it
  * free for what gives space back: a transaction that added keys or wrote
  * data fails with SOP_ENOSPC once its appends would leave less than the

@@ -1716,19 +1716,78 @@ static int batch_reg(struct batch *b, const struct rkey *k, uint8_t kind, const 
     return 0;
 }
 
+static int drop_keys(sop_store *s, struct batch *b, const struct lid *id);
+
 static int drop_node(sop_store *s, const struct lid *id, struct node *n, void *arg)
 {
     struct batch *b = arg;
-    struct rkey k = {.id = *id, .idx = 0};
-    int rc = batch_reg(b, &k, 2, NULL);
-    if (n->leaf)
+    int rc = drop_keys(s, b, id);
+    if (n && n->leaf)
         for (uint32_t i = 0; i < n->n && !rc; i++)
             if (n->it[i].ext)
                 rc = ch_forget(s, &n->it[i]);
     return rc;
 }
 
-static int write_node(struct batch *b, struct dnode *d)
+/*
+ * Second copies (ZFS's ditto blocks): a node whose loss would take many
+ * items with it, an internal node or a store's root (a small store is its
+ * root alone), is written twice, the second copy under registry key
+ * {id, 1} in a chain of its own (a delta onto the previous second copy, or
+ * an image), so one damaged record never makes a whole store unreadable:
+ * bt_node reads the second copy when the first does not check.  Both are
+ * written in the same commit, so they always hold the same version; a node
+ * that stops being critical loses its second copy in the commit that
+ * writes it without one.
+ */
+static bool has_mirror(sop_db *db, const struct lid *id, struct loc *loc)
+{
+    struct rkey mk = {.id = *id, .idx = 1};
+    pthread_rwlock_rdlock(&db->lock);
+    bool has = reg_get(&db->reg, &mk, db->seq, loc) == 0;
+    pthread_rwlock_unlock(&db->lock);
+    return has;
+}
+
+static int write_mirror(sop_store *s, struct batch *b, struct dnode *d, bool full)
+{
+    struct node *n = d->n;
+    struct rkey mk = {.id = d->id, .idx = 1};
+    struct loc prev;
+    bool critical = !n->leaf || !memcmp(d->id.b, s->info.root.b, 16);
+    bool had = has_mirror(s->t->db, &d->id, &prev);
+    if (!critical)
+        return had ? batch_reg(b, &mk, 2, NULL) : 0;
+    size_t start;
+    int rc;
+    if (!full && had) {
+        start = blob_rec_begin(&b->w, REC_DELTA, &mk);
+        rc = node_encode_delta(n, d->changed, d->nchanged, &prev, (uint16_t)(n->chain + 1), &b->w);
+    } else {
+        start = blob_rec_begin(&b->w, REC_NODE, &mk);
+        rc = node_encode(n, &b->w);
+    }
+    if (rc)
+        return rc;
+    blob_rec_end(&b->w, start);
+    struct loc rel = {.seg = 0, .off = start, .len = (uint32_t)(b->w.len - start - REC_HDR)};
+    return batch_reg(b, &mk, 1, &rel);
+}
+
+/* A node removed from the tree: its registry keys go, the second copy's too. */
+static int drop_keys(sop_store *s, struct batch *b, const struct lid *id)
+{
+    struct rkey k = {.id = *id, .idx = 0};
+    struct loc ml;
+    int rc = batch_reg(b, &k, 2, NULL);
+    if (rc == 0 && has_mirror(s->t->db, id, &ml)) {
+        k.idx = 1;
+        rc = batch_reg(b, &k, 2, NULL);
+    }
+    return rc;
+}
+
+static int write_node(sop_store *s, struct batch *b, struct dnode *d)
 {
     struct node *n = d->n;
     int rc = node_seal(n);
@@ -1757,7 +1816,7 @@ static int write_node(struct batch *b, struct dnode *d)
         return rc;
     blob_rec_end(&b->w, start);
     struct loc rel = {.seg = 0, .off = start, .len = (uint32_t)(b->w.len - start - REC_HDR)};
-    if ((rc = batch_reg(b, &k, 1, &rel)) != 0)
+    if ((rc = batch_reg(b, &k, 1, &rel)) != 0 || (rc = write_mirror(s, b, d, full)) != 0)
         return rc;
     if (b->nwritten == b->capwritten) {
         size_t c = b->capwritten ? b->capwritten * 2 : 64;
@@ -1789,13 +1848,11 @@ static int build_store(sop_store *s, struct batch *b, struct wbuf *stores, uint3
             if (!d)
                 continue;
             if (d->freed) {
-                if (!d->fresh) {
-                    struct rkey k = {.id = d->id, .idx = 0};
-                    rc = batch_reg(b, &k, 2, NULL);
-                }
+                if (!d->fresh)
+                    rc = drop_keys(s, b, &d->id);
                 continue;
             }
-            rc = write_node(b, d);
+            rc = write_node(s, b, d);
         }
     }
     if (rc)

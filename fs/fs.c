@@ -2355,6 +2355,14 @@ int fs_open(const struct fs_config *cfg, struct fs **out, char *err, size_t errl
         fs->db = NULL;
         goto fail;
     }
+    /* what recovery cut or skipped is said loudly, once, at mount */
+    const char *rep = sop_db_recovery_report(fs->db);
+    for (const char *l = rep; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l) : strlen(l);
+        fs_log(LOG_WARNING, "recovery of %s: %.*s", fs->data_dir, (int)n, l);
+        l += n + (e != NULL);
+    }
     if ((rc = ensure_meta_store(fs, err, errlen)) != 0)
         goto fail;
     if ((rc = fs_notify_start(fs)) != 0) {

@@ -294,6 +294,33 @@ int fs_ns_open_store(struct fs *fs, sop_txn *t, const char *name, sop_store **s)
     return rc ? fs_sop_err(fs, t, rc, name) : 0;
 }
 
+/*
+ * Damaged metadata stays local: a record of ".sopfs" that does not read
+ * (SOP_ECORRUPT: a bad sector, a flipped byte) is taken as absent, so the
+ * entries it described show the defaults and their data stays reachable,
+ * and a listing whose metadata walk hits damage lists the data keys alone.
+ * Only changes that must rewrite the damaged part fail (EIO).  It is said
+ * in the log, at most once every ten seconds; `sop check` tells what and
+ * where, `sop check --repair` salvages.
+ */
+static void meta_damaged(struct fs *fs, sop_txn *t, const char *what)
+{
+    static uint64_t last_ns, quiet;
+    int64_t now = fs_now_ns();
+    if (last_ns && (uint64_t)now - __atomic_load_n(&last_ns, __ATOMIC_RELAXED) < 10000000000ull) {
+        __atomic_fetch_add(&quiet, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    __atomic_store_n(&last_ns, (uint64_t)now, __ATOMIC_RELAXED);
+    FS_STAT_ADD(fs, errors, 1);
+    fs_log(LOG_ERR,
+           "%s: the metadata store %s is damaged (%s); the entries it describes show "
+           "default attributes until it is repaired (sop check); %llu more such reads since "
+           "the last message",
+           what, FS_META_STORE, sop_txn_errmsg(t),
+           (unsigned long long)__atomic_exchange_n(&quiet, 0, __ATOMIC_RELAXED));
+}
+
 static int meta_get(struct fs *fs, sop_txn *t, const struct fs_path *p, uint8_t type,
                     struct fs_meta *m)
 {
@@ -312,6 +339,9 @@ static int meta_get(struct fs *fs, sop_txn *t, const struct fs_path *p, uint8_t 
         rc = meta_decode(v, vl, m);
         if (rc)
             fs_log(LOG_WARNING, "metadata record '%s' is malformed; using defaults", k);
+    } else if (rc == SOP_ECORRUPT) {
+        meta_damaged(fs, t, "read metadata");
+        rc = -ENOENT;
     } else {
         rc = fs_sop_err(fs, t, rc, "read metadata");
     }
@@ -867,8 +897,9 @@ struct lister {
     sop_cursor *c;
     const char *pfx;
     size_t plen;
-    bool meta;  /* walking ".sopfs": only records name children */
-    bool valid; /* a child is under the cursor                   */
+    bool meta;   /* walking ".sopfs": only records name children */
+    bool valid;  /* a child is under the cursor                   */
+    bool broken; /* the metadata walk hit damage: it lists nothing more */
     char sk[FS_MAX_NAME + 2];
     size_t sklen, nlen;
     bool isdir;
@@ -901,10 +932,15 @@ static int lister_eval(struct fs *fs, sop_txn *t, struct lister *l, int rc)
 
     for (;;) {
         l->valid = false;
-        if (rc == SOP_ENOTFOUND)
+        if (rc == SOP_ENOTFOUND || l->broken)
             return 0;
         if (rc == 0)
             rc = sop_cursor_key(l->c, &kv, &kl);
+        if (rc == SOP_ECORRUPT && l->meta) { /* list by the data alone (meta_damaged) */
+            meta_damaged(fs, t, "list");
+            l->broken = true;
+            return 0;
+        }
         if (rc)
             return fs_sop_err(fs, t, rc, "list");
         const char *k = kv;
@@ -923,6 +959,11 @@ static int lister_eval(struct fs *fs, sop_txn *t, struct lister *l, int rc)
                 skip = nlen + 1 != rl; /* below a directory that has no record */
             } else {
                 rc = sop_cursor_value(l->c, &v, &vl);
+                if (rc == SOP_ECORRUPT) {
+                    meta_damaged(fs, t, "list");
+                    l->broken = true;
+                    return 0;
+                }
                 if (rc)
                     return fs_sop_err(fs, t, rc, "list: read metadata");
                 skip = meta_decode(v, vl, &m) != 0 || m.type == FS_T_DIR;

@@ -513,8 +513,23 @@ int fs_stats_text(struct fs *fs, char **text, size_t *len)
         OUT("log_bytes", ds.log_bytes);
         OUT("last_commit_seq", ds.seq);
     }
+    sop_db_space sp;
+    if (sop_db_get_space(fs->db, &sp) == 0) {
+        OUT("disk_free", sp.disk_free);
+        OUT("disk_reserve", sp.reserve);
+        OUT("value_segments", sp.value_segments);
+    }
     OUT("uptime_s", (uint64_t)((fs_now_ns() - fs->start_ns) / 1000000000));
 #undef OUT
+    /* what recovery found at mount: one "recovery:" line each (damage
+     * skipped, torn tails cut and what was in them) */
+    const char *rep = sop_db_recovery_report(fs->db);
+    for (const char *l = rep; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l) : strlen(l);
+        fprintf(f, "recovery: %.*s\n", (int)n, l);
+        l += n + (e != NULL);
+    }
     if (fclose(f) != 0) {
         free(buf);
         return -ENOMEM;

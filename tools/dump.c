@@ -93,15 +93,100 @@ static bool write_header_text(FILE *f, const char *label, const char *s)
            fputc('\n', f) != EOF;
 }
 
+struct dumper {
+    FILE *f;
+    sop_txn *t;
+    const char *name;
+    uint8_t *rbuf;
+    char *enc;
+    uint64_t items, skipped, ranges;
+    bool werr;
+};
+
+static void dump_skip(struct dumper *d, const sop_walk_item *it, int rc)
+{
+    fflush(d->f);
+    fprintf(stderr, "sop: dump: '%s': skipped an item whose value does not read (%s: %s); key ",
+            d->name, sop_strerror(rc), sop_txn_errmsg(d->t));
+    cli_escape_write(stderr, it->key, it->kl);
+    fputc('\n', stderr);
+    d->skipped++;
+}
+
+static void dump_damaged(void *arg, const char *text)
+{
+    struct dumper *d = arg;
+    fflush(d->f);
+    fprintf(stderr, "sop: dump: %s: skipped\n", text);
+    d->ranges++;
+}
+
+/* One item: KEY TAB base64(value).  A value that fits in STREAM_PIECE is read
+ * whole first; a bigger one is read through once before a byte of it is
+ * written, so a chunk that does not read skips the item, not half a line. */
+static int dump_item(void *arg, const sop_walk_item *it)
+{
+    struct dumper *d = arg;
+    size_t got;
+    int rc;
+    if (it->kl > SOP_MAX_KEY) {
+        fprintf(stderr, "sop: dump: '%s': a key of %zu bytes, over the limit: skipped\n", d->name,
+                it->kl);
+        d->skipped++;
+        return 0;
+    }
+    if (!it->value && it->size > STREAM_PIECE) {
+        for (uint64_t off = 0; off < it->size; off += got)
+            if ((rc = sop_walk_read(it, off, d->rbuf, B64_PIECE, &got)) != 0 || !got) {
+                dump_skip(d, it, rc ? rc : SOP_ECORRUPT);
+                return 0;
+            }
+    }
+    const uint8_t *whole = it->value;
+    uint8_t *tmp = NULL;
+    if (!whole && it->size <= STREAM_PIECE) {
+        if (!(tmp = malloc(it->size ? (size_t)it->size : 1)))
+            return SOP_ENOMEM;
+        if ((rc = sop_walk_read(it, 0, tmp, (size_t)it->size, &got)) != 0 || got != it->size) {
+            dump_skip(d, it, rc ? rc : SOP_ECORRUPT);
+            free(tmp);
+            return 0;
+        }
+        whole = tmp;
+    }
+    bool ok = cli_escape_write(d->f, it->key, it->kl) && fputc('\t', d->f) != EOF;
+    if (ok && whole) {
+        ok = write_b64(d->f, whole, (size_t)it->size, d->enc);
+    } else if (ok) {
+        /* stream it: pieces of a multiple of 3 bytes encode with no padding */
+        for (uint64_t off = 0; ok && off < it->size; off += got) {
+            if ((rc = sop_walk_read(it, off, d->rbuf, B64_PIECE, &got)) != 0 || !got) {
+                free(tmp);
+                fprintf(stderr, "sop: dump: '%s': a value stopped reading half-way\n", d->name);
+                return rc ? rc : SOP_ECORRUPT;
+            }
+            size_t el = cli_b64_len(got);
+            cli_b64_encode(d->rbuf, got, d->enc);
+            ok = fwrite(d->enc, 1, el, d->f) == el;
+        }
+    }
+    free(tmp);
+    if (!ok || fputc('\n', d->f) == EOF) {
+        d->werr = true;
+        return SOP_EIO;
+    }
+    d->items++;
+    return 0;
+}
+
 int cli_cmd_dump(int argc, char **argv)
 {
     static const struct option none[] = {{NULL, 0, NULL, 0}};
     sop_db *db = NULL;
     sop_txn *t = NULL;
     sop_store *s = NULL;
-    sop_cursor *cur = NULL;
     sop_store_info info;
-    uint8_t *kcopy = NULL, *rbuf = NULL;
+    uint8_t *rbuf = NULL;
     char *enc = NULL;
     const char *dir, *name, *kind;
     uint64_t items = 0;
@@ -117,10 +202,9 @@ int cli_cmd_dump(int argc, char **argv)
     }
     dir = argv[optind];
     name = argv[optind + 1];
-    kcopy = malloc(SOP_MAX_KEY);
     rbuf = malloc(B64_PIECE);
     enc = malloc(cli_b64_len(B64_PIECE));
-    if (!kcopy || !rbuf || !enc) {
+    if (!rbuf || !enc) {
         cli_err("dump: out of memory");
         ret = CLI_FAIL;
         goto out;
@@ -155,97 +239,37 @@ int cli_cmd_dump(int argc, char **argv)
         fprintf(f, "#count %" PRIu64 "\n", info.count) < 0) {
         goto write_error;
     }
-    rc = sop_cursor_open(s, &cur);
-    if (rc != SOP_OK) {
-        cur = NULL;
-        ret = cli_fail(db, t, rc, "dump: open a cursor on '%s'", name);
-        goto out;
+    /* the store walked past damage: an item whose node or value does not
+     * read is skipped, said on stderr, and the dump goes on */
+    struct dumper d = {.f = f, .t = t, .name = name, .rbuf = rbuf, .enc = enc};
+    rc = sop_store_walk(s, dump_item, dump_damaged, &d);
+    items = d.items;
+    if (d.werr) {
+        goto write_error;
     }
-    for (rc = sop_cursor_first(cur); rc == SOP_OK; rc = sop_cursor_next(cur)) {
-        const void *k, *v;
-        size_t kl, vl;
-        uint64_t size;
-
-        rc = sop_cursor_key(cur, &k, &kl);
-        if (rc == SOP_OK) {
-            rc = sop_cursor_value_size(cur, &size);
-        }
-        if (rc != SOP_OK) {
-            ret = cli_fail(db, t, rc, "dump: '%s', item %" PRIu64, name, items);
-            goto out;
-        }
-        if (kl > SOP_MAX_KEY) {
-            cli_err("dump: '%s', item %" PRIu64 ": key of %zu bytes, over the limit", name, items,
-                    kl);
-            ret = CLI_FAIL;
-            goto out;
-        }
-        memcpy(kcopy, k, kl);
-        if (!cli_escape_write(f, kcopy, kl) || fputc('\t', f) == EOF) {
-            goto write_error;
-        }
-        if (info.options.unique && size > STREAM_PIECE) {
-            uint64_t off = 0;
-
-            /* stream it: pieces of a multiple of 3 bytes encode with no padding */
-            while (off < size) {
-                size_t want = size - off < B64_PIECE ? (size_t)(size - off) : B64_PIECE, got = 0;
-                size_t el;
-
-                rc = sop_value_read(s, kcopy, kl, off, rbuf, want, &got);
-                if (rc != SOP_OK || got != want) {
-                    ret = cli_fail(db, t, rc != SOP_OK ? rc : SOP_ECORRUPT,
-                                   "dump: '%s', item %" PRIu64 ": read value at offset %" PRIu64,
-                                   name, items, off);
-                    goto out;
-                }
-                el = cli_b64_len(got);
-                cli_b64_encode(rbuf, got, enc);
-                if (fwrite(enc, 1, el, f) != el) {
-                    goto write_error;
-                }
-                off += got;
-            }
-        } else {
-            rc = sop_cursor_value(cur, &v, &vl);
-            if (rc != SOP_OK) {
-                ret = cli_fail(db, t, rc, "dump: '%s', item %" PRIu64 ": value", name, items);
-                goto out;
-            }
-            if (vl != size) {
-                cli_err("dump: '%s', item %" PRIu64 ": value of %zu bytes, its size says %" PRIu64,
-                        name, items, vl, size);
-                ret = CLI_FAIL;
-                goto out;
-            }
-            if (!write_b64(f, v, vl, enc)) {
-                goto write_error;
-            }
-        }
-        if (fputc('\n', f) == EOF) {
-            goto write_error;
-        }
-        items++;
-    }
-    if (rc != SOP_ENOTFOUND) {
-        ret = cli_fail(db, t, rc, "dump: '%s', cursor after item %" PRIu64, name, items);
+    if (rc != SOP_OK && rc != SOP_ECORRUPT) {
+        ret = cli_fail(db, t, rc, "dump: '%s', after item %" PRIu64, name, items);
         goto out;
     }
     if (fprintf(f, "#end %" PRIu64 "\n", items) < 0 || fflush(f) != 0) {
         goto write_error;
     }
     ret = CLI_OK;
+    if (d.skipped || rc == SOP_ECORRUPT) {
+        cli_err("dump: '%s': %" PRIu64 " items written; %" PRIu64 " items and %" PRIu64
+                " ranges of keys skipped because they do not read",
+                name, items, d.skipped, d.ranges);
+        ret = CLI_FAIL;
+    }
     goto out;
 write_error:
     cli_err("dump: write stdout: %s", strerror(errno));
     ret = CLI_FAIL;
 out:
-    sop_cursor_close(cur);
     sop_txn_rollback(t);
     sop_db_close(db);
     free(enc);
     free(rbuf);
-    free(kcopy);
     return ret;
 }
 
