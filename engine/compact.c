@@ -198,7 +198,8 @@ SOP_API int sop_db_compact(sop_db *db)
     pthread_rwlock_unlock(&db->lock);
     /* new transactions see only the new locations from here on */
     db->floor_seg = floor;
-    if ((rc = db_checkpoint(db)) != 0)
+    /* twice: checkpoint.prev must not point below the floor either */
+    if ((rc = db_checkpoint(db)) != 0 || (rc = db_checkpoint(db)) != 0)
         goto out; /* the old segments stay; the next compaction retries */
     rc = db_drop_below_floor(db);
     goto out;

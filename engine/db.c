@@ -406,6 +406,15 @@ int db_checkpoint(sop_db *db)
     if (r == 0)
         r = db->os->fsync(db->os, fd);
     db->os->close(db->os, fd);
+    /* the previous checkpoint stays as checkpoint.prev: if the new one is
+     * ever damaged, recovery starts from it and replays the log since */
+    char prev[4200];
+    snprintf(prev, sizeof(prev), "%s/checkpoint.prev", db->path);
+    if (r == 0) {
+        r = db->os->rename(db->os, fin, prev);
+        if (r == -ENOENT)
+            r = 0;
+    }
     if (r == 0)
         r = db->os->rename(db->os, tmp, fin);
     if (r == 0)
@@ -422,19 +431,18 @@ out:
     return rc;
 }
 
-static int load_checkpoint(sop_db *db, uint32_t *seg, uint64_t *off)
+/* Load checkpoint file `name`: 0, SOP_ENOTFOUND when there is none,
+ * SOP_ECORRUPT when it does not check (nothing loaded then), or an error. */
+static int load_one(sop_db *db, const char *name, uint32_t *seg, uint64_t *off)
 {
     char p[4096];
     uint64_t size;
     uint8_t *buf = NULL;
     int rc = 0;
-    snprintf(p, sizeof(p), "%s/checkpoint", db->path);
+    snprintf(p, sizeof(p), "%s/%s", db->path, name);
     int fd = db->os->open(db->os, p, O_RDONLY, 0);
-    if (fd == -ENOENT) {
-        *seg = 1;
-        *off = 0;
-        return 0;
-    }
+    if (fd == -ENOENT)
+        return SOP_ENOTFOUND;
     if (fd < 0) {
         db_seterr(db, "open: read %s: %s", p, strerror(-fd));
         return os_err(fd);
@@ -504,6 +512,90 @@ out:
     free(buf);
     db->os->close(db->os, fd);
     return rc;
+}
+
+/* Forget what a checkpoint that failed half-way loaded. */
+static int clear_loaded(sop_db *db)
+{
+    reg_free(&db->reg);
+    cat_free(&db->cat);
+    memset(&db->cat, 0, sizeof(db->cat));
+    db->seq = 0;
+    db->floor_seg = 0;
+    return reg_init(&db->reg);
+}
+
+/* R2: the newest checkpoint, else the one before it (the log replayed
+ * from there loses nothing); a salvage open goes on from the log's start
+ * when both are damaged. */
+static int load_checkpoint(sop_db *db, uint32_t *seg, uint64_t *off)
+{
+    *seg = 1;
+    *off = 0;
+    int rc = load_one(db, "checkpoint", seg, off);
+    if (rc == 0)
+        return 0;
+    int first = rc;
+    char why[512];
+    snprintf(why, sizeof(why), "%s", db->errmsg);
+    if (rc != SOP_ENOTFOUND && rc != SOP_ECORRUPT)
+        return rc;
+    if ((rc = clear_loaded(db)) != 0)
+        return rc;
+    /* whatever is used instead, the close writes a good checkpoint again */
+    db->ckpt_heal = first == SOP_ECORRUPT;
+    rc = load_one(db, "checkpoint.prev", seg, off);
+    if (rc == 0) {
+        if (first == SOP_ECORRUPT) {
+            db->report_problems++;
+            db_report(db,
+                      "checkpoint: %s; the previous checkpoint was used and the log replayed "
+                      "from it",
+                      why);
+        }
+        return 0;
+    }
+    if (rc == SOP_ENOTFOUND && first == SOP_ENOTFOUND) {
+        db->errmsg[0] = '\0';
+        *seg = 1;
+        *off = 0;
+        return 0; /* a new database */
+    }
+    if (rc != SOP_ECORRUPT && rc != SOP_ENOTFOUND)
+        return rc;
+    /* no usable checkpoint: the log holds everything if it still starts at
+     * its first segment (no compaction removed any), so it is replayed from
+     * there and nothing is lost */
+    uint32_t *segs = NULL;
+    size_t ns = 0;
+    bool whole = blob_list_segments(db->os, db->path, &segs, &ns) == 0 && ns && segs[0] == 1;
+    free(segs);
+    if (whole) {
+        db->report_problems++;
+        db_report(db,
+                  "checkpoint: %s, with no usable previous one: the log was replayed from "
+                  "its first segment, which it still holds (nothing lost)",
+                  why);
+        *seg = 1;
+        *off = 0;
+        return clear_loaded(db);
+    }
+    if (!db->salvage) {
+        if (first == SOP_ECORRUPT)
+            snprintf(db->errmsg, sizeof(db->errmsg),
+                     "%s (and no usable previous checkpoint; sop check --repair salvages what "
+                     "the log still holds)",
+                     why);
+        return first == SOP_ECORRUPT ? first : rc;
+    }
+    db->report_problems++;
+    db_report(db,
+              "checkpoint: %s, and so is the previous one: the log is replayed from its "
+              "first segment (what segments removed by compaction held is lost)",
+              why);
+    *seg = 1;
+    *off = 0;
+    return clear_loaded(db);
 }
 
 /* ------------------------------------------------------------ replay */
@@ -624,12 +716,24 @@ static int replay_one(int type, const struct rkey *key, const struct loc *loc,
                   "open: commit %llu follows commit %llu in segment %08u: the log lost "
                   "committed data in between",
                   (unsigned long long)seq, (unsigned long long)rp->db->seq, loc->seg);
-        return SOP_ECORRUPT;
+        if (!rp->db->salvage)
+            return SOP_ECORRUPT;
+        rp->db->report_problems++;
+        db_report(rp->db, "%s: commits %llu to %llu are missing, their changes lost",
+                  rp->db->errmsg, (unsigned long long)rp->db->seq + 1, (unsigned long long)seq - 1);
+        rp->db->errmsg[0] = '\0';
     }
     int rc = db_apply_commit(rp->db, payload, loc->len, loc, seq);
     if (rc)
         db_seterr(rp->db, "open: commit record %llu in segment %08u is malformed: %s",
                   (unsigned long long)seq, loc->seg, sop_strerror(rc));
+    if (rc && rp->db->salvage) {
+        rp->db->report_problems++;
+        db_report(rp->db, "%s: skipped", rp->db->errmsg);
+        rp->db->errmsg[0] = '\0';
+        rp->db->seq = seq;
+        return 0;
+    }
     return rc;
 }
 
@@ -731,9 +835,10 @@ static int recover(sop_db *db)
             db_seterr(db, "open: scan the log: %s", sop_strerror(rc));
         return rc;
     }
-    /* R4: cut a torn tail so new records never follow garbage */
+    /* R4: cut a torn tail so new records never follow garbage (a salvage
+     * open changes nothing) */
     snprintf(p, sizeof(p), "%s/%08u.seg", db->path, last_seg);
-    int fd = db->os->open(db->os, p, O_RDWR, 0);
+    int fd = db->salvage ? -1 : db->os->open(db->os, p, O_RDWR, 0);
     if (fd >= 0) {
         uint64_t size = 0;
         int r = db->os->fsize(db->os, fd, &size);
@@ -759,7 +864,7 @@ static int recover(sop_db *db)
         return rc;
     }
     db->ckpt_at = 0;
-    db->ckpt_stale = last_seg != seg || last_end - off > (1u << 20);
+    db->ckpt_stale = last_seg != seg || last_end - off > (1u << 20) || db->ckpt_heal;
     return 0;
 }
 
@@ -901,7 +1006,21 @@ static void db_free(sop_db *db)
     free(db);
 }
 
+static int open_any(const char *path, const sop_db_options *opts, const struct os_ops *os,
+                    bool salvage, sop_db **out);
+
 int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops *os, sop_db **out)
+{
+    return open_any(path, opts, os, false, out);
+}
+
+SOP_API int sop_db_open_salvage(const char *path, sop_db **out)
+{
+    return open_any(path, NULL, &os_default, true, out);
+}
+
+static int open_any(const char *path, const sop_db_options *opts, const struct os_ops *os,
+                    bool salvage, sop_db **out)
 {
     char p[4096];
     int rc, r;
@@ -918,7 +1037,18 @@ int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops
     sop_db *db = db_alloc(path, opts, os);
     if (!db)
         return SOP_ENOMEM;
-    r = os->mkdir(os, path, 0755);
+    db->salvage = salvage;
+    if (salvage) { /* it changes nothing: the folder must hold a database */
+        snprintf(p, sizeof(p), "%s/SOP", path);
+        int m = os->open(os, p, O_RDONLY, 0);
+        if (m < 0) {
+            db_seterr(db, "open %s: not a sop database (%s: %s)", path, p, strerror(-m));
+            rc = os_err(m);
+            goto fail;
+        }
+        os->close(os, m);
+    }
+    r = salvage ? 0 : os->mkdir(os, path, 0755);
     if (r < 0 && r != -EEXIST) {
         db_seterr(db, "open: create folder %s: %s", path, strerror(-r));
         rc = os_err(r);
@@ -941,11 +1071,11 @@ int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops
         rc = r == -EWOULDBLOCK ? SOP_EBUSY : os_err(r);
         goto fail;
     }
-    if ((rc = write_marker(db)) != 0 || (rc = recover(db)) != 0)
+    if ((!salvage && (rc = write_marker(db)) != 0) || (rc = recover(db)) != 0)
         goto fail;
-    if (db->floor_seg && (rc = db_drop_below_floor(db)) != 0)
+    if (!salvage && db->floor_seg && (rc = db_drop_below_floor(db)) != 0)
         goto fail;
-    if ((rc = drop_dead_at_open(db)) != 0)
+    if (!salvage && (rc = drop_dead_at_open(db)) != 0)
         goto fail;
     free(db->reg.zeroed); /* what recovery's replay killed is gone now */
     db->reg.zeroed = NULL;
@@ -1141,7 +1271,9 @@ SOP_API void sop_db_close(sop_db *db)
     /* a checkpoint at close, so that the next open does not replay the
      * log written since the last one (a million-item load replayed 170 MB
      * for 8 s); it fails only at the cost of that replay */
-    if ((db->log.appended != db->ckpt_at || db->ckpt_stale) && !db->broken && !db->log.broken)
+    if (db->salvage)
+        ; /* it wrote nothing */
+    else if ((db->log.appended != db->ckpt_at || db->ckpt_stale) && !db->broken && !db->log.broken)
         db_checkpoint(db);
     else
         db_sync(db);

@@ -89,6 +89,7 @@ struct sop_db {
     uint64_t seq;           /* last committed */
     uint64_t ckpt_at;       /* log bytes appended at the last checkpoint */
     bool ckpt_stale;        /* open replayed much of the log: checkpoint at close */
+    bool ckpt_heal;         /* the newest checkpoint was damaged: write a good one  */
     uint32_t floor_seg;     /* segments below it are garbage (compaction) */
     struct sop_txn *active; /* live transactions (txn_mu) */
     struct wset *recent_old, *recent_new;
@@ -111,6 +112,7 @@ struct sop_db {
     char *report;
     size_t report_len;
     unsigned report_problems; /* lines of it that say data was damaged or lost */
+    bool salvage;             /* opened by sop_db_open_salvage: read-only, tolerant */
     pthread_mutex_t vdead_mu;
     struct vdead {
         uint32_t seg;

@@ -149,6 +149,13 @@ typedef struct sop_check_ops {
     void (*progress)(void *arg, uint64_t done, uint64_t total);
 } sop_check_ops;
 SOP_API int sop_db_check(sop_db *db, const sop_check_ops *ops, void *arg, uint64_t *problems);
+/* Open a damaged database to read what can be read (addition): recovery
+ * goes on where sop_db_open refuses (commits missing from the log, a
+ * malformed commit record, both checkpoints damaged: each said in
+ * sop_db_recovery_report), and nothing in the folder is changed: no torn
+ * end cut, no checkpoint, and write transactions answer SOP_EREADONLY.  For
+ * sop_db_check and sop_db_salvage.  Errors as sop_db_open's. */
+SOP_API int sop_db_open_salvage(const char *path, sop_db **out);
 /* Copy every item of db whose node and value still read into dst, a new
  * empty database: each store with its options, in key order (search
  * indexes are built anew by dst's commits).  What cannot be copied is said

@@ -6,6 +6,9 @@
   records.py last SEG TYPES [N]    offset of the payload of the N-th last record
                                    (default 1) whose type is in TYPES (1 image,
                                    2 delta, 3 chunk, 4 commit; comma-separated)
+  records.py batch SEG N           offset of the payload of the first node record
+                                   (a first copy: index 0) of the batch of the
+                                   N-th last commit
 
 Record header (engine/blob.h): magic "SOPR" (0x52504F53 little-endian),
 type, 3 reserved, u32 payload length, u32 crc, 16-byte owner, u64 index.
@@ -49,6 +52,19 @@ def main():
         if len(hits) < n:
             sys.exit('no such record')
         print(hits[-n] + HDR + 8)
+    elif cmd == 'batch':
+        n = int(sys.argv[3])
+        recs = list(records(seg))
+        commits = [i for i, r in enumerate(recs) if r[1] == 4]
+        if len(commits) < n:
+            sys.exit('no such commit')
+        end = commits[-n]
+        begin = commits[-n - 1] + 1 if len(commits) > n else 0
+        for off, rtype, _, _, idx in recs[begin:end]:
+            if rtype in (1, 2) and idx == 0:
+                print(off + HDR + 8)
+                return
+        sys.exit('no node record in that batch')
     else:
         sys.exit(__doc__)
 

@@ -825,8 +825,27 @@ static int cmd_check(int argc, char **argv)
     struct checker ck = {.tty = isatty(2)};
     sop_check_ops ops = {check_problem, check_note, check_progress};
     sop_db *db = NULL, *dst = NULL;
-    if ((ret = cli_open_db(dir, false, &db)) != CLI_OK)
-        return ret;
+    struct stat st;
+    char marker[4200];
+    snprintf(marker, sizeof(marker), "%s/SOP", dir);
+    if (stat(marker, &st) != 0) {
+        cli_err("check %s: not a sop database (it has no SOP file)", dir);
+        return CLI_FAIL;
+    }
+    /* a repair never changes DIR; a check opens it as always, and when that
+     * refuses, says why and checks what a salvage open reads */
+    rc = repair ? SOP_ECORRUPT : sop_db_open(dir, NULL, &db);
+    if (rc == SOP_ECORRUPT) {
+        if (!repair)
+            check_problem(&ck, sop_open_errmsg());
+        if ((rc = sop_db_open_salvage(dir, &db)) != SOP_OK) {
+            cli_err("check %s: %s: %s", dir, sop_strerror(rc), sop_open_errmsg());
+            return CLI_FAIL;
+        }
+    } else if (rc != SOP_OK) {
+        cli_err("check %s: %s: %s", dir, sop_strerror(rc), sop_open_errmsg());
+        return CLI_FAIL;
+    }
     if (!repair) {
         uint64_t problems = 0;
         rc = sop_db_check(db, &ops, &ck, &problems);
@@ -835,6 +854,7 @@ static int cmd_check(int argc, char **argv)
         if (rc != SOP_OK && rc != SOP_ECORRUPT) {
             ret = cli_fail(db, NULL, rc, "check %s", dir);
         } else {
+            problems = ck.problems;
             printf("check %s: %s (%llu problems, %llu notes)\n", dir,
                    problems ? "damaged" : "clean", (unsigned long long)problems,
                    (unsigned long long)ck.notes);
@@ -843,8 +863,6 @@ static int cmd_check(int argc, char **argv)
         sop_db_close(db);
         return ret;
     }
-    struct stat st;
-    char marker[4200];
     snprintf(marker, sizeof(marker), "%s/SOP", into);
     if (stat(marker, &st) == 0) {
         cli_err("check --repair: %s holds a database already; name a new folder", into);
