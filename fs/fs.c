@@ -152,7 +152,9 @@ static void fill_stat(fuse_ino_t ino, const struct fs_attr *a, struct stat *st)
     st->st_mode = fs_type_ifmt(a->m.type) | (a->m.mode & 07777);
     /* a directory counts its subdirectories when sopfs made it (names.c);
      * otherwise 1, "unknown", as btrfs: find must not guess leaves */
-    st->st_nlink = a->m.type == FS_T_DIR && a->m.counted ? (nlink_t)(2 + a->m.subdirs) : 1;
+    st->st_nlink = !a->m.counted           ? 1
+                   : a->m.type == FS_T_DIR ? (nlink_t)(2 + a->m.subdirs)
+                                           : (nlink_t)a->m.subdirs; /* a hard-linked file's names */
     if (a->m.type == FS_T_CHR || a->m.type == FS_T_BLK)
         st->st_rdev = (dev_t)a->m.rdev;
     st->st_uid = a->m.uid;
@@ -241,8 +243,14 @@ static int writer_view(struct fs *fs, struct fs_node *n, struct fs_wgroup *g, pi
                        const struct fs_path *p, struct fs_attr *a, bool *sole, double *timeout)
 {
     int rc = 0;
+    struct fs_path np = {0};
     if (n->kind != K_ENTRY)
         return 0;
+    if (n->linked && n->wgroups) { /* a name's path is not where the bytes are */
+        if ((rc = fs_node_path(fs, n, &np)) != 0)
+            return rc;
+        p = &np;
+    }
     pthread_mutex_lock(&n->mu);
     if (n->wgroups) {
         if (timeout)
@@ -257,6 +265,7 @@ static int writer_view(struct fs *fs, struct fs_node *n, struct fs_wgroup *g, pi
         }
     }
     pthread_mutex_unlock(&n->mu);
+    fs_path_free(&np);
     return rc;
 }
 
@@ -296,7 +305,7 @@ static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name, pid_
         if ((rc = resolve(fs, &dp, &da)) != 0)
             goto out;
         int kind = txnctl ? K_CTL_TXN : stats ? K_CTL_STATS : K_CTL_SEARCH;
-        n = fs_node_lookup(fs, pn, name, kind, FS_T_FILE);
+        n = fs_node_lookup(fs, pn, name, kind, FS_T_FILE, NULL);
         if (!n) {
             rc = -ENOMEM;
             goto out;
@@ -309,7 +318,8 @@ static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name, pid_
         }
         if ((rc = fs_path_child(&dp, name, &cp)) != 0 || (rc = resolve(fs, &cp, &a)) != 0)
             goto out;
-        n = fs_node_lookup(fs, pn, name, pn->kind == K_ROOT ? K_STORE : K_ENTRY, a.m.type);
+        n = fs_node_lookup(fs, pn, name, pn->kind == K_ROOT ? K_STORE : K_ENTRY, a.m.type,
+                           a.m.linked ? a.m.link : NULL);
         if (!n) {
             rc = -ENOMEM;
             goto out;
@@ -786,8 +796,8 @@ static int make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, uint8
         goto out;
     if (existed)
         *existed = m.existed;
-    struct fs_node *n =
-        fs_node_lookup(fs, pn, name, pn->kind == K_ROOT ? K_STORE : K_ENTRY, m.a.m.type);
+    struct fs_node *n = fs_node_lookup(fs, pn, name, pn->kind == K_ROOT ? K_STORE : K_ENTRY,
+                                       m.a.m.type, m.a.m.linked ? m.a.m.link : NULL);
     if (!n) {
         rc = -ENOMEM;
         goto out;
@@ -847,12 +857,89 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
     reply_entry(req, "symlink", parent, name, rc, &e);
 }
 
+struct link_arg {
+    const struct fs_path *src, *dir, *dst;
+    struct fs_attr a; /* out: the file's, after */
+};
+
+static int link_fn(struct fs *fs, struct fs_tx *tx, void *arg)
+{
+    struct link_arg *l = arg;
+    struct fs_attr pa;
+    int rc = fs_ns_resolve(fs, tx->t, l->dir, &pa);
+    if (rc)
+        return rc;
+    if (pa.m.type != FS_T_DIR)
+        return -ENOTDIR;
+    if ((rc = fs_ns_link(fs, tx->t, l->src, l->dst, &l->a)) != 0)
+        return rc;
+    return fs_ns_dir_touch(fs, tx->t, l->dir, fs_now_ns(), 0);
+}
+
+/* A new name for the file of node ino (names.c has the layout): the kernel
+ * is told the same inode, one lookup more. */
+static int fs_do_link(struct fs *fs, fuse_ino_t ino, fuse_ino_t newparent, const char *newname,
+                      struct fuse_entry_param *e)
+{
+    struct fs_path src = {0}, dir = {0}, dst = {0};
+    struct fs_node *n = fs_node_get(fs, ino), *pn = fs_node_get(fs, newparent);
+    int rc;
+    memset(e, 0, sizeof(*e));
+    if (!n || !pn) {
+        rc = -ENOENT;
+        goto out;
+    }
+    if (n->kind != K_ENTRY || n->type == FS_T_DIR) {
+        rc = -EPERM; /* directories, stores, control files */
+        goto out;
+    }
+    if (is_ctl(pn) || pn->type != FS_T_DIR) {
+        rc = -ENOTDIR;
+        goto out;
+    }
+    if ((rc = fs_name_check(newname, pn->kind == K_ROOT)) != 0)
+        goto out;
+    if (pn->kind == K_ROOT) { /* the root holds stores only */
+        rc = -EPERM;
+        goto out;
+    }
+    pthread_mutex_lock(&fs->mu);
+    bool gone = n->detached;
+    pthread_mutex_unlock(&fs->mu);
+    if (gone) {
+        rc = -ENOENT;
+        goto out;
+    }
+    /* what writers wrote so far moves with the file to its inode */
+    pthread_mutex_lock(&n->mu);
+    fs_writer_settle(fs, n);
+    pthread_mutex_unlock(&n->mu);
+    if ((rc = fs_node_path(fs, n, &src)) != 0 || (rc = fs_node_path(fs, pn, &dir)) != 0 ||
+        (rc = fs_path_child(&dir, newname, &dst)) != 0)
+        goto out;
+    struct link_arg l = {.src = &src, .dir = &dir, .dst = &dst};
+    if ((rc = fs_run(fs, &src, &dst, true, link_fn, &l)) != 0)
+        goto out;
+    fs_node_set_link(fs, n, l.a.m.link);
+    pthread_mutex_lock(&fs->mu);
+    n->nlookup++; /* the reply is an entry: the kernel counts a lookup */
+    pthread_mutex_unlock(&fs->mu);
+    remember_attr(fs, n, &l.a, false);
+    fill_entry(fs, n, &l.a, e);
+out:
+    fs_path_free(&src);
+    fs_path_free(&dir);
+    fs_path_free(&dst);
+    fs_node_put(fs, n);
+    fs_node_put(fs, pn);
+    return rc;
+}
+
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-    (void)ino;
-    (void)newparent;
-    (void)newname;
-    fuse_reply_err(req, EPERM); /* a record has one key: no hard links */
+    struct fuse_entry_param e;
+    int rc = fs_do_link(fuse_req_userdata(req), ino, newparent, newname, &e);
+    reply_entry(req, "link", newparent, newname, rc, &e);
 }
 
 /* ------------------------------------------------------------ removing entries */
@@ -860,6 +947,9 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 struct remove_arg {
     const struct fs_path *parent, *p;
     bool dir;
+    bool linked;      /* out: it was a name of a hard-linked file ... */
+    uint8_t link[16]; /* ... this one */
+    uint64_t left;    /* ... which has this many names left           */
 };
 
 static int remove_fn(struct fs *fs, struct fs_tx *tx, void *arg)
@@ -889,9 +979,26 @@ static int remove_fn(struct fs *fs, struct fs_tx *tx, void *arg)
     } else if (a.m.type == FS_T_DIR) {
         return -EISDIR;
     }
-    if ((rc = fs_ns_remove(fs, tx->t, r->p, a.m.type)) != 0)
+    r->linked = a.m.linked;
+    memcpy(r->link, a.m.link, sizeof(r->link));
+    if ((rc = fs_ns_remove(fs, tx->t, r->p, a.m.type, &r->left)) != 0)
         return rc;
     return fs_ns_dir_touch(fs, tx->t, r->parent, fs_now_ns(), r->dir ? -1 : 0);
+}
+
+/* A name went: its node goes with it, unless it is a hard-linked file that
+ * other names still reach. */
+static void name_gone(struct fs *fs, struct fs_node *pn, const char *name, bool linked,
+                      const uint8_t *link, uint64_t left)
+{
+    if (!linked) {
+        fs_node_detach(fs, pn, name);
+    } else if (left > 0) {
+        fs_node_unname(fs, pn, name);
+    } else {
+        fs_node_detach(fs, pn, name);
+        fs_node_detach_link(fs, link);
+    }
 }
 
 static int fs_do_remove(struct fs *fs, fuse_ino_t parent, const char *name, bool dir)
@@ -921,7 +1028,7 @@ static int fs_do_remove(struct fs *fs, fuse_ino_t parent, const char *name, bool
     }
     struct remove_arg r = {.parent = &dp, .p = &cp, .dir = dir};
     if ((rc = fs_run(fs, &cp, NULL, true, remove_fn, &r)) == 0)
-        fs_node_detach(fs, pn, name);
+        name_gone(fs, pn, name, r.linked, r.link, r.left);
 out:
     fs_path_free(&dp);
     fs_path_free(&cp);
@@ -954,6 +1061,10 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 struct rename_arg {
     const struct fs_path *sdir, *ddir; /* their directories */
     const struct fs_path *src, *dst;
+    bool dst_linked;      /* out: the target replaced was a name of a hard-linked */
+    uint8_t dst_link[16]; /* file, this one, with dst_left names left            */
+    uint64_t dst_left;
+    bool noop;
     unsigned flags;
 };
 
@@ -989,18 +1100,26 @@ static int rename_fn(struct fs *fs, struct fs_tx *tx, void *arg)
         return rc;
     if (sa.m.type == FS_T_DIR && fs_path_under(r->dst, r->src))
         return -EINVAL; /* into its own subtree */
+    if (sa.m.linked && strcmp(r->src->store, r->dst->store))
+        return -EXDEV; /* a hard-linked file's names stay in its store (names.c) */
     rc = fs_ns_resolve(fs, tx->t, r->dst, &da);
     bool replaced = rc == 0 && da.m.type == FS_T_DIR;
     if (rc == 0) {
         if (r->flags & RENAME_NOREPLACE)
             return -EEXIST;
+        if (sa.m.linked && da.m.linked && !memcmp(sa.m.link, da.m.link, 16)) {
+            r->noop = true; /* two names of one file: POSIX says nothing happens */
+            return 0;
+        }
+        r->dst_linked = da.m.linked;
+        memcpy(r->dst_link, da.m.link, 16);
         if (sa.m.type == FS_T_DIR && da.m.type != FS_T_DIR)
             return -ENOTDIR;
         if (sa.m.type != FS_T_DIR && da.m.type == FS_T_DIR)
             return -EISDIR;
         if (da.m.type == FS_T_DIR && (rc = fs_ns_empty(fs, tx->t, r->dst)) != 0)
             return rc;
-        if ((rc = fs_ns_remove(fs, tx->t, r->dst, da.m.type)) != 0)
+        if ((rc = fs_ns_remove(fs, tx->t, r->dst, da.m.type, &r->dst_left)) != 0)
             return rc;
     } else if (rc != -ENOENT) {
         return rc;
@@ -1120,8 +1239,11 @@ static int fs_do_rename(struct fs *fs, fuse_ino_t parent, const char *name, fuse
         fs_node_put(fs, sn);
     }
     struct rename_arg r = {.sdir = &sdp, .ddir = &ddp, .src = &sp, .dst = &dp, .flags = flags};
-    if ((rc = fs_run(fs, &sp, &dp, true, rename_fn, &r)) == 0)
+    if ((rc = fs_run(fs, &sp, &dp, true, rename_fn, &r)) == 0 && !r.noop) {
         rc = fs_node_move(fs, pn, name, npn, newname);
+        if (r.dst_linked && r.dst_left == 0)
+            fs_node_detach_link(fs, r.dst_link); /* the file it replaced had no other name */
+    }
 out:
     fs_path_free(&sdp);
     fs_path_free(&ddp);
@@ -1929,7 +2051,8 @@ static int add_dirent_plus(struct readdir_arg *r, const char *name, unsigned dty
         r->ino = v;
         r->cap = cap;
     }
-    n = fs_node_lookup(fs, dir, name, dir->kind == K_ROOT ? K_STORE : K_ENTRY, a.m.type);
+    n = fs_node_lookup(fs, dir, name, dir->kind == K_ROOT ? K_STORE : K_ENTRY, a.m.type,
+                       a.m.linked ? a.m.link : NULL);
     if (!n) {
         fs_path_free(&cp);
         return -ENOMEM;

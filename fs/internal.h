@@ -102,16 +102,24 @@ struct fs_meta {
     uint32_t uid, gid;
     int64_t atime_ns, mtime_ns, ctime_ns;
     uint64_t rdev;   /* device number (FS_T_CHR, FS_T_BLK)          */
-    int64_t subdirs; /* directories: subdirectories, when counted   */
+    int64_t subdirs; /* directories: subdirectories, when counted;  */
+                     /* a hard-linked file's inode record: its names */
     bool counted;    /* ... which is so for directories sopfs made  */
+    bool linked;     /* a name of a hard-linked file: link is its inode */
+    uint8_t link[16];
 };
 
-/* What getattr needs of an entry. */
+/* What getattr needs of an entry.  For a name of a hard-linked file, m is
+ * its inode's record (m.linked set, m.link its identity, m.subdirs its
+ * names) and size the inode's. */
 struct fs_attr {
     struct fs_meta m;
     uint64_t size;
     bool has_meta; /* false: defaults (a record written through the C API) */
 };
+
+/* The most names a file may have (EMLINK beyond). */
+#define FS_LINK_MAX 65000
 
 /* Where a node lives: store NULL is the root; key "" is the store itself. */
 struct fs_path {
@@ -154,11 +162,15 @@ struct fs_node {
     fuse_ino_t ino;
     struct fs_node *parent; /* holds a reference on it; NULL for the root  */
     char *name;
-    int kind;                             /* enum fs_kind                                    */
-    uint8_t type;                         /* FS_T_*: what the kernel was told                */
-    uint64_t nlookup;                     /* the kernel's lookup count (forget)              */
-    unsigned refs;                        /* handles, in-flight operations, children         */
-    bool detached;                        /* unlinked or replaced: its name maps elsewhere   */
+    int kind;                  /* enum fs_kind                                    */
+    uint8_t type;              /* FS_T_*: what the kernel was told                */
+    uint64_t nlookup;          /* the kernel's lookup count (forget)              */
+    unsigned refs;             /* handles, in-flight operations, children         */
+    bool detached;             /* unlinked or replaced: its name maps elsewhere   */
+    bool unnamed;              /* out of the name hash (its name was removed or replaced)       */
+    bool linked;               /* a hard-linked file: its path is its inode's (fs_node_path), and */
+    uint8_t link[16];          /* every name of it maps to this node (fs_node_lookup)             */
+    struct fs_node *next_link; /* hash chain by link (fs->mu)                            */
     struct fs_node *next_ino, *next_name; /* hash chains (fs->mu)          */
 
     /* the attributes last told the kernel (fs->mu): what fstat of an open
@@ -265,7 +277,7 @@ struct fs {
 
     pthread_mutex_t mu; /* the inode table */
     struct fs_node *root;
-    struct fs_node **by_ino, **by_name;
+    struct fs_node **by_ino, **by_name, **by_link;
     size_t nbuckets, nnodes;
     fuse_ino_t next_ino;
     uint64_t gen_all; /* bumped when a scope ends: page caches are suspect */
@@ -299,9 +311,20 @@ struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino);
 void fs_node_ref(struct fs *fs, struct fs_node *n);
 void fs_node_put(struct fs *fs, struct fs_node *n);
 /* Find or make the node of (parent, name) and count one kernel lookup.
- * A node of another kind or type under that name is detached first. */
+ * A node of another kind, type or link under that name is detached first.
+ * link (NULL: not hard-linked): every name of one hard-linked file maps to
+ * one node, found by its link. */
 struct fs_node *fs_node_lookup(struct fs *fs, struct fs_node *parent, const char *name, int kind,
-                               uint8_t type);
+                               uint8_t type, const uint8_t *link);
+/* The node of hard-linked file `link`, referenced, or NULL. */
+struct fs_node *fs_node_by_link(struct fs *fs, const uint8_t link[16]);
+/* Node n became hard-linked (a first link(2)): its path is its inode's. */
+void fs_node_set_link(struct fs *fs, struct fs_node *n, const uint8_t link[16]);
+/* The last name of hard-linked file `link` is gone: its node is detached. */
+void fs_node_detach_link(struct fs *fs, const uint8_t link[16]);
+/* Name (parent, name) of a hard-linked file is gone while others remain:
+ * it maps to nothing, the file's node stays. */
+void fs_node_unname(struct fs *fs, struct fs_node *parent, const char *name);
 void fs_node_forget(struct fs *fs, fuse_ino_t ino, uint64_t nlookup);
 /* The node named (parent, name), referenced, or NULL. */
 struct fs_node *fs_node_child(struct fs *fs, struct fs_node *parent, const char *name);
@@ -346,8 +369,19 @@ int fs_ns_dir_touch(struct fs *fs, sop_txn *t, const struct fs_path *dir, int64_
 int fs_ns_open_store(struct fs *fs, sop_txn *t, const char *name, sop_store **s);
 /* Is the directory p empty?  0 yes, -ENOTEMPTY, or -errno. */
 int fs_ns_empty(struct fs *fs, sop_txn *t, const struct fs_path *p);
-/* Remove an entry (file, symlink, directory record) and its metadata. */
-int fs_ns_remove(struct fs *fs, sop_txn *t, const struct fs_path *p, uint8_t type);
+/* Remove an entry (file, symlink, directory record) and its metadata.  A
+ * name of a hard-linked file takes one from its inode's count, and the
+ * inode goes with the last; *left (may be NULL) gets the names left (0 for
+ * an entry that was not linked). */
+int fs_ns_remove(struct fs *fs, sop_txn *t, const struct fs_path *p, uint8_t type, uint64_t *left);
+/* Hard links (names.c): make dst a new name of the file named src (not a
+ * directory), in the same store.  The first link moves the file's value and
+ * record to its inode (".sop-inodes/ID" of the store, hidden) and makes
+ * src a name of it; *a gets the inode's attributes after. */
+int fs_ns_link(struct fs *fs, sop_txn *t, const struct fs_path *src, const struct fs_path *dst,
+               struct fs_attr *a);
+/* The path of the inode of a hard-linked file in store `store`. */
+int fs_ns_inode_path(const char *store, const uint8_t link[16], struct fs_path *out);
 /* Move an entry (a whole subtree for a directory) to an absent dst. */
 int fs_ns_move(struct fs *fs, sop_txn *t, const struct fs_path *src, uint8_t type,
                const struct fs_path *dst);

@@ -35,7 +35,20 @@
  *     32     8    ctime
  *     40     8    device number (character and block devices)
  *     48     8    directories: number of subdirectories (signed), valid
- *                 when flag bit 0 is set: st_nlink is then 2 + it
+ *                 when flag bit 0 is set: st_nlink is then 2 + it; a
+ *                 hard-linked file's inode record: its number of names
+ *     56     16   flag bit 1 (a name of a hard-linked file): its link
+ *
+ * Hard links.  A file that gets a second name (link(2)) moves its value and
+ * record to its inode: the item ".sop-inodes/LINK" of its store (a reserved
+ * name: never listed) and that key's record, which counts its names.  Each
+ * name is then an empty item with a record of flag bit 1 and the link; its
+ * other fields are those of the file when it was linked, and unused.
+ * Everything about the file (bytes, mode, owner, times) is the inode's, so
+ * every name shows the same; unlink takes one from the count and removes
+ * the inode with the last.  Hard links stay in their store: a link or a
+ * rename to another store answers EXDEV.  Through the C API, the bytes of
+ * such a file are at ".sop-inodes/LINK", each name an empty value.
  *
  * A special file (FIFO, socket, device) is an empty item with its record,
  * as a symbolic link is an item holding its target.  A directory's record
@@ -67,12 +80,18 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
-#define META_LEN 56
+#define META_LEN 72
+/* Where hard-linked files' inodes are, in their store (a reserved name). */
+#define FS_INODES ".sop-inodes/"
 #define META_LEN_V0 40 /* records written before rdev and subdirs */
 #define META_COUNTED 1u
+#define META_LINKED 2u
+#define META_LEN_V1 56 /* ... and before links */
 #define META_VERSION 1
 
 /* ------------------------------------------------------------ paths */
@@ -219,7 +238,7 @@ static void meta_encode(const struct fs_meta *m, uint8_t out[META_LEN])
     memset(out, 0, META_LEN);
     out[0] = META_VERSION;
     out[1] = m->type;
-    out[2] = m->type == FS_T_DIR && m->counted ? META_COUNTED : 0;
+    out[2] = (m->counted ? META_COUNTED : 0) | (m->linked ? META_LINKED : 0);
     put32(out + 4, m->mode & 07777);
     put32(out + 8, m->uid);
     put32(out + 12, m->gid);
@@ -228,6 +247,8 @@ static void meta_encode(const struct fs_meta *m, uint8_t out[META_LEN])
     put64(out + 32, (uint64_t)m->ctime_ns);
     put64(out + 40, m->rdev);
     put64(out + 48, (uint64_t)m->subdirs);
+    if (m->linked)
+        memcpy(out + 56, m->link, 16);
 }
 
 static int meta_decode(const void *v, size_t vl, struct fs_meta *m)
@@ -243,10 +264,14 @@ static int meta_decode(const void *v, size_t vl, struct fs_meta *m)
     m->atime_ns = (int64_t)get64(p + 16);
     m->mtime_ns = (int64_t)get64(p + 24);
     m->ctime_ns = (int64_t)get64(p + 32);
-    if (vl >= META_LEN) {
+    if (vl >= META_LEN_V1) {
         m->rdev = get64(p + 40);
         m->subdirs = (int64_t)get64(p + 48);
-        m->counted = m->type == FS_T_DIR && (p[2] & META_COUNTED) && m->subdirs >= 0;
+        m->counted = (p[2] & META_COUNTED) && m->subdirs >= 0;
+    }
+    if (vl >= META_LEN && (p[2] & META_LINKED) && m->type != FS_T_DIR) {
+        m->linked = true;
+        memcpy(m->link, p + 56, 16);
     }
     return 0;
 }
@@ -471,6 +496,58 @@ static int has_prefix(struct fs *fs, sop_txn *t, sop_store *s, const char *pfx, 
     return found;
 }
 
+int fs_ns_inode_path(const char *store, const uint8_t link[16], struct fs_path *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    memset(out, 0, sizeof(*out));
+    out->store = strdup(store);
+    out->key = malloc(sizeof(FS_INODES) + 32);
+    if (!out->store || !out->key) {
+        fs_path_free(out);
+        return -ENOMEM;
+    }
+    memcpy(out->key, FS_INODES, sizeof(FS_INODES) - 1);
+    char *k = out->key + sizeof(FS_INODES) - 1;
+    for (int i = 0; i < 16; i++) {
+        k[2 * i] = hex[link[i] >> 4];
+        k[2 * i + 1] = hex[link[i] & 15];
+    }
+    k[32] = '\0';
+    out->klen = sizeof(FS_INODES) - 1 + 32;
+    return 0;
+}
+
+/* a->m is the record of a name of a hard-linked file: the file is its
+ * inode's record and value. */
+static int resolve_inode(struct fs *fs, sop_txn *t, const char *store, struct fs_attr *a)
+{
+    struct fs_path ip;
+    sop_store *ds;
+    uint8_t link[16];
+    memcpy(link, a->m.link, 16);
+    int rc = fs_ns_inode_path(store, link, &ip);
+    if (rc)
+        return rc;
+    if ((rc = meta_get(fs, t, &ip, FS_T_FILE, &a->m)) == 0 &&
+        (rc = fs_ns_open_store(fs, t, store, &ds)) == 0) {
+        rc = sop_value_size(ds, ip.key, ip.klen, &a->size);
+        if (rc == SOP_ENOTFOUND) {
+            a->size = 0;
+            rc = 0;
+        }
+        rc = rc ? fs_sop_err(fs, t, rc, "value size") : 0;
+    }
+    if (rc == -ENOENT || rc == -EBADMSG)
+        fs_log(LOG_ERR, "a name in store %s refers to the missing inode %s", store, ip.key);
+    fs_path_free(&ip);
+    if (rc)
+        return rc == -EBADMSG ? -EIO : rc;
+    a->m.linked = true;
+    memcpy(a->m.link, link, 16);
+    a->has_meta = true;
+    return 0;
+}
+
 int fs_ns_resolve(struct fs *fs, sop_txn *t, const struct fs_path *p, struct fs_attr *a)
 {
     sop_store *ds;
@@ -512,6 +589,8 @@ int fs_ns_resolve(struct fs *fs, sop_txn *t, const struct fs_path *p, struct fs_
     rc = meta_get(fs, t, p, FS_T_FILE, &a->m);
     if (rc == 0 && a->m.type != FS_T_DIR) {
         rc = sop_value_size(ds, p->key, p->klen, &a->size);
+        if (rc == 0 && a->m.linked)
+            return resolve_inode(fs, t, p->store, a);
         if (rc == 0) {
             a->has_meta = true;
             return 0;
@@ -593,22 +672,160 @@ out:
     return rc;
 }
 
-int fs_ns_remove(struct fs *fs, sop_txn *t, const struct fs_path *p, uint8_t type)
+/* One name of hard-linked file `link` in store `store` is gone: its count
+ * goes down, and the inode with the last.  *left: the names left. */
+static int inode_unlinked(struct fs *fs, sop_txn *t, const char *store, const uint8_t *link,
+                          uint64_t *left)
+{
+    struct fs_path ip;
+    struct fs_meta im;
+    sop_store *ds;
+    int rc = fs_ns_inode_path(store, link, &ip);
+    if (rc)
+        return rc;
+    if ((rc = meta_get(fs, t, &ip, FS_T_FILE, &im)) != 0)
+        goto out;
+    if (im.counted && im.subdirs > 1) {
+        im.subdirs--;
+        im.ctime_ns = fs_now_ns();
+        *left = (uint64_t)im.subdirs;
+        rc = fs_ns_meta_put(fs, t, &ip, &im);
+        goto out;
+    }
+    *left = 0;
+    if ((rc = fs_ns_open_store(fs, t, store, &ds)) != 0)
+        goto out;
+    int drc = sop_remove(ds, ip.key, ip.klen);
+    if (drc && drc != SOP_ENOTFOUND) {
+        rc = fs_sop_err(fs, t, drc, "remove the inode");
+        goto out;
+    }
+    rc = fs_ns_meta_del(fs, t, &ip, FS_T_FILE);
+out:
+    fs_path_free(&ip);
+    return rc;
+}
+
+int fs_ns_remove(struct fs *fs, sop_txn *t, const struct fs_path *p, uint8_t type, uint64_t *left)
 {
     sop_store *ds;
+    struct fs_meta m;
     int rc;
+    uint64_t dummy;
+    if (!left)
+        left = &dummy;
+    *left = 0;
     if ((rc = fs_ns_open_store(fs, t, p->store, &ds)) != 0)
         return rc;
     if (type == FS_T_DIR) {
         rc = fs_ns_meta_del(fs, t, p, FS_T_DIR);
         return rc == -ENOENT ? 0 : rc;
     }
+    int mrc = meta_get(fs, t, p, FS_T_FILE, &m);
     int drc = sop_remove(ds, p->key, p->klen);
     if (drc && drc != SOP_ENOTFOUND)
         return fs_sop_err(fs, t, drc, "remove");
     rc = fs_ns_meta_del(fs, t, p, FS_T_FILE);
+    if (rc == 0 && mrc == 0 && m.linked)
+        return inode_unlinked(fs, t, p->store, m.link, left);
     if (rc == -ENOENT)
         return drc ? -ENOENT : 0;
+    return rc;
+}
+
+int fs_ns_link(struct fs *fs, sop_txn *t, const struct fs_path *src, const struct fs_path *dst,
+               struct fs_attr *a)
+{
+    struct fs_attr sa, da;
+    struct fs_path ip = {0};
+    sop_store *ds;
+    int rc;
+    if (strcmp(src->store, dst->store))
+        return -EXDEV; /* a file's names stay in its store (names.c, top) */
+    if ((rc = fs_ns_open_store(fs, t, src->store, &ds)) != 0)
+        return rc;
+    rc = fs_ns_resolve(fs, t, dst, &da);
+    if (rc == 0)
+        return -EEXIST;
+    if (rc != -ENOENT)
+        return rc;
+    bool is_inode =
+        src->klen > sizeof(FS_INODES) - 1 && !memcmp(src->key, FS_INODES, sizeof(FS_INODES) - 1);
+    struct fs_meta im, nm;
+    if (is_inode) { /* the node is hard-linked already: its inode's path */
+        if ((rc = meta_get(fs, t, src, FS_T_FILE, &im)) != 0)
+            return rc;
+        if (!im.counted || im.subdirs >= FS_LINK_MAX)
+            return im.counted ? -EMLINK : -EIO;
+        if ((rc = fs_path_copy(src, &ip)) != 0)
+            return rc;
+        nm = im;
+        const char *hexid = src->key + sizeof(FS_INODES) - 1;
+        for (int i = 0; i < 16; i++) {
+            unsigned b;
+            sscanf(hexid + 2 * i, "%2x", &b);
+            nm.link[i] = (uint8_t)b;
+        }
+        im.subdirs++;
+    } else {
+        if ((rc = fs_ns_resolve(fs, t, src, &sa)) != 0)
+            goto out;
+        if (sa.m.type == FS_T_DIR) {
+            rc = -EPERM;
+            goto out;
+        }
+        if (sa.m.linked) { /* named by another name of a linked file */
+            if ((rc = fs_ns_inode_path(src->store, sa.m.link, &ip)) != 0)
+                goto out;
+            im = sa.m;
+            im.linked = false;
+            if (im.subdirs >= FS_LINK_MAX) {
+                rc = -EMLINK;
+                goto out;
+            }
+            nm = sa.m;
+            im.subdirs++;
+        } else {
+            /* the first link: the file's value and record move to its inode */
+            uint8_t link[16];
+            if (getrandom(link, sizeof(link), 0) != (ssize_t)sizeof(link)) {
+                rc = -EIO;
+                goto out;
+            }
+            if ((rc = fs_ns_inode_path(src->store, link, &ip)) != 0)
+                goto out;
+            int mr = sop_move(ds, src->key, src->klen, ds, ip.key, ip.klen);
+            if (mr == 0)
+                mr = sop_upsert(ds, src->key, src->klen, "", 0);
+            if (mr) {
+                rc = fs_sop_err(fs, t, mr, "link");
+                goto out;
+            }
+            im = sa.m;
+            im.linked = false;
+            im.counted = true;
+            im.subdirs = 2;
+            nm = sa.m;
+            nm.linked = true;
+            memcpy(nm.link, link, 16);
+            if ((rc = fs_ns_meta_put(fs, t, src, &nm)) != 0)
+                goto out;
+        }
+    }
+    im.ctime_ns = fs_now_ns();
+    nm.linked = true;
+    if ((rc = fs_ns_meta_put(fs, t, &ip, &im)) != 0)
+        goto out;
+    int ur = sop_upsert(ds, dst->key, dst->klen, "", 0);
+    if (ur) {
+        rc = fs_sop_err(fs, t, ur, "link");
+        goto out;
+    }
+    if ((rc = fs_ns_meta_put(fs, t, dst, &nm)) != 0)
+        goto out;
+    rc = fs_ns_resolve(fs, t, dst, a);
+out:
+    fs_path_free(&ip);
     return rc;
 }
 

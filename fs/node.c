@@ -14,6 +14,10 @@
  *  - a detached node is out of the name hash (its name was unlinked or now
  *    names another node) but keeps its parent and name, so open handles can
  *    still reach the old key in their own snapshot;
+ *  - a hard-linked file is one node whatever name it is looked up by (a
+ *    third hash finds it by its link); it is in the name hash under one of
+ *    its names at most (unnamed once that name is gone), and its path is its
+ *    inode's (names.c), so nothing of it depends on which name it has;
  *  - inode numbers are never reused while the daemon runs.
  */
 #include "internal.h"
@@ -36,6 +40,37 @@ static size_t hash_name(const struct fs *fs, const struct fs_node *parent, const
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
     return (size_t)(h % fs->nbuckets);
+}
+
+static size_t hash_link(const struct fs *fs, const uint8_t *link)
+{
+    uint64_t h;
+    memcpy(&h, link, 8);
+    return (size_t)(h % fs->nbuckets);
+}
+
+static void link_insert(struct fs *fs, struct fs_node *n)
+{
+    size_t b = hash_link(fs, n->link);
+    n->next_link = fs->by_link[b];
+    fs->by_link[b] = n;
+}
+
+static void link_remove(struct fs *fs, struct fs_node *n)
+{
+    for (struct fs_node **pp = &fs->by_link[hash_link(fs, n->link)]; *pp; pp = &(*pp)->next_link)
+        if (*pp == n) {
+            *pp = n->next_link;
+            return;
+        }
+}
+
+static struct fs_node *find_link(struct fs *fs, const uint8_t *link)
+{
+    for (struct fs_node *n = fs->by_link[hash_link(fs, link)]; n; n = n->next_link)
+        if (!memcmp(n->link, link, 16) && !n->detached)
+            return n;
+    return NULL;
 }
 
 static void ino_insert(struct fs *fs, struct fs_node *n)
@@ -79,15 +114,18 @@ static void maybe_grow(struct fs *fs)
     size_t nb = fs->nbuckets * 4;
     struct fs_node **bi = calloc(nb, sizeof(*bi));
     struct fs_node **bn = calloc(nb, sizeof(*bn));
-    if (!bi || !bn) {
+    struct fs_node **bl = calloc(nb, sizeof(*bl));
+    if (!bi || !bn || !bl) {
         free(bi);
         free(bn);
+        free(bl);
         return;
     }
-    struct fs_node **oi = fs->by_ino, **on = fs->by_name;
+    struct fs_node **oi = fs->by_ino, **on = fs->by_name, **ol = fs->by_link;
     size_t ob = fs->nbuckets;
     fs->by_ino = bi;
     fs->by_name = bn;
+    fs->by_link = bl;
     fs->nbuckets = nb;
     for (size_t i = 0; i < ob; i++) {
         for (struct fs_node *n = oi[i], *next; n; n = next) {
@@ -98,9 +136,14 @@ static void maybe_grow(struct fs *fs)
             next = n->next_name;
             name_insert(fs, n);
         }
+        for (struct fs_node *n = ol[i], *next; n; n = next) {
+            next = n->next_link;
+            link_insert(fs, n);
+        }
     }
     free(oi);
     free(on);
+    free(ol);
 }
 
 static struct fs_node *node_new(struct fs *fs, struct fs_node *parent, const char *name, int kind,
@@ -135,8 +178,10 @@ static void maybe_free(struct fs *fs, struct fs_node *n)
     while (n && n != fs->root && n->nlookup == 0 && n->refs == 0) {
         struct fs_node *parent = n->parent;
         ino_remove(fs, n);
-        if (!n->detached)
+        if (!n->detached && !n->unnamed)
             name_remove(fs, n);
+        if (n->linked)
+            link_remove(fs, n);
         fs_writer_free_all(n); /* none: writers hold references */
         pthread_mutex_destroy(&n->mu);
         free(n->name);
@@ -153,7 +198,8 @@ int fs_nodes_init(struct fs *fs)
     fs->nbuckets = 1024;
     fs->by_ino = calloc(fs->nbuckets, sizeof(*fs->by_ino));
     fs->by_name = calloc(fs->nbuckets, sizeof(*fs->by_name));
-    if (!fs->by_ino || !fs->by_name)
+    fs->by_link = calloc(fs->nbuckets, sizeof(*fs->by_link));
+    if (!fs->by_ino || !fs->by_name || !fs->by_link)
         return -ENOMEM;
     fs->next_ino = FUSE_ROOT_ID;
     fs->root = node_new(fs, NULL, "", K_ROOT, FS_T_DIR);
@@ -177,7 +223,8 @@ void fs_nodes_free(struct fs *fs)
     }
     free(fs->by_ino);
     free(fs->by_name);
-    fs->by_ino = fs->by_name = NULL;
+    free(fs->by_link);
+    fs->by_ino = fs->by_name = fs->by_link = NULL;
     fs->root = NULL;
 }
 
@@ -225,21 +272,61 @@ void fs_node_put(struct fs *fs, struct fs_node *n)
 }
 
 struct fs_node *fs_node_lookup(struct fs *fs, struct fs_node *parent, const char *name, int kind,
-                               uint8_t type)
+                               uint8_t type, const uint8_t *link)
 {
     pthread_mutex_lock(&fs->mu);
     struct fs_node *n = find_name(fs, parent, name);
-    if (n && (n->kind != kind || n->type != type)) {
-        name_remove(fs, n);
-        n->detached = true;
+    if (n && (n->kind != kind || n->type != type || n->linked != (link != NULL) ||
+              (link && memcmp(n->link, link, 16)))) {
+        name_remove(fs, n); /* the name now maps to another file */
+        n->unnamed = true;
+        if (!n->linked)
+            n->detached = true;
         n = NULL;
     }
-    if (!n)
-        n = node_new(fs, parent, name, kind, type);
+    if (!n && link && (n = find_link(fs, link)) != NULL && n->type != type)
+        n = NULL; /* cannot happen: one file, one type */
+    if (!n && (n = node_new(fs, parent, name, kind, type)) != NULL && link) {
+        n->linked = true;
+        memcpy(n->link, link, 16);
+        link_insert(fs, n);
+    }
     if (n)
         n->nlookup++;
     pthread_mutex_unlock(&fs->mu);
     return n;
+}
+
+struct fs_node *fs_node_by_link(struct fs *fs, const uint8_t link[16])
+{
+    pthread_mutex_lock(&fs->mu);
+    struct fs_node *n = find_link(fs, link);
+    if (n)
+        n->refs++;
+    pthread_mutex_unlock(&fs->mu);
+    return n;
+}
+
+void fs_node_set_link(struct fs *fs, struct fs_node *n, const uint8_t link[16])
+{
+    pthread_mutex_lock(&fs->mu);
+    if (!n->linked) {
+        n->linked = true;
+        memcpy(n->link, link, 16);
+        link_insert(fs, n);
+    }
+    pthread_mutex_unlock(&fs->mu);
+}
+
+void fs_node_unname(struct fs *fs, struct fs_node *parent, const char *name)
+{
+    pthread_mutex_lock(&fs->mu);
+    struct fs_node *n = find_name(fs, parent, name);
+    if (n) {
+        name_remove(fs, n);
+        n->unnamed = true;
+    }
+    pthread_mutex_unlock(&fs->mu);
 }
 
 void fs_node_forget(struct fs *fs, fuse_ino_t ino, uint64_t nlookup)
@@ -269,6 +356,20 @@ void fs_node_detach(struct fs *fs, struct fs_node *parent, const char *name)
     struct fs_node *n = find_name(fs, parent, name);
     if (n) {
         name_remove(fs, n);
+        n->unnamed = true;
+        n->detached = true;
+    }
+    pthread_mutex_unlock(&fs->mu);
+}
+
+void fs_node_detach_link(struct fs *fs, const uint8_t link[16])
+{
+    pthread_mutex_lock(&fs->mu);
+    struct fs_node *n = find_link(fs, link);
+    if (n) {
+        if (!n->unnamed)
+            name_remove(fs, n);
+        n->unnamed = true;
         n->detached = true;
     }
     pthread_mutex_unlock(&fs->mu);
@@ -282,9 +383,12 @@ int fs_node_move(struct fs *fs, struct fs_node *parent, const char *name, struct
         return -ENOMEM;
     pthread_mutex_lock(&fs->mu);
     struct fs_node *old = find_name(fs, np, nname);
-    if (old) { /* replaced by the rename */
+    if (old) { /* replaced by the rename (a hard-linked file may live on by
+                  other names: fs_node_detach_link if it does not) */
         name_remove(fs, old);
-        old->detached = true;
+        old->unnamed = true;
+        if (!old->linked)
+            old->detached = true;
     }
     struct fs_node *n = find_name(fs, parent, name);
     if (n) {
@@ -323,6 +427,10 @@ int fs_node_path(struct fs *fs, struct fs_node *n, struct fs_path *p)
     }
     if (depth == 0) /* the root */
         goto out;
+    if (n->linked && n->kind == K_ENTRY) { /* a hard-linked file: its inode */
+        pthread_mutex_unlock(&fs->mu);
+        return fs_ns_inode_path(chain[depth - 1]->name, n->link, p);
+    }
     /* chain[depth-1] is the store; the rest are key components */
     for (size_t i = depth - 1; i-- > 0;)
         klen += strlen(chain[i]->name) + (klen ? 1 : 0);

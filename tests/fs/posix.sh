@@ -19,7 +19,11 @@
 #  - rename: file over file, directory over an empty directory, over a
 #    non-empty one (ENOTEMPTY), file over directory (EISDIR), directory over
 #    file (ENOTDIR), into its own subdirectory (EINVAL), across stores;
-#  - link: EPERM (deliberate: a record has one key, see below);
+#  - hard links: one inode and its st_nlink through every name, its bytes
+#    and mode shared, unlink and rename of one name, rename of two names of
+#    one file onto each other (nothing happens), links of special files and
+#    symlinks, EPERM for a directory, EXDEV to another store, EEXIST, as
+#    another user, all kept across a remount;
 #  - special files: mkfifo, mknod of character and block devices, bind of a
 #    unix socket: their types, modes, owners and device numbers, a FIFO
 #    that carries data, rename and unlink, all kept across a remount;
@@ -39,8 +43,8 @@
 #
 # Where sopfs deliberately differs from POSIX (ARCHITECTURE.md, DESIGN.md
 # section 3), the test checks what sopfs does and says so in the name:
-# hard links answer EPERM; the mount root holds stores only (a file there:
-# EPERM).
+# hard links stay inside their store (EXDEV to another); the mount root
+# holds stores only (a file there: EPERM).
 . "$(dirname "$0")/lib.sh"
 
 command -v setpriv >/dev/null || skip_all "no setpriv(1) to run cases as another user"
@@ -403,9 +407,33 @@ same "  mode, owner, mtime and content move with it" "600 $U1 $U1 1046660583.500
 same "a store into a store: EXDEV (sopfs: stores live at the root only)" EXDEV pe root 'rename($ARGV[0], $ARGV[1])' "$MNT/q" "$P/r/q"
 
 # ------------------------------------------------------------------ link
-same "link: EPERM (sopfs: a record has one key, no hard links)" EPERM pe root 'link($ARGV[0], $ARGV[1])' "$P/c1" "$P/hard"
-same "  nothing was made" ENOENT gone root "$P/hard"
 same "st_nlink of a file is 1" 1 st %h "$P/c1"
+t sh -c "printf 'one file' > '$P/hl1' && chmod 666 '$P/hl1'"
+same "link as U1" ok pe u1 'link($ARGV[0], $ARGV[1])' "$P/hl1" "$P/hl2"
+same "  both names: one inode, st_nlink 2" "2 same" \
+    sh -c "set -- \$(stat -c '%h %i' '$P/hl1' '$P/hl2'); [ \$2 = \$4 ] && echo \$1 same"
+same "a third name in a subdirectory" ok pe u1 'mkdir($ARGV[2]) and link($ARGV[0], $ARGV[1])' "$P/hl2" "$P/hld/hl3" "$P/hld"
+same "  st_nlink 3 through every name" "3 3 3" sh -c "stat -c %h '$P/hl1' '$P/hl2' '$P/hld/hl3' | paste -sd' '"
+t sh -c "printf ' changed' >> '$P/hld/hl3'"
+same "  a write through one name reads through the others" "one file changed" t cat "$P/hl1"
+t chmod 640 "$P/hl2"
+same "  a chmod through one name shows through the others" 640 st %a "$P/hld/hl3"
+same "link over an existing name: EEXIST" EEXIST pe root 'link($ARGV[0], $ARGV[1])' "$P/hl1" "$P/c1"
+same "link of a directory: EPERM" EPERM pe root 'link($ARGV[0], $ARGV[1])' "$P/d2" "$P/d2link"
+t mkdir -p "$MNT/q"
+same "link into another store: EXDEV (sopfs: a file's names stay in its store)" EXDEV \
+    pe root 'link($ARGV[0], $ARGV[1])' "$P/hl1" "$MNT/q/hl"
+same "rename of one name onto another of the same file: nothing happens" "ok 3" \
+    sh -c "$(as root) perl -e 'rename(\$ARGV[0], \$ARGV[1]) and print \"ok \"' '$P/hl1' '$P/hl2'; stat -c %h '$P/hl1'"
+same "unlink of one name: the others stay, st_nlink 2" "2 one file changed" \
+    sh -c "rm '$P/hl1' && stat -c %h '$P/hl2' | tr '\n' ' ' && cat '$P/hld/hl3'"
+same "rename of a name: st_nlink stays" 2 sh -c "mv '$P/hl2' '$P/hl4' && stat -c %h '$P/hld/hl3'"
+same "rename of a name into another store: EXDEV" EXDEV pe root 'rename($ARGV[0], $ARGV[1])' "$P/hl4" "$MNT/q/hl4"
+t mkfifo "$P/hfifo"
+t ln -s target "$P/hsym"
+same "links of a FIFO and a symbolic link" "fifo 2 symbolic link 2" \
+    sh -c "ln '$P/hfifo' '$P/hfifo2' && ln -P '$P/hsym' '$P/hsym2' && stat -c '%F %h' '$P/hfifo2' '$P/hsym2' | paste -sd' '"
+same "  the link of a symlink is one (readlink)" target t readlink "$P/hsym2"
 
 # ------------------------------------------------------------------ symlink
 same "symlink as U1" ok pe u1 'symlink("c3", $ARGV[0])' "$P/sl"
@@ -498,7 +526,10 @@ verify() {
     same "$w: special files" "fifo 640 $U1,character special file 1 3,block special file 7 2" \
         sh -c "{ stat -c '%F %a %u' '$P/fifo2'; stat -c '%F %Hr %Lr' '$P/chr' '$P/blk'; } | paste -sd,"
     same "$w: directory links" "2 3" sh -c "stat -c %h '$P/nl' '$P/nl2' | paste -sd' '"
-    for f in d1 r/f1 r/da c1link hard sock fifo; do
+    same "$w: hard links: st_nlink and content" "2 2 one file changed" \
+        sh -c "stat -c %h '$P/hl4' '$P/hld/hl3' | paste -sd' ' | tr '\n' ' '; cat '$P/hl4'"
+    same "$w: one inode" same sh -c "[ \$(stat -c %i '$P/hl4') = \$(stat -c %i '$P/hld/hl3') ] && echo same"
+    for f in d1 r/f1 r/da c1link hard sock fifo hl1 hl2; do
         same "$w: removed $f stays removed" ENOENT gone root "$P/$f"
     done
     same "$w: renamed subtree" deep t cat "$P/r/db/sub/x"
