@@ -42,6 +42,7 @@ while [ $r -le 3 ]; do
     echo part1 >&4
     /bin/true
     echo part2 >&4
+    rm -f "$T/held" # (the last round's "held" must not count)
     "$W" hold "$MNT/s/h$r" >"$T/held" &
     HOLD=$!
     check "round $r: the C program holds its file" wait_until 20 grep -q held "$T/held"
