@@ -748,7 +748,9 @@ static int make_fn(struct fs *fs, struct fs_tx *tx, void *arg)
             return fs_sop_err(fs, tx->t, rc, "create");
         m->a.size = tl;
     }
-    if ((rc = fs_ns_meta_put(fs, tx->t, m->p, &m->a.m)) != 0)
+    rc = m->type == FS_T_DIR ? fs_ns_mkdir(fs, tx->t, m->p, &m->a.m)
+                             : fs_ns_meta_put(fs, tx->t, m->p, &m->a.m);
+    if (rc)
         return rc;
     return fs_ns_dir_touch(fs, tx->t, m->dir, now, m->type == FS_T_DIR);
 }
@@ -972,14 +974,19 @@ static int remove_fn(struct fs *fs, struct fs_tx *tx, void *arg)
     if ((rc = fs_ns_resolve(fs, tx->t, r->p, &a)) != 0)
         return rc;
     if (r->dir) {
+        struct fs_path cp;
         if (a.m.type != FS_T_DIR)
             return -ENOTDIR;
-        if ((rc = fs_ns_empty(fs, tx->t, r->p)) != 0)
+        if ((rc = fs_ns_dir_path(r->p, &a, &cp)) != 0)
+            return rc;
+        rc = fs_ns_empty(fs, tx->t, &cp);
+        fs_path_free(&cp);
+        if (rc)
             return rc;
     } else if (a.m.type == FS_T_DIR) {
         return -EISDIR;
     }
-    r->linked = a.m.linked;
+    r->linked = a.m.linked && a.m.type != FS_T_DIR;
     memcpy(r->link, a.m.link, sizeof(r->link));
     if ((rc = fs_ns_remove(fs, tx->t, r->p, a.m.type, &r->left)) != 0)
         return rc;
@@ -1101,24 +1108,32 @@ static int rename_fn(struct fs *fs, struct fs_tx *tx, void *arg)
     if (sa.m.type == FS_T_DIR && fs_path_under(r->dst, r->src))
         return -EINVAL; /* into its own subtree */
     if (sa.m.linked && strcmp(r->src->store, r->dst->store))
-        return -EXDEV; /* a hard-linked file's names stay in its store (names.c) */
+        return -EXDEV; /* hard-linked files and bases stay in their store (names.c) */
     rc = fs_ns_resolve(fs, tx->t, r->dst, &da);
     bool replaced = rc == 0 && da.m.type == FS_T_DIR;
     if (rc == 0) {
         if (r->flags & RENAME_NOREPLACE)
             return -EEXIST;
-        if (sa.m.linked && da.m.linked && !memcmp(sa.m.link, da.m.link, 16)) {
+        if (sa.m.type != FS_T_DIR && sa.m.linked && da.m.linked &&
+            !memcmp(sa.m.link, da.m.link, 16)) {
             r->noop = true; /* two names of one file: POSIX says nothing happens */
             return 0;
         }
-        r->dst_linked = da.m.linked;
+        r->dst_linked = da.m.linked && da.m.type != FS_T_DIR;
         memcpy(r->dst_link, da.m.link, 16);
         if (sa.m.type == FS_T_DIR && da.m.type != FS_T_DIR)
             return -ENOTDIR;
         if (sa.m.type != FS_T_DIR && da.m.type == FS_T_DIR)
             return -EISDIR;
-        if (da.m.type == FS_T_DIR && (rc = fs_ns_empty(fs, tx->t, r->dst)) != 0)
-            return rc;
+        if (da.m.type == FS_T_DIR) {
+            struct fs_path cp;
+            if ((rc = fs_ns_dir_path(r->dst, &da, &cp)) != 0)
+                return rc;
+            rc = fs_ns_empty(fs, tx->t, &cp);
+            fs_path_free(&cp);
+            if (rc)
+                return rc;
+        }
         if ((rc = fs_ns_remove(fs, tx->t, r->dst, da.m.type, &r->dst_left)) != 0)
             return rc;
     } else if (rc != -ENOENT) {

@@ -105,7 +105,8 @@ struct fs_meta {
     int64_t subdirs; /* directories: subdirectories, when counted;  */
                      /* a hard-linked file's inode record: its names */
     bool counted;    /* ... which is so for directories sopfs made  */
-    bool linked;     /* a name of a hard-linked file: link is its inode */
+    bool linked;     /* a name of a hard-linked file: link is its inode; */
+                     /* a directory's: it is at its base ".sop-d/LINK"   */
     uint8_t link[16];
 };
 
@@ -120,6 +121,9 @@ struct fs_attr {
 
 /* The most names a file may have (EMLINK beyond). */
 #define FS_LINK_MAX 65000
+/* A directory made where its key would be longer is made at a base of its
+ * own, with a short key (names.c: the depth of a tree is not bounded). */
+#define FS_REBASE_AT 2048u
 
 /* Where a node lives: store NULL is the root; key "" is the store itself. */
 struct fs_path {
@@ -382,6 +386,14 @@ int fs_ns_link(struct fs *fs, sop_txn *t, const struct fs_path *src, const struc
                struct fs_attr *a);
 /* The path of the inode of a hard-linked file in store `store`. */
 int fs_ns_inode_path(const char *store, const uint8_t link[16], struct fs_path *out);
+/* The path of the base of a directory made deep (FS_REBASE_AT). */
+int fs_ns_base_path(const char *store, const uint8_t link[16], struct fs_path *out);
+/* Make directory p (record m): at a base of its own when its key is longer
+ * than FS_REBASE_AT; m->linked and m->link say so after. */
+int fs_ns_mkdir(struct fs *fs, sop_txn *t, const struct fs_path *p, struct fs_meta *m);
+/* The path whose children are directory p's (a, resolved): its base for a
+ * directory made deep, else p. */
+int fs_ns_dir_path(const struct fs_path *p, const struct fs_attr *a, struct fs_path *out);
 /* Move an entry (a whole subtree for a directory) to an absent dst. */
 int fs_ns_move(struct fs *fs, sop_txn *t, const struct fs_path *src, uint8_t type,
                const struct fs_path *dst);

@@ -37,7 +37,8 @@
  *     48     8    directories: number of subdirectories (signed), valid
  *                 when flag bit 0 is set: st_nlink is then 2 + it; a
  *                 hard-linked file's inode record: its number of names
- *     56     16   flag bit 1 (a name of a hard-linked file): its link
+ *     56     16   flag bit 1 (a name of a hard-linked file): its link;
+ *                 flag bit 2 (a directory made deep): its base
  *
  * Hard links.  A file that gets a second name (link(2)) moves its value and
  * record to its inode: the item ".sop-inodes/LINK" of its store (a reserved
@@ -49,6 +50,17 @@
  * the inode with the last.  Hard links stay in their store: a link or a
  * rename to another store answers EXDEV.  Through the C API, the bytes of
  * such a file are at ".sop-inodes/LINK", each name an empty value.
+ *
+ * Depth.  A key is the whole path inside its store, and keys are at most
+ * SOP_MAX_KEY bytes; a tree must be as deep as programs make it (one may
+ * chdir deep and create PATH_MAX-long paths from there).  So a directory
+ * made where its key would pass FS_REBASE_AT bytes is made at a base of its
+ * own: its record and everything below it are under ".sop-d/BASE" of the
+ * store (a reserved name), and its name is a record saying where (flag bit
+ * 2 and the base).  Paths below it are short again, and so on down.  A
+ * rename moves the name only; the base stays where it is.  A directory
+ * holding a hard-linked file or a base cannot move to another store
+ * (EXDEV).  Through the C API, such a subtree's keys start ".sop-d/BASE/".
  *
  * A special file (FIFO, socket, device) is an empty item with its record,
  * as a symbolic link is an item holding its target.  A directory's record
@@ -91,6 +103,8 @@
 #define META_LEN_V0 40 /* records written before rdev and subdirs */
 #define META_COUNTED 1u
 #define META_LINKED 2u
+#define META_BASED 4u /* a directory made deep: the link is its base */
+#define FS_BASES ".sop-d/"
 #define META_LEN_V1 56 /* ... and before links */
 #define META_VERSION 1
 
@@ -238,7 +252,8 @@ static void meta_encode(const struct fs_meta *m, uint8_t out[META_LEN])
     memset(out, 0, META_LEN);
     out[0] = META_VERSION;
     out[1] = m->type;
-    out[2] = (m->counted ? META_COUNTED : 0) | (m->linked ? META_LINKED : 0);
+    out[2] = (m->counted ? META_COUNTED : 0) |
+             (m->linked ? (m->type == FS_T_DIR ? META_BASED : META_LINKED) : 0);
     put32(out + 4, m->mode & 07777);
     put32(out + 8, m->uid);
     put32(out + 12, m->gid);
@@ -269,7 +284,7 @@ static int meta_decode(const void *v, size_t vl, struct fs_meta *m)
         m->subdirs = (int64_t)get64(p + 48);
         m->counted = (p[2] & META_COUNTED) && m->subdirs >= 0;
     }
-    if (vl >= META_LEN && (p[2] & META_LINKED) && m->type != FS_T_DIR) {
+    if (vl >= META_LEN && (p[2] & (m->type == FS_T_DIR ? META_BASED : META_LINKED))) {
         m->linked = true;
         memcpy(m->link, p + 56, 16);
     }
@@ -517,6 +532,46 @@ int fs_ns_inode_path(const char *store, const uint8_t link[16], struct fs_path *
     return 0;
 }
 
+int fs_ns_base_path(const char *store, const uint8_t link[16], struct fs_path *out)
+{
+    int rc = fs_ns_inode_path(store, link, out); /* the same hex, another prefix */
+    if (rc)
+        return rc;
+    size_t hl = out->klen - (sizeof(FS_INODES) - 1);
+    memmove(out->key + sizeof(FS_BASES) - 1, out->key + sizeof(FS_INODES) - 1, hl + 1);
+    memcpy(out->key, FS_BASES, sizeof(FS_BASES) - 1);
+    out->klen = sizeof(FS_BASES) - 1 + hl;
+    return 0;
+}
+
+int fs_ns_dir_path(const struct fs_path *p, const struct fs_attr *a, struct fs_path *out)
+{
+    if (a->m.type == FS_T_DIR && a->m.linked && p->store)
+        return fs_ns_base_path(p->store, a->m.link, out);
+    return fs_path_copy(p, out);
+}
+
+int fs_ns_mkdir(struct fs *fs, sop_txn *t, const struct fs_path *p, struct fs_meta *m)
+{
+    if (!p->store || p->klen <= FS_REBASE_AT) {
+        m->linked = false;
+        return fs_ns_meta_put(fs, t, p, m);
+    }
+    struct fs_path bp;
+    if (getrandom(m->link, sizeof(m->link), 0) != (ssize_t)sizeof(m->link))
+        return -EIO;
+    int rc = fs_ns_base_path(p->store, m->link, &bp);
+    if (rc)
+        return rc;
+    m->linked = false;
+    rc = fs_ns_meta_put(fs, t, &bp, m); /* the directory, at its base */
+    fs_path_free(&bp);
+    m->linked = true;
+    if (rc == 0)
+        rc = fs_ns_meta_put(fs, t, p, m); /* its name says where */
+    return rc;
+}
+
 /* a->m is the record of a name of a hard-linked file: the file is its
  * inode's record and value. */
 static int resolve_inode(struct fs *fs, sop_txn *t, const char *store, struct fs_attr *a)
@@ -600,8 +655,21 @@ int fs_ns_resolve(struct fs *fs, sop_txn *t, const struct fs_path *p, struct fs_
     } else if (rc && rc != -ENOENT && rc != -EBADMSG) {
         return rc;
     }
-    /* a directory with its record */
+    /* a directory with its record (at its base, for one made deep) */
     rc = meta_get(fs, t, p, FS_T_DIR, &a->m);
+    if (rc == 0 && a->m.type == FS_T_DIR && a->m.linked) {
+        struct fs_path bp;
+        uint8_t base[16];
+        memcpy(base, a->m.link, 16);
+        if ((rc = fs_ns_base_path(p->store, base, &bp)) != 0)
+            return rc;
+        rc = meta_get(fs, t, &bp, FS_T_DIR, &a->m);
+        fs_path_free(&bp);
+        if (rc)
+            return rc == -EBADMSG ? -EIO : rc;
+        a->m.linked = true;
+        memcpy(a->m.link, base, 16);
+    }
     if (rc == 0 && a->m.type == FS_T_DIR) {
         a->has_meta = true;
         a->size = 0;
@@ -718,6 +786,15 @@ int fs_ns_remove(struct fs *fs, sop_txn *t, const struct fs_path *p, uint8_t typ
     if ((rc = fs_ns_open_store(fs, t, p->store, &ds)) != 0)
         return rc;
     if (type == FS_T_DIR) {
+        if (meta_get(fs, t, p, FS_T_DIR, &m) == 0 && m.linked) { /* its base goes too */
+            struct fs_path bp;
+            if ((rc = fs_ns_base_path(p->store, m.link, &bp)) != 0)
+                return rc;
+            rc = fs_ns_meta_del(fs, t, &bp, FS_T_DIR);
+            fs_path_free(&bp);
+            if (rc && rc != -ENOENT)
+                return rc;
+        }
         rc = fs_ns_meta_del(fs, t, p, FS_T_DIR);
         return rc == -ENOENT ? 0 : rc;
     }
@@ -987,6 +1064,31 @@ static int longest_key(struct fs *fs, sop_txn *t, const char *sname, const char 
     return rc && rc != SOP_ENOTFOUND ? fs_sop_err(fs, t, rc, "walk keys") : 0;
 }
 
+/* Does a record with prefix pfx name a hard-linked file or a base (they
+ * stay in their store)?  1, 0, or -errno. */
+static int links_below(struct fs *fs, sop_txn *t, const char *pfx, size_t plen)
+{
+    sop_store *ms;
+    sop_cursor *c;
+    const void *k, *v;
+    size_t kl, vl;
+    struct fs_meta m;
+    int rc = fs_ns_open_store(fs, t, FS_META_STORE, &ms);
+    if (rc || (rc = sop_cursor_open(ms, &c)) != 0)
+        return rc ? rc : fs_sop_err(fs, t, rc, "open cursor");
+    int found = 0;
+    for (rc = sop_cursor_seek(c, pfx, plen); rc == 0 && !found; rc = sop_cursor_next(c)) {
+        if ((rc = sop_cursor_key(c, &k, &kl)) != 0 || kl < plen || memcmp(k, pfx, plen))
+            break;
+        if ((rc = sop_cursor_value(c, &v, &vl)) == 0 && meta_decode(v, vl, &m) == 0)
+            found = m.linked;
+    }
+    sop_cursor_close(c);
+    if (found)
+        return 1;
+    return rc && rc != SOP_ENOTFOUND ? fs_sop_err(fs, t, rc, "walk metadata") : 0;
+}
+
 int fs_ns_move(struct fs *fs, sop_txn *t, const struct fs_path *src, uint8_t type,
                const struct fs_path *dst)
 {
@@ -1023,6 +1125,10 @@ int fs_ns_move(struct fs *fs, sop_txn *t, const struct fs_path *src, uint8_t typ
     sdk[src->klen] = '/';
     memcpy(ddk, dst->key, dst->klen);
     ddk[dst->klen] = '/';
+    if (strcmp(src->store, dst->store) && (rc = links_below(fs, t, smk, sml)) != 0) {
+        rc = rc > 0 ? -EXDEV : rc; /* hard links and bases stay in their store */
+        goto out;
+    }
     if (dst->klen > src->klen) { /* refuse before changing anything, not halfway */
         size_t dmax, mmax;
         if ((rc = longest_key(fs, t, src->store, sdk, src->klen + 1, &dmax)) != 0 ||

@@ -418,18 +418,69 @@ int fs_node_path(struct fs *fs, struct fs_node *n, struct fs_path *p)
     pthread_mutex_lock(&fs->mu);
     if (fs_kind_ctl(n->kind))
         n = n->parent;
+    /* up to the store, or to the nearest directory made deep (names.c: its
+     * base starts the key of everything below it) */
+    const struct fs_node *based = NULL;
     for (const struct fs_node *x = n; x && x->kind != K_ROOT; x = x->parent) {
         if (depth == sizeof(chain) / sizeof(chain[0])) {
             rc = -ENAMETOOLONG;
             goto out;
         }
         chain[depth++] = x;
+        if (!based && x->linked && x->type == FS_T_DIR && x->kind == K_ENTRY)
+            based = x;
     }
     if (depth == 0) /* the root */
         goto out;
-    if (n->linked && n->kind == K_ENTRY) { /* a hard-linked file: its inode */
+    const char *store = chain[depth - 1]->name;
+    if (n->linked && n->kind == K_ENTRY && n->type != FS_T_DIR) { /* a hard-linked file */
+        char *sc = strdup(store);
         pthread_mutex_unlock(&fs->mu);
-        return fs_ns_inode_path(chain[depth - 1]->name, n->link, p);
+        rc = sc ? fs_ns_inode_path(sc, n->link, p) : -ENOMEM;
+        free(sc);
+        return rc;
+    }
+    if (based) {
+        /* names below the base, then the base's path in front of them */
+        size_t below = 0;
+        while (chain[below] != based)
+            below++;
+        char *sc = strdup(store);
+        struct fs_path bp = {0};
+        uint8_t base[16];
+        memcpy(base, based->link, 16);
+        size_t nl = 0;
+        for (size_t i = 0; i < below; i++)
+            nl += strlen(chain[i]->name) + 1;
+        char *tail = malloc(nl + 1), *w = tail;
+        for (size_t i = below; tail && i-- > 0;) {
+            size_t l = strlen(chain[i]->name);
+            *w++ = '/';
+            memcpy(w, chain[i]->name, l);
+            w += l;
+        }
+        if (tail)
+            *w = '\0';
+        pthread_mutex_unlock(&fs->mu);
+        rc = sc && tail ? fs_ns_base_path(sc, base, &bp) : -ENOMEM;
+        free(sc);
+        if (rc == 0 && bp.klen + nl > FS_MAX_KEY)
+            rc = -ENAMETOOLONG;
+        if (rc == 0) {
+            char *k = realloc(bp.key, bp.klen + nl + 1);
+            if (!k) {
+                rc = -ENOMEM;
+            } else {
+                memcpy(k + bp.klen, tail, nl + 1);
+                bp.key = k;
+                bp.klen += nl;
+                *p = bp;
+                bp.store = bp.key = NULL;
+            }
+        }
+        free(tail);
+        fs_path_free(&bp);
+        return rc;
     }
     /* chain[depth-1] is the store; the rest are key components */
     for (size_t i = depth - 1; i-- > 0;)

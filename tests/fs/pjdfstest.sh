@@ -45,7 +45,9 @@ for f in $(cd "$PJD/tests" && ls -d */*.t | sort); do
     (cd "$MNT/pjd" && timeout -k 5 300 sh "$PJD/tests/$f") >"$T/tap" 2>&1
     planned=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$T/tap" | head -n 1)
     ran=$(grep -c '^\(not \)\?ok ' "$T/tap")
-    grep '^not ok ' "$T/tap" | sed 's/^not ok \([0-9]*\).*/\1/' | sort -n >"$T/bad"
+    # TODO tests are pjdfstest's own known failures on Linux (prove counts
+    # them as passing, and so does this)
+    grep '^not ok ' "$T/tap" | grep -v '# TODO' | sed 's/^not ok \([0-9]*\).*/\1/' | sort -n >"$T/bad"
     known "$f" | sort -n >"$T/known"
     new=$(comm -23 "$T/bad" "$T/known" | paste -sd, -)
     fixed=$(comm -13 "$T/bad" "$T/known" | paste -sd, -)

@@ -37,7 +37,9 @@
 #  - utimensat: explicit times (nanoseconds), UTIME_OMIT, UTIME_NOW; NOW by
 #    a non-owner with write access, EACCES without; explicit times by a
 #    non-owner EPERM even with write access;
-#  - ENAMETOOLONG for a 256-byte name (create, mkdir, stat, rename, symlink).
+#  - ENAMETOOLONG for a 256-byte name (create, mkdir, stat, rename, symlink);
+#  - depth: a tree three times PATH_MAX deep, made and used by chdir, with
+#    files, a rename and a hard link at the bottom, kept across a remount.
 # The persistent results (modes, owners, times, contents, links, sticky bit)
 # are checked again after unmount and mount.
 #
@@ -189,7 +191,18 @@ same "ls -l shows the types" "brw crw prw" sh -c "ls -l '$P' | awk '/^[bcp]/ {pr
 same "truncate -s 999999999999999 and rm take moments (the cost follows the stored chunks)" ok \
     t sh -c "s=\$(date +%s); truncate -s 999999999999999 '$P/huge' && echo x | dd of='$P/huge' bs=1 seek=5000000000000 conv=notrunc 2>/dev/null && rm '$P/huge' && [ \$((\$(date +%s) - s)) -lt 20 ] && echo ok"
 
-# ------------------------------------------------------------------ chmod, chown
+# ------------------------------------------------------------------ depth
+DEEP='import os, sys
+os.chdir(sys.argv[1]); name = "d" * 250
+for i in range(50): # 50 x 251 bytes: three times PATH_MAX
+    if sys.argv[2] == "make": os.mkdir(name)
+    os.chdir(name)
+if sys.argv[2] == "make":
+    open("f", "w").write("at the bottom"); os.rename("f", "g"); os.link("g", "h")
+print(open("g").read(), os.stat("h").st_nlink, len(os.listdir(".")))'
+same "a tree 12 KiB deep (chdir and relative paths): files, rename, hard link" "at the bottom 2 2" \
+    t python3 -c "$DEEP" "$P" make
+
 t sh -c "printf data > '$P/own'"
 t chown "$U1:$U1" "$P/own"
 ctime0=$(st %z "$P/own")
@@ -529,6 +542,7 @@ verify() {
     same "$w: hard links: st_nlink and content" "2 2 one file changed" \
         sh -c "stat -c %h '$P/hl4' '$P/hld/hl3' | paste -sd' ' | tr '\n' ' '; cat '$P/hl4'"
     same "$w: one inode" same sh -c "[ \$(stat -c %i '$P/hl4') = \$(stat -c %i '$P/hld/hl3') ] && echo same"
+    same "$w: the deep tree" "at the bottom 2 2" t python3 -c "$DEEP" "$P" read
     for f in d1 r/f1 r/da c1link hard sock fifo hl1 hl2; do
         same "$w: removed $f stays removed" ENOENT gone root "$P/$f"
     done
