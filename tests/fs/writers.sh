@@ -75,5 +75,25 @@ os.close(fd)
 assert open(f).read() == "0123", open(f).read()
 print("size", size, "end", end, "copied", n, "read", r)' "$MNT/s/view"
 
+# after close() returns, everyone sees the new size at once, even when the
+# writer asked fstat meanwhile (its view was cached: the commit's
+# invalidation must be done before the close returns)
+same "300 rounds of write, fstat, close, then stat and read: never the old size" "0 0" \
+    t python3 -c '
+import os, sys
+f = sys.argv[1]
+bad_size = bad_read = 0
+for i in range(300):
+    data = b"x" * (i + 1)
+    fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, data)
+    os.fstat(fd)
+    os.close(fd)
+    if os.stat(f).st_size != len(data):
+        bad_size += 1
+    if open(f, "rb").read() != data:
+        bad_read += 1
+print(bad_size, bad_read)' "$MNT/s/sizes"
+
 check "unmount" umount_fs
 finish
