@@ -1111,22 +1111,68 @@ uint64_t db_reserve(const sop_db *db, uint64_t total)
     return r < RESERVE_MIN ? RESERVE_MIN : r > RESERVE_MAX ? RESERVE_MAX : r;
 }
 
+/* The disk's free space, asked at most every SPACE_EVERY_NS unless the
+ * bytes appended since may have brought it near the reserve (a statvfs per
+ * commit was a tenth of a small file's create). */
+#define SPACE_EVERY_NS 100000000ull
+
+static uint64_t appended(sop_db *db)
+{
+    pthread_mutex_lock(&db->log.mu);
+    uint64_t a = db->log.appended;
+    pthread_mutex_unlock(&db->log.mu);
+    return a;
+}
+
+static int space_now(sop_db *db, uint64_t *avail, uint64_t *total, uint64_t keep, bool fresh)
+{
+    uint64_t now = coarse_ns(), app = appended(db);
+    pthread_mutex_lock(&db->vdead_mu);
+    uint64_t spent = app - db->space_appended;
+    bool ok = !fresh && db->space_at && now - db->space_at < SPACE_EVERY_NS &&
+              db->space_avail > keep && spent < (db->space_avail - keep) / 2;
+    if (ok) {
+        *avail = db->space_avail > spent ? db->space_avail - spent : 0;
+        *total = db->space_total;
+    }
+    pthread_mutex_unlock(&db->vdead_mu);
+    if (ok)
+        return 0;
+    int r = os_space(db->os, db->path, avail, total);
+    if (r)
+        return r;
+    pthread_mutex_lock(&db->vdead_mu);
+    db->space_avail = *avail;
+    db->space_total = *total;
+    db->space_at = now;
+    db->space_appended = app;
+    pthread_mutex_unlock(&db->vdead_mu);
+    return 0;
+}
+
 int db_space_check(sop_db *db, sop_txn *t, uint64_t need)
 {
     uint64_t avail, total;
-    if (!t || os_space(db->os, db->path, &avail, &total) != 0)
-        return 0; /* reclamation, or a disk that cannot be asked: the write itself may fail */
-    uint64_t reserve = db_reserve(db, total);
+    if (!t)
+        return 0; /* reclamation may use every byte */
+    pthread_mutex_lock(&db->vdead_mu);
+    uint64_t reserve = db_reserve(db, db->space_total), keep = reserve;
+    pthread_mutex_unlock(&db->vdead_mu);
+    if (space_now(db, &avail, &total, reserve + need, false) != 0)
+        return 0; /* a disk that cannot be asked: the write itself may fail */
+    reserve = db_reserve(db, total);
     bool shrinks = !t->grew && t->wrote_bytes + need <= t->freed_bytes + SHRINK_SLACK;
-    uint64_t keep = shrinks ? reserve / 4 : reserve;
+    keep = shrinks ? reserve / 4 : reserve;
     if (avail >= need && avail - need >= keep)
         return 0;
+    if (space_now(db, &avail, &total, keep, true) == 0 && avail >= need && avail - need >= keep)
+        return 0; /* the estimate was short: the disk says there is room */
     /* value segments that died wait for the log to be durable: make it so,
      * and their space comes back at once */
     pthread_mutex_lock(&db->vdead_mu);
     size_t dead = db->nvdead;
     pthread_mutex_unlock(&db->vdead_mu);
-    if (dead && db_sync(db) == 0 && os_space(db->os, db->path, &avail, &total) == 0 &&
+    if (dead && db_sync(db) == 0 && space_now(db, &avail, &total, keep, true) == 0 &&
         avail >= need && avail - need >= keep)
         return 0;
     txn_seterr(t,

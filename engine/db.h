@@ -108,6 +108,8 @@ struct sop_db {
      * died, removed once the log is durable past the commit that killed
      * them (vdead_mu) */
     uint64_t reserve_opt;
+    /* the disk's free space as last asked (vdead_mu; db_space_check) */
+    uint64_t space_avail, space_total, space_at, space_appended;
     /* what recovery at open found and did (sop_db_recovery_report) */
     char *report;
     size_t report_len;

@@ -15,7 +15,8 @@
  * (the mount id is compared only for processes in our mount namespace,
  * whose ids we know; elsewhere the inode alone decides).  Descriptors that
  * are not files at all (pipes, sockets: their link does not start with
- * '/') are skipped with one readlink.
+ * '/'), and for a process in our mount namespace those whose link is not
+ * below our mountpoint, are skipped with one readlink each.
  *
  * Everything here may fail (another pid namespace: pid 0; a process of
  * another user: /proc/PID/fd unreadable without privilege; a process gone):
@@ -103,24 +104,33 @@ static long long our_mnt_id(struct fs *fs)
 
 static bool same_mnt_ns(pid_t tgid)
 {
-    char path[64], a[128], b[128];
+    static char mine[128];
+    static ssize_t mlen = -1;
+    char path[64], a[128];
+    if (__atomic_load_n(&mlen, __ATOMIC_ACQUIRE) < 0) { /* ours does not change */
+        ssize_t l = readlink("/proc/self/ns/mnt", mine, sizeof(mine) - 1);
+        __atomic_store_n(&mlen, l, __ATOMIC_RELEASE);
+    }
     snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)tgid);
-    ssize_t la = readlink(path, a, sizeof(a) - 1),
-            lb = readlink("/proc/self/ns/mnt", b, sizeof(b) - 1);
-    return la > 0 && la == lb && !memcmp(a, b, (size_t)la);
+    ssize_t la = readlink(path, a, sizeof(a) - 1);
+    return la > 0 && la == mlen && !memcmp(a, mine, (size_t)la);
 }
 
 int fs_proc_holds(struct fs *fs, pid_t tgid, fuse_ino_t ino, bool write_only)
 {
-    char path[64], link[32], info[512];
+    char path[64], link[4096], info[512];
     if (tgid <= 0)
         return -1;
     snprintf(path, sizeof(path), "/proc/%d/fd", (int)tgid);
     DIR *d = opendir(path);
     if (!d)
         return -1;
-    snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)tgid);
-    int infofd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* in our mount namespace a descriptor's link names its file as we see
+     * it: one outside our mountpoint is not ours, and needs no fdinfo */
+    const char *mp = fs->cfg.mountpoint;
+    size_t ml = mp ? strlen(mp) : 0;
+    bool ours_only = mp && same_mnt_ns(tgid);
+    int infofd = -1;
     long long mnt = -2; /* not yet known */
     int found = 0;
     struct dirent *de;
@@ -130,6 +140,13 @@ int fs_proc_holds(struct fs *fs, pid_t tgid, fuse_ino_t ino, bool write_only)
         ssize_t ll = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
         if (ll <= 0 || link[0] != '/')
             continue; /* pipe:[...], socket:[...], anon_inode:... */
+        link[ll] = '\0';
+        if (ours_only && (strncmp(link, mp, ml) || (link[ml] != '/' && link[ml] != '\0')))
+            continue;
+        if (infofd < 0) {
+            snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)tgid);
+            infofd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        }
         if (infofd < 0 || read_small(infofd, de->d_name, info, sizeof(info)) < 0)
             continue; /* closed meanwhile */
         if (field(info, "ino") != (long long)ino)
@@ -138,7 +155,7 @@ int fs_proc_holds(struct fs *fs, pid_t tgid, fuse_ino_t ino, bool write_only)
         if (write_only && (flags < 0 || (flags & O_ACCMODE) == O_RDONLY))
             continue;
         if (mnt == -2)
-            mnt = same_mnt_ns(tgid) ? our_mnt_id(fs) : -1;
+            mnt = ours_only ? our_mnt_id(fs) : -1;
         if (mnt > 0 && field(info, "mnt_id") != mnt)
             continue;
         found = 1;
