@@ -319,6 +319,9 @@ same "  clears the set-user-ID and set-group-ID bits" 777 st %a "$P/tm/su"
 t chmod 4777 "$P/tm/su"
 same "a write by another user" ok pe u1 'open($f, ">>", $ARGV[0]) and syswrite($f, "y") and close($f)' "$P/tm/su"
 same "  clears the set-user-ID bit (Linux: file_remove_privs)" 777 st %a "$P/tm/su"
+t chmod 6777 "$P/tm/su"
+same "  fstat on the writing descriptor, before its close, shows the bits cleared" 777 \
+    pe u1 'open($f, ">>", $ARGV[0]) and syswrite($f, "w") and sprintf("%o", (stat($f))[2] & 07777)' "$P/tm/su"
 t chmod 4777 "$P/tm/su"
 same "a write by another user while a reader holds the file open (a direct_io writer)" "" \
     t sh -c "exec 7<'$P/tm/su'; $(as u1) perl -e 'open(F, \">>\", \$ARGV[0]) and syswrite(F, \"z\") and close(F) or print \"fail \$!\"' '$P/tm/su'"
