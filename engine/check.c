@@ -182,41 +182,21 @@ static int read_record(struct check *c, const struct rkey *key, const struct loc
     return blob_read(&c->db->log, loc, &type, key, c->buf);
 }
 
-struct vchunks {
-    uint64_t *idx;
-    size_t n, cap;
-};
-
-static int vc_add(uint64_t idx, void *arg)
-{
-    struct vchunks *v = arg;
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        uint64_t *p = realloc(v->idx, cap * sizeof(*p));
-        if (!p)
-            return SOP_ENOMEM;
-        v->idx = p;
-        v->cap = cap;
-    }
-    v->idx[v->n++] = idx;
-    return 0;
-}
-
 /* Every chunk of external value `it` reads and checks; 0, or the first
  * failure (said), or SOP_ENOMEM. */
 static int check_value(struct check *c, sop_store *s, const struct item *it, bool quiet)
 {
     uint64_t end = it->vsize / it->csize + (it->vsize % it->csize != 0);
-    struct vchunks v = {0};
+    struct reg_idx v = {0};
     int rc = 0, bad = 0;
     sop_db *db = c->db;
     pthread_rwlock_rdlock(&db->lock);
     bool dense = end <= db->reg.count;
     if (!dense)
-        rc = reg_foreach_id(&db->reg, &it->vid, 0, s->snap, vc_add, &v);
+        rc = reg_foreach_id(&db->reg, &it->vid, 0, s->snap, reg_idx_add, &v);
     pthread_rwlock_unlock(&db->lock);
     for (uint64_t i = 0; rc == 0 && (dense ? i < end : i < v.n); i++) {
-        struct rkey key = {.id = it->vid, .idx = dense ? i : v.idx[i]};
+        struct rkey key = {.id = it->vid, .idx = dense ? i : v.v[i]};
         struct loc loc;
         pthread_rwlock_rdlock(&db->lock);
         int g = reg_get(&db->reg, &key, s->snap, &loc);
@@ -241,7 +221,7 @@ static int check_value(struct check *c, sop_store *s, const struct item *it, boo
                 break;
         }
     }
-    free(v.idx);
+    free(v.v);
     return rc ? rc : bad;
 }
 

@@ -259,6 +259,21 @@ static const struct rver *visible(const struct rver *v, uint64_t snap)
     return v;
 }
 
+int reg_idx_add(uint64_t idx, void *arg)
+{
+    struct reg_idx *x = arg;
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 64;
+        uint64_t *v = realloc(x->v, cap * sizeof(*v));
+        if (!v)
+            return SOP_ENOMEM;
+        x->v = v;
+        x->cap = cap;
+    }
+    x->v[x->n++] = idx;
+    return 0;
+}
+
 int reg_foreach_id(const struct registry *r, const struct lid *id, uint64_t from, uint64_t snap,
                    int (*fn)(uint64_t idx, void *), void *arg)
 {

@@ -82,6 +82,13 @@ int reg_foreach(const struct registry *r,
  * whose alternative is a walk over more indices than the table holds. */
 int reg_foreach_id(const struct registry *r, const struct lid *id, uint64_t from, uint64_t snap,
                    int (*fn)(uint64_t idx, void *), void *arg);
+/* A list of indices, and the fn for reg_foreach_id that appends to it (arg:
+ * the list; SOP_ENOMEM).  The caller frees v. */
+struct reg_idx {
+    uint64_t *v;
+    size_t n, cap;
+};
+int reg_idx_add(uint64_t idx, void *arg);
 
 /* The live bytes of segment seg (see struct registry). */
 uint64_t reg_seg_live(const struct registry *r, uint32_t seg);

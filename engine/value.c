@@ -408,26 +408,6 @@ static uint64_t nchunks(uint64_t size, uint32_t cs)
     return size / cs + (size % cs != 0);
 }
 
-struct idx_set {
-    uint64_t *v;
-    size_t n, cap;
-};
-
-static int idx_add(uint64_t idx, void *arg)
-{
-    struct idx_set *x = arg;
-    if (x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 64;
-        uint64_t *v = realloc(x->v, cap * sizeof(*v));
-        if (!v)
-            return SOP_ENOMEM;
-        x->v = v;
-        x->cap = cap;
-    }
-    x->v[x->n++] = idx;
-    return 0;
-}
-
 /* Remove chunk idx of the value from the transaction (a dead overlay entry,
  * registered as a removal at commit) and drop its buffer. */
 static int chunk_drop(sop_store *s, const struct lid *vid, uint64_t idx)
@@ -468,19 +448,19 @@ static int chunks_drop_from(sop_store *s, const struct item *it, uint64_t from)
         }
         return 0;
     }
-    struct idx_set x = {0};
+    struct reg_idx x = {0};
     pthread_rwlock_rdlock(&t->db->lock);
-    int rc = reg_foreach_id(&t->db->reg, &it->vid, from, s->snap, idx_add, &x);
+    int rc = reg_foreach_id(&t->db->reg, &it->vid, from, s->snap, reg_idx_add, &x);
     pthread_rwlock_unlock(&t->db->lock);
     for (size_t i = 0; i < t->capch && rc == 0; i++) {
         const struct chunk_ent *e = &t->ch[i];
         if (!e->dead && e->loc.seg && e->key.idx >= from && !memcmp(e->key.id.b, it->vid.b, 16))
-            rc = idx_add(e->key.idx, &x);
+            rc = reg_idx_add(e->key.idx, &x);
     }
     for (int i = 0; i < TXN_CBUFS && rc == 0; i++) {
         const struct cbuf *b = &t->cb[i];
         if (b->data && b->key.idx >= from && !memcmp(b->key.id.b, it->vid.b, 16))
-            rc = idx_add(b->key.idx, &x);
+            rc = reg_idx_add(b->key.idx, &x);
     }
     for (size_t i = 0; i < x.n && rc == 0; i++)
         rc = chunk_drop(s, &it->vid, x.v[i]);
