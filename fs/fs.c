@@ -38,9 +38,10 @@
  *    setxattr) is one transaction, retried on conflict (tx.c).
  *  - inside an open directory scope (.sop-txn) everything joins the scope's
  *    transaction instead (tx.c, scope.c).
- *  - a directory's mtime changes only by utimes (rsync, cp -p, touch), not
- *    with its entries: otherwise every create in a directory would write
- *    the directory's record, and parallel creates in it would conflict.
+ *  - a directory's mtime and ctime move with its entries (create, unlink,
+ *    rename, mkdir, rmdir) by a merge (sop_merge: the newest time wins, at
+ *    commit), not a read and a write of its record, so parallel creates in
+ *    one directory do not conflict (names.c, fs_ns_dir_touch).
  *
  * Kernel caching.  Entries and attributes are cached for entry_timeout and
  * attr_timeout (1 s by default); the attributes of a file open for writing
