@@ -114,7 +114,7 @@ void bt_reset(sop_store *s)
     free(s->dn);
     s->dn = NULL;
     s->ndn = s->capdn = 0;
-    s->t->gen++;
+    s->tb->gen++;
 }
 
 int set_add_key(struct item **v, size_t *n, size_t *cap, const void *k, size_t kl)
@@ -261,7 +261,7 @@ int bt_node(sop_store *s, const struct lid *id, struct node **out)
 {
     struct dnode *d = bt_dirty(s, id);
     struct loc loc;
-    sop_db *db = s->t->db;
+    sop_db *db = s->tb->db;
     if (d) {
         node_ref(d->n);
         *out = d->n;
@@ -272,7 +272,7 @@ int bt_node(sop_store *s, const struct lid *id, struct node **out)
     int rc = reg_get(&db->reg, &key, s->snap, &loc);
     pthread_rwlock_unlock(&db->lock);
     if (rc) {
-        txn_seterr(s->t, "read node: the registry has no node the tree refers to (store %s)",
+        tb_seterr(s->tb, "read node: the registry has no node the tree refers to (store %s)",
                    s->info.name);
         return SOP_ECORRUPT;
     }
@@ -298,7 +298,7 @@ int bt_node(sop_store *s, const struct lid *id, struct node **out)
         snprintf(db->errmsg, sizeof(db->errmsg), "%s", why);
     }
     if (rc)
-        txn_seterr(s->t, "%s", db->errmsg);
+        tb_seterr(s->tb, "%s", db->errmsg);
     return rc;
 }
 
@@ -561,7 +561,7 @@ int bt_insert(sop_store *s, const struct item *it)
     struct tpos tp;
     struct dnode *d;
     int rc;
-    s->t->gen++;
+    s->tb->gen++;
     if (lid_is_zero(&s->info.root)) {
         if ((rc = bt_new(s, true, &d)) != 0 || (rc = node_insert(d->n, 0, it)) != 0)
             return rc;
@@ -726,7 +726,7 @@ int bt_remove_first(sop_store *s, const void *k, size_t kl, struct item *old)
         node_unref(tp.nd[i]);
         tp.nd[i] = NULL;
     }
-    s->t->gen++;
+    s->tb->gen++;
     if ((rc = bt_mut(s, &tp.id[depth], &d)) != 0)
         return rc;
     if (old && (rc = item_copy_own(old, &d->n->it[pos])) != 0)
@@ -764,7 +764,7 @@ int bt_replace_first(sop_store *s, const struct item *it)
     }
     struct lid id = tp.id[depth];
     tp_release(&tp);
-    s->t->gen++;
+    s->tb->gen++;
     if ((rc = bt_mut(s, &id, &d)) != 0 || (rc = changed(d, it->k, it->kl)) != 0)
         return rc;
     return node_replace(d->n, pos, it);
@@ -968,7 +968,7 @@ static int visit_node(sop_store *s, const struct lid *id, int depth, const struc
     if ((rc = bt_node(s, id, &n)) != 0) {
         if (rc == SOP_ENOMEM)
             return rc;
-        v->damaged(v->arg, s, lo, hi, rc, s->t->errmsg);
+        v->damaged(v->arg, s, lo, hi, rc, s->tb->errmsg);
         return 0;
     }
     v->nodes++;

@@ -4,12 +4,13 @@
  * changed nodes cloned into the transaction's dirty set (copy-on-write by
  * logical ID).  Splits keep every node at most slot_length items; removals
  * borrow from or merge with a sibling below slot_length/2, so the tree stays
- * balanced under any mix of operations.  Also: external value chunks.
+ * balanced under any mix of operations.  External values' chunks are
+ * value.h's.
  */
 #ifndef SOP_BTREE_H
 #define SOP_BTREE_H
 
-#include "txn.h"
+#include "overlay.h"
 
 /* Read node `id` (referenced; node_unref when done). */
 int bt_node(sop_store *s, const struct lid *id, struct node **out);
@@ -68,15 +69,7 @@ int bt_check(sop_store *s);
 
 void item_free_own(struct item *it);
 int item_copy_own(struct item *dst, const struct item *src);
-
-/* Chunks of external values. */
-int ch_read(sop_store *s, const struct item *it, uint64_t off, void *buf, size_t len);
-int ch_write(sop_store *s, struct item *it, uint64_t off, const void *buf, size_t len);
-int ch_truncate(sop_store *s, struct item *it, uint64_t size);
-/* Append every filled chunk buffer to the log. */
-int ch_flush(sop_store *s);
-/* Value chunks of vid (vsize bytes) are to be deleted at commit. */
-int ch_forget(sop_store *s, const struct item *it);
-int ch_lookup(sop_store *s, const struct rkey *key, struct loc *loc, bool *dead);
+/* Append an own copy of key k to the array *v (*n used, *cap allocated). */
+int set_add_key(struct item **v, size_t *n, size_t *cap, const void *k, size_t kl);
 
 #endif

@@ -25,6 +25,7 @@
 #include "db.h"
 #include "os.h"
 #include "search.h"
+#include "value.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -589,7 +590,7 @@ SOP_API int sop_store_walk(sop_store *s, sop_walk_fn fn, void (*damaged)(void *a
     sop_check_ops ops = {.problem = walk_said};
     w.c.ops = &ops;
     w.c.arg = &w;
-    w.c.db = s->t->db;
+    w.c.db = s->tb->db;
     struct bt_visit v = {
         .item = walk_item, .damaged = walk_damaged, .invalid = walk_invalid, .arg = &w};
     int rc = bt_visit(s, &v);

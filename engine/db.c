@@ -27,10 +27,8 @@
 #define _GNU_SOURCE
 #include "db.h"
 
-#include "btree.h"
 #include "codec.h"
 #include "os.h"
-#include "txn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -300,7 +298,7 @@ static void cat_free(struct catalog *c)
 
 /* ------------------------------------------------------------ snapshots */
 
-bool db_txn_holds_snapshot(const sop_db *db, const sop_txn *t, uint64_t now)
+bool db_txn_holds_snapshot(const sop_db *db, const struct txn_base *t, uint64_t now)
 {
     /* a transaction past its maximum age (with a margin for a call already
      * under way: a minute, or the maximum age when shorter) can read no
@@ -313,7 +311,7 @@ bool db_txn_holds_snapshot(const sop_db *db, const sop_txn *t, uint64_t now)
 uint64_t db_oldest_locked(sop_db *db, uint64_t upto)
 {
     uint64_t now = coarse_ns();
-    for (sop_txn *t = db->active; t; t = t->next)
+    for (const struct txn_base *t = db->active; t; t = t->next)
         if (t->snap < upto && db_txn_holds_snapshot(db, t, now))
             upto = t->snap;
     return upto;
@@ -1150,7 +1148,7 @@ static int space_now(sop_db *db, uint64_t *avail, uint64_t *total, uint64_t keep
     return 0;
 }
 
-int db_space_check(sop_db *db, sop_txn *t, uint64_t need)
+int db_space_check(sop_db *db, struct txn_base *t, uint64_t need)
 {
     uint64_t avail, total;
     if (!t)
@@ -1175,8 +1173,8 @@ int db_space_check(sop_db *db, sop_txn *t, uint64_t need)
     if (dead && db_sync(db) == 0 && space_now(db, &avail, &total, keep, true) == 0 &&
         avail >= need && avail - need >= keep)
         return 0;
-    txn_seterr(t,
-               "the disk holding %s has %llu bytes free, and %llu of them are kept for "
+    tb_seterr(t,
+              "the disk holding %s has %llu bytes free, and %llu of them are kept for "
                "deletes and reclamation (the reserve); remove something to make room",
                db->path, (unsigned long long)avail, (unsigned long long)keep);
     return SOP_ENOSPC;

@@ -22,13 +22,13 @@
 #include "cache.h"
 #include "registry.h"
 #include "sop.h"
+#include "txnbase.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct os_ops;
-struct sop_txn;
 
 struct store_info {
     struct lid id; /* identity: a drop and re-create makes a new store */
@@ -91,7 +91,7 @@ struct sop_db {
     bool ckpt_stale;        /* open replayed much of the log: checkpoint at close */
     bool ckpt_heal;         /* the newest checkpoint was damaged: write a good one  */
     uint32_t floor_seg;     /* segments below it are garbage (compaction) */
-    struct sop_txn *active; /* live transactions (txn_mu) */
+    struct txn_base *active; /* live transactions (txn_mu) */
     struct wset *recent_old, *recent_new;
     struct wbuf commit_buf; /* a commit's batch, kept for the next (commit_mu) */
     bool broken;
@@ -130,7 +130,7 @@ int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops
 uint64_t db_reserve(const sop_db *db, uint64_t total);
 /* May transaction t (NULL: reclamation) append `need` more bytes without
  * eating the reserve it may not use?  0, or SOP_ENOSPC with t's message. */
-int db_space_check(sop_db *db, struct sop_txn *t, uint64_t need);
+int db_space_check(sop_db *db, struct txn_base *t, uint64_t need);
 /* After a commit or a prune (db->lock held for writing): the value segments
  * whose last live record went are removed once the log is durable.
  * Returns how many wait for that. */
@@ -160,7 +160,7 @@ int info_decode(struct rbuf *r, struct store_info *i);
 /* The oldest snapshot a live transaction reads at, or `upto` (caller holds
  * txn_mu); transactions past their maximum age do not count. */
 uint64_t db_oldest_locked(sop_db *db, uint64_t upto);
-bool db_txn_holds_snapshot(const sop_db *db, const struct sop_txn *t, uint64_t now);
+bool db_txn_holds_snapshot(const sop_db *db, const struct txn_base *t, uint64_t now);
 /* The oldest snapshot a live transaction reads at (txn_mu taken inside). */
 uint64_t db_oldest_snapshot(sop_db *db);
 /* Write a checkpoint (callers hold commit_mu). */

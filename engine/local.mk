@@ -8,7 +8,10 @@ ENGINE_SOURCES = \
 	engine/blob.h engine/blob.c \
 	engine/node.h engine/node.c \
 	engine/cache.h engine/cache.c \
-	engine/btree.h engine/btree.c engine/value.c \
+	engine/txnbase.h engine/txnbase.c \
+	engine/overlay.h \
+	engine/btree.h engine/btree.c \
+	engine/value.h engine/value.c \
 	engine/txn.h engine/txn.c \
 	engine/db.h engine/db.c engine/compact.c engine/check.c \
 	engine/search.h engine/search.c engine/vector.c

@@ -558,8 +558,8 @@ static int index_store(sop_store *s)
 fail:
     /* a half-written index must not commit: the transaction is over */
     {
-        char why[sizeof(s->t->errmsg)];
-        snprintf(why, sizeof(why), "%s", s->t->errmsg);
+        char why[sizeof(s->tb->errmsg)];
+        snprintf(why, sizeof(why), "%s", s->tb->errmsg);
         txn_seterr(s->t, "index search store %s: %s", s->info.name,
                    why[0] ? why : sop_strerror(rc));
     }
@@ -577,7 +577,7 @@ static int drop_index(sop_store *s)
 int search_commit_hook(sop_txn *t)
 {
     int rc = 0;
-    if (!t || !(t->mode & SOP_TXN_WRITE) || txn_check(t, false))
+    if (!t || !(t->b.mode & SOP_TXN_WRITE) || txn_check(t, false))
         return 0; /* the commit reports it */
     for (sop_store *s = t->stores; s && rc == 0; s = s->next) {
         if (!strncmp(s->info.name, SEARCH_NAME_PREFIX, strlen(SEARCH_NAME_PREFIX)))
@@ -699,7 +699,7 @@ SOP_API int sop_search_query(sop_store *s, const char *query, size_t k, sop_sear
         return SOP_EINVAL;
     }
     /* a write transaction sees its own documents: index them first */
-    if ((s->t->mode & SOP_TXN_WRITE) && has_writes(s) && (rc = index_store(s)) != 0)
+    if ((s->tb->mode & SOP_TXN_WRITE) && has_writes(s) && (rc = index_store(s)) != 0)
         return rc;
     rc = index_open(s, false, &ix, &fresh);
     if (rc == SOP_ENOTFOUND) { /* never indexed: no documents */

@@ -36,6 +36,7 @@
 #include "btree.h"
 #include "os.h"
 #include "search.h"
+#include "value.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -73,34 +74,27 @@ void txn_seterr(sop_txn *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t->errmsg, sizeof(t->errmsg), fmt, ap);
+    tb_vseterr(&t->b, fmt, ap);
     va_end(ap);
 }
 
 SOP_API const char *sop_txn_errmsg(sop_txn *t)
 {
-    return t ? t->errmsg : "no transaction";
-}
-
-int txn_poison(sop_txn *t, int rc)
-{
-    if (!t->poison)
-        t->poison = rc;
-    return rc;
+    return t ? t->b.errmsg : "no transaction";
 }
 
 int txn_check(sop_txn *t, bool write)
 {
-    if (t->poison)
-        return t->poison;
-    if (write && !(t->mode & SOP_TXN_WRITE)) {
+    if (t->b.poison)
+        return t->b.poison;
+    if (write && !(t->b.mode & SOP_TXN_WRITE)) {
         txn_seterr(t, "write: the transaction was begun read-only");
         return SOP_EREADONLY;
     }
-    uint64_t age = coarse_ns() - t->begin_ns;
-    if (!(t->mode & SOP_TXN_NOAGE) && age > (uint64_t)t->db->opts.txn_max_age_ms * 1000000ull) {
+    uint64_t age = coarse_ns() - t->b.begin_ns;
+    if (!(t->b.mode & SOP_TXN_NOAGE) && age > (uint64_t)t->b.db->opts.txn_max_age_ms * 1000000ull) {
         txn_seterr(t, "transaction: older than its maximum age of %u ms; roll it back",
-                   t->db->opts.txn_max_age_ms);
+                   t->b.db->opts.txn_max_age_ms);
         return txn_poison(t, SOP_ETIMEDOUT);
     }
     return 0;
@@ -410,18 +404,18 @@ SOP_API int sop_txn_begin(sop_db *db, int mode, sop_txn **out)
     sop_txn *t = calloc(1, sizeof(*t));
     if (!t)
         return SOP_ENOMEM;
-    t->db = db;
-    t->mode = mode;
-    t->begin_ns = coarse_ns();
+    t->b.db = db;
+    t->b.mode = mode;
+    t->b.begin_ns = coarse_ns();
     /* snapshot and registration together, so a committer computing the
      * oldest live snapshot under db->lock sees this one (txn.c C6) */
     pthread_rwlock_rdlock(&db->lock);
     pthread_mutex_lock(&db->txn_mu);
-    t->snap = db->seq;
-    t->next = db->active;
+    t->b.snap = db->seq;
+    t->b.next = db->active;
     if (db->active)
-        db->active->prev = t;
-    db->active = t;
+        db->active->prev = &t->b;
+    db->active = &t->b;
     pthread_mutex_unlock(&db->txn_mu);
     pthread_rwlock_unlock(&db->lock);
     *out = t;
@@ -457,28 +451,28 @@ static void store_free(sop_store *s)
 
 static void txn_unlink(sop_txn *t)
 {
-    sop_db *db = t->db;
+    sop_db *db = t->b.db;
     pthread_mutex_lock(&db->txn_mu);
-    if (t->prev)
-        t->prev->next = t->next;
-    else if (db->active == t)
-        db->active = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    t->prev = t->next = NULL;
+    if (t->b.prev)
+        t->b.prev->next = t->b.next;
+    else if (db->active == &t->b)
+        db->active = t->b.next;
+    if (t->b.next)
+        t->b.next->prev = t->b.prev;
+    t->b.prev = t->b.next = NULL;
     pthread_mutex_unlock(&db->txn_mu);
 }
 
 static void txn_free(sop_txn *t)
 {
     txn_unlink(t);
-    if (t->vseg && !t->vseg_kept) /* rolled back or failed: its chunks are nobody's */
-        blob_vseg_drop(&t->db->log, t->vseg);
+    if (t->b.vseg && !t->b.vseg_kept) /* rolled back or failed: its chunks are nobody's */
+        blob_vseg_drop(&t->b.db->log, t->b.vseg);
     txn_free_scratch(t);
     free(t->pins);
     for (int i = 0; i < TXN_CBUFS; i++)
-        free(t->cb[i].data);
-    free(t->ch);
+        free(t->b.cb[i].data);
+    free(t->b.ch);
     while (t->stores) {
         sop_store *s = t->stores;
         t->stores = s->next;
@@ -494,7 +488,7 @@ SOP_API void sop_txn_rollback(sop_txn *t)
 {
     if (!t)
         return;
-    __atomic_fetch_add(&t->db->n_rollbacks, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&t->b.db->n_rollbacks, 1, __ATOMIC_RELAXED);
     txn_free(t);
 }
 
@@ -520,7 +514,8 @@ static sop_store *new_handle(sop_txn *t)
     if (!s)
         return NULL;
     s->t = t;
-    s->snap = t->snap;
+    s->tb = &t->b;
+    s->snap = t->b.snap;
     s->next = t->stores;
     t->stores = s;
     return s;
@@ -549,11 +544,11 @@ SOP_API int sop_store_open(sop_txn *t, const char *name, sop_store **out)
     if ((rc = txn_note_name(t, name)) != 0)
         return rc;
     struct store_info info;
-    pthread_rwlock_rdlock(&t->db->lock);
-    const struct sver *v = cat_get(&t->db->cat, name, t->snap);
+    pthread_rwlock_rdlock(&t->b.db->lock);
+    const struct sver *v = cat_get(&t->b.db->cat, name, t->b.snap);
     uint64_t vseq = v ? v->seq : 0;
     rc = v ? info_copy(&info, &v->info) : SOP_ENOTFOUND;
-    pthread_rwlock_unlock(&t->db->lock);
+    pthread_rwlock_unlock(&t->b.db->lock);
     if (rc) {
         if (rc == SOP_ENOTFOUND)
             txn_seterr(t, "open store %s: no such store", name);
@@ -613,9 +608,9 @@ SOP_API int sop_store_create(sop_txn *t, const char *name, const sop_store_optio
     if ((rc = txn_note_name(t, name)) != 0)
         return rc;
     if (!old) {
-        pthread_rwlock_rdlock(&t->db->lock);
-        bool exists = cat_get(&t->db->cat, name, t->snap) != NULL;
-        pthread_rwlock_unlock(&t->db->lock);
+        pthread_rwlock_rdlock(&t->b.db->lock);
+        bool exists = cat_get(&t->b.db->cat, name, t->b.snap) != NULL;
+        pthread_rwlock_unlock(&t->b.db->lock);
         if (exists) {
             txn_seterr(t, "create store %s: it exists", name);
             return SOP_EEXIST;
@@ -660,7 +655,7 @@ SOP_API int sop_store_drop(sop_txn *t, const char *name)
     if ((rc = range_all(s)) != 0)
         return rc;
     s->dropped = true;
-    t->gen++;
+    t->b.gen++;
     return 0;
 }
 
@@ -785,13 +780,13 @@ SOP_API int sop_store_list(sop_txn *t, sop_store_list_fn fn, void *arg)
     if ((rc = txn_check(t, false)) != 0)
         return rc;
     t->all_names = true;
-    pthread_rwlock_rdlock(&t->db->lock);
-    for (size_t i = 0; i < t->db->cat.n && !rc; i++) {
-        const char *name = t->db->cat.v[i].name;
-        if (cat_get(&t->db->cat, name, t->snap) && !find_handle(t, name))
+    pthread_rwlock_rdlock(&t->b.db->lock);
+    for (size_t i = 0; i < t->b.db->cat.n && !rc; i++) {
+        const char *name = t->b.db->cat.v[i].name;
+        if (cat_get(&t->b.db->cat, name, t->b.snap) && !find_handle(t, name))
             rc = nl_add(&l, name);
     }
-    pthread_rwlock_unlock(&t->db->lock);
+    pthread_rwlock_unlock(&t->b.db->lock);
     for (sop_store *s = t->stores; s && !rc; s = s->next)
         if (!s->gone && !s->dropped)
             rc = nl_add(&l, s->info.name);
@@ -885,7 +880,7 @@ SOP_API int sop_add(sop_store *s, const void *k, size_t kl, const void *v, size_
     }
     if ((rc = make_item(s, k, kl, v, vl, &it)) != 0)
         return rc;
-    s->t->grew = true;
+    s->t->b.grew = true;
     return bt_insert(s, &it);
 }
 
@@ -901,7 +896,7 @@ static int put_noted(sop_store *s, const void *k, size_t kl, const void *v, size
         }
         if ((rc = make_item(s, k, kl, v, vl, &it)) != 0)
             return rc;
-        s->t->grew = true;
+        s->t->b.grew = true;
         return bt_insert(s, &it);
     }
     if (rc)
@@ -954,10 +949,10 @@ static int merge_apply(sop_store *s, struct merge *m)
         txn_seterr(s->t, "merge: the merged value is over %zu bytes", cap);
         rc = SOP_EINVAL;
     }
-    bool grew = s->t->grew; /* a record made by a merge is not growth for the reserve */
+    bool grew = s->t->b.grew; /* a record made by a merge is not growth for the reserve */
     if (rc == 0)
         rc = put_noted(s, m->key.k, m->key.kl, out, ol, true);
-    s->t->grew = grew;
+    s->t->b.grew = grew;
     if (rc == 0)
         m->created = absent;
     return rc;
@@ -1176,7 +1171,7 @@ static int value_item(sop_store *s, const void *k, size_t kl, bool create, struc
     struct item e;
     if ((rc = make_item(s, k, kl, "", 0, &e)) != 0 || (rc = bt_insert(s, &e)) != 0)
         return rc;
-    s->t->grew = true;
+    s->t->b.grew = true;
     return get_first(s, k, kl, it);
 }
 
@@ -1191,9 +1186,9 @@ SOP_API int sop_value_write(sop_store *s, const void *k, size_t kl, uint64_t off
         return SOP_EINVAL;
     if ((rc = value_item(s, k, kl, true, &it)) != 0)
         return rc;
-    s->t->gen++;
+    s->t->b.gen++;
     if (len)
-        s->t->grew = true;
+        s->t->b.grew = true;
     if (!it.ext) {
         uint64_t nsize = off + len > it.vl ? off + len : it.vl;
         if (nsize <= inline_max(s)) {
@@ -1231,7 +1226,7 @@ SOP_API int sop_value_truncate(sop_store *s, const void *k, size_t kl, uint64_t 
         return SOP_EINVAL;
     if ((rc = value_item(s, k, kl, false, &it)) != 0)
         return rc;
-    s->t->gen++;
+    s->t->b.gen++;
     if (!it.ext) {
         if (size <= inline_max(s)) {
             uint8_t tmp[INLINE_MAX];
@@ -1356,7 +1351,7 @@ static int cur_save(struct sop_cursor *c)
     if (it->kl)
         memcpy(c->key, it->k, it->kl);
     c->kl = it->kl;
-    c->gen = c->s->t->gen;
+    c->gen = c->s->t->b.gen;
     return 0;
 }
 
@@ -1365,7 +1360,7 @@ static int cur_save(struct sop_cursor *c)
 static int cur_refind(struct sop_cursor *c)
 {
     sop_store *s = c->s;
-    if (c->tp.depth < 0 || c->gen == s->t->gen)
+    if (c->tp.depth < 0 || c->gen == s->t->b.gen)
         return 0;
     bt_tp_release(&c->tp);
     int rc = bt_tp_seek(s, c->key, c->kl, &c->tp);
@@ -1379,7 +1374,7 @@ static int cur_refind(struct sop_cursor *c)
         if (key_cmp(it->k, it->kl, c->key, c->kl) != 0)
             break;
     }
-    c->gen = s->t->gen;
+    c->gen = s->t->b.gen;
     return 0;
 }
 
@@ -1580,7 +1575,7 @@ static bool name_noted(const sop_txn *t, const char *name)
 /* C3 */
 static int validate(sop_txn *t)
 {
-    sop_db *db = t->db;
+    sop_db *db = t->b.db;
     for (sop_store *s = t->stores; s; s = s->next)
         keyset_sort(s->wkeys, &s->nwkeys);
     pthread_mutex_lock(&db->txn_mu);
@@ -1588,12 +1583,12 @@ static int validate(sop_txn *t)
     pthread_mutex_unlock(&db->txn_mu);
     bool settled = false; /* read sets are sorted only when a newer commit exists */
     for (; w; w = w->next) {
-        if (w->seq > t->snap && !settled) {
+        if (w->seq > t->b.snap && !settled) {
             for (sop_store *s = t->stores; s; s = s->next)
                 keyset_settle(&s->rkeys);
             settled = true;
         }
-        if (w->seq <= t->snap)
+        if (w->seq <= t->b.snap)
             continue;
         for (size_t i = 0; i < w->nnames; i++)
             if (name_noted(t, w->names[i])) {
@@ -1637,7 +1632,7 @@ static int validate(sop_txn *t)
 /* C4: re-apply this transaction's final items onto the newest tree. */
 static int reapply(sop_store *s)
 {
-    sop_db *db = s->t->db;
+    sop_db *db = s->t->b.db;
     struct item **groups = calloc(s->nwkeys ? s->nwkeys : 1, sizeof(*groups));
     size_t *ng = calloc(s->nwkeys ? s->nwkeys : 1, sizeof(*ng));
     int rc = 0;
@@ -1759,7 +1754,7 @@ static int write_mirror(sop_store *s, struct batch *b, struct dnode *d, bool ful
     struct rkey mk = {.id = d->id, .idx = 1};
     struct loc prev;
     bool critical = !n->leaf || !memcmp(d->id.b, s->info.root.b, 16);
-    bool had = has_mirror(s->t->db, &d->id, &prev);
+    bool had = has_mirror(s->t->b.db, &d->id, &prev);
     if (!critical)
         return had ? batch_reg(b, &mk, 2, NULL) : 0;
     size_t start;
@@ -1784,7 +1779,7 @@ static int drop_keys(sop_store *s, struct batch *b, const struct lid *id)
     struct rkey k = {.id = *id, .idx = 0};
     struct loc ml;
     int rc = batch_reg(b, &k, 2, NULL);
-    if (rc == 0 && has_mirror(s->t->db, id, &ml)) {
+    if (rc == 0 && has_mirror(s->t->b.db, id, &ml)) {
         k.idx = 1;
         rc = batch_reg(b, &k, 2, NULL);
     }
@@ -1881,7 +1876,7 @@ static void batch_free(struct batch *b)
 /* C7: keep this commit's write set while an older snapshot lives. */
 static void remember(sop_txn *t, uint64_t seq)
 {
-    sop_db *db = t->db;
+    sop_db *db = t->b.db;
     struct wset *w = calloc(1, sizeof(*w));
     if (!w)
         goto prune; /* cannot happen often; validation would then miss nothing only if
@@ -1936,7 +1931,7 @@ prune:
     } else if (!w && db->active) {
         /* out of memory: the live transactions could miss this commit's
          * changes, so they must not commit */
-        for (sop_txn *a = db->active; a; a = a->next)
+        for (struct txn_base *a = db->active; a; a = a->next)
             if (!a->poison)
                 a->poison = SOP_ECONFLICT;
     }
@@ -1954,7 +1949,7 @@ prune:
 
 static int do_commit(sop_txn *t)
 {
-    sop_db *db = t->db;
+    sop_db *db = t->b.db;
     struct batch b;
     struct wbuf stores;
     uint32_t nst = 0, seg;
@@ -2013,8 +2008,8 @@ static int do_commit(sop_txn *t)
     for (sop_store *s = t->stores; s && !rc; s = s->next)
         if (store_has_writes(s))
             rc = build_store(s, &b, &stores, &nst);
-    for (size_t i = 0; i < t->capch && !rc; i++) {
-        struct chunk_ent *e = &t->ch[i];
+    for (size_t i = 0; i < t->b.capch && !rc; i++) {
+        struct chunk_ent *e = &t->b.ch[i];
         if (e->loc.seg == 0 && !e->dead)
             continue;
         rc = batch_reg(&b, &e->key, e->dead ? 2 : 0, e->dead ? NULL : &e->loc);
@@ -2028,14 +2023,14 @@ static int do_commit(sop_txn *t)
         goto out;
     }
     /* a commit that only gives space back may use most of the reserve */
-    if ((rc = db_space_check(db, t, b.w.len)) != 0)
+    if ((rc = db_space_check(db, &t->b, b.w.len)) != 0)
         goto out;
     if ((rc = blob_append(&db->log, b.w.p, b.w.len, &seg, &base)) != 0) {
         txn_seterr(t, "commit: %s", db->log.err);
         goto out;
     }
-    t->vseg_kept = true; /* the commit record may be durable: it names the chunks there */
-    if (!(t->mode & SOP_TXN_NOSYNC)) {
+    t->b.vseg_kept = true; /* the commit record may be durable: it names the chunks there */
+    if (!(t->b.mode & SOP_TXN_NOSYNC)) {
         if ((rc = db_sync(db)) != 0) {
             txn_seterr(t, "commit: %s", db->log.err);
             goto out;
@@ -2055,7 +2050,7 @@ static int do_commit(sop_txn *t)
     rc = db_apply_commit(db, b.w.p + cstart + REC_HDR, self.len, &self, keep);
     size_t dead = rc == 0 ? db_note_dead(db) : 0;
     pthread_rwlock_unlock(&db->lock);
-    if (dead && !(t->mode & SOP_TXN_NOSYNC)) {
+    if (dead && !(t->b.mode & SOP_TXN_NOSYNC)) {
         db_drop_dead(db, seq); /* durable: what it killed can go now */
     } else if (dead) {         /* the flusher makes it durable now, not in a second */
         pthread_mutex_lock(&db->flush_mu);
@@ -2118,7 +2113,7 @@ SOP_API int sop_txn_commit(sop_txn *t)
     if (rc == 0)
         rc = do_commit(t);
     if (rc && rc != SOP_ECONFLICT)
-        db_seterr(t->db, "%s", t->errmsg);
+        db_seterr(t->b.db, "%s", t->b.errmsg);
     txn_free(t);
     return rc;
 }

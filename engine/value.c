@@ -14,8 +14,9 @@
  * clean buffer, so the reads of its other parts cost neither a pread nor a
  * crc; a read of a whole chunk goes straight to the caller's buffer.
  */
-#include "btree.h"
+#include "value.h"
 
+#include "btree.h"
 #include "os.h"
 
 #include <stdlib.h>
@@ -36,10 +37,10 @@ static bool rk_eq(const struct rkey *a, const struct rkey *b)
 
 static struct chunk_ent *ov_find(sop_store *s, const struct rkey *key)
 {
-    if (!s->t->capch)
+    if (!s->tb->capch)
         return NULL;
-    for (size_t i = rk_hash(key) & (s->t->capch - 1);; i = (i + 1) & (s->t->capch - 1)) {
-        struct chunk_ent *e = &s->t->ch[i];
+    for (size_t i = rk_hash(key) & (s->tb->capch - 1);; i = (i + 1) & (s->tb->capch - 1)) {
+        struct chunk_ent *e = &s->tb->ch[i];
         if (e->loc.seg == 0 && !e->dead)
             return NULL;
         if (rk_eq(&e->key, key))
@@ -51,13 +52,13 @@ static int ov_set(sop_store *s, const struct rkey *key, const struct loc *loc, b
 {
     struct chunk_ent *e = ov_find(s, key);
     if (!e) {
-        if ((s->t->nch + 1) * 2 > s->t->capch) {
-            size_t cap = s->t->capch ? s->t->capch * 2 : 64;
+        if ((s->tb->nch + 1) * 2 > s->tb->capch) {
+            size_t cap = s->tb->capch ? s->tb->capch * 2 : 64;
             struct chunk_ent *v = calloc(cap, sizeof(*v));
             if (!v)
                 return SOP_ENOMEM;
-            for (size_t i = 0; i < s->t->capch; i++) {
-                struct chunk_ent *o = &s->t->ch[i];
+            for (size_t i = 0; i < s->tb->capch; i++) {
+                struct chunk_ent *o = &s->tb->ch[i];
                 if (o->loc.seg == 0 && !o->dead)
                     continue;
                 size_t j = rk_hash(&o->key) & (cap - 1);
@@ -65,16 +66,16 @@ static int ov_set(sop_store *s, const struct rkey *key, const struct loc *loc, b
                     j = (j + 1) & (cap - 1);
                 v[j] = *o;
             }
-            free(s->t->ch);
-            s->t->ch = v;
-            s->t->capch = cap;
+            free(s->tb->ch);
+            s->tb->ch = v;
+            s->tb->capch = cap;
         }
-        size_t j = rk_hash(key) & (s->t->capch - 1);
-        while (s->t->ch[j].loc.seg != 0 || s->t->ch[j].dead)
-            j = (j + 1) & (s->t->capch - 1);
-        e = &s->t->ch[j];
+        size_t j = rk_hash(key) & (s->tb->capch - 1);
+        while (s->tb->ch[j].loc.seg != 0 || s->tb->ch[j].dead)
+            j = (j + 1) & (s->tb->capch - 1);
+        e = &s->tb->ch[j];
         e->key = *key;
-        s->t->nch++;
+        s->tb->nch++;
     }
     if (loc)
         e->loc = *loc;
@@ -93,7 +94,7 @@ int ch_lookup(sop_store *s, const struct rkey *key, struct loc *loc, bool *dead)
         return e->dead ? SOP_ENOTFOUND : 0;
     }
     *dead = false;
-    sop_db *db = s->t->db;
+    sop_db *db = s->tb->db;
     pthread_rwlock_rdlock(&db->lock);
     int rc = reg_get(&db->reg, key, s->snap, loc);
     pthread_rwlock_unlock(&db->lock);
@@ -107,14 +108,14 @@ static int chunk_read(sop_store *s, const struct rkey *key, const struct loc *lo
 {
     int rc, type = REC_CHUNK;
     if (loc->len > cap) {
-        txn_seterr(s->t,
+        tb_seterr(s->tb,
                    "read value chunk: record longer than the chunk size (segment %08u "
                    "offset %llu)",
                    loc->seg, (unsigned long long)loc->off);
         return SOP_ECORRUPT;
     }
-    if (loc->len && (rc = blob_read(&s->t->db->log, loc, &type, key, buf)) != 0) {
-        txn_seterr(s->t, "read value chunk: %s (segment %08u offset %llu)", sop_strerror(rc),
+    if (loc->len && (rc = blob_read(&s->tb->db->log, loc, &type, key, buf)) != 0) {
+        tb_seterr(s->tb, "read value chunk: %s (segment %08u offset %llu)", sop_strerror(rc),
                    loc->seg, (unsigned long long)loc->off);
         return rc;
     }
@@ -132,10 +133,10 @@ static int chunk_append(sop_store *s, const struct rkey *key, const void *data, 
     uint8_t h[REC_HDR];
     uint32_t seg;
     uint64_t off;
-    sop_txn *t = s->t;
+    struct txn_base *t = s->tb;
     int rc = db_space_check(t->db, t, REC_HDR + (uint64_t)len);
     if (rc)
-        return txn_poison(t, rc);
+        return tb_poison(t, rc);
     blob_rec_head(h, REC_CHUNK, key, data, len);
     if (whole) {
         if (!t->vseg && (rc = blob_vseg_create(&t->db->log, &t->vseg)) == 0)
@@ -150,13 +151,13 @@ static int chunk_append(sop_store *s, const struct rkey *key, const void *data, 
         rc = blob_append_rec(&t->db->log, h, data, len, &seg, &off);
     }
     if (rc) {
-        txn_seterr(t, "write value chunk: %s", t->db->log.err);
-        return txn_poison(t, rc);
+        tb_seterr(t, "write value chunk: %s", t->db->log.err);
+        return tb_poison(t, rc);
     }
     t->wrote_bytes += REC_HDR + (uint64_t)len;
     struct loc loc = {.seg = seg, .off = off, .len = len};
     if ((rc = ov_set(s, key, &loc, false)) != 0)
-        return txn_poison(s->t, rc);
+        return tb_poison(s->tb, rc);
     return 0;
 }
 
@@ -204,7 +205,7 @@ static void cb_copy_out(const struct cbuf *b, uint32_t in, uint8_t *out, size_t 
 int ch_flush(sop_store *s)
 {
     for (int i = 0; i < TXN_CBUFS; i++) {
-        int rc = cb_flush(s, &s->t->cb[i]);
+        int rc = cb_flush(s, &s->tb->cb[i]);
         if (rc)
             return rc;
     }
@@ -223,9 +224,9 @@ static int cb_get(sop_store *s, const struct rkey *key, uint32_t csize, struct c
     struct cbuf *victim = NULL;
     int rc;
     for (int i = 0; i < TXN_CBUFS; i++) {
-        struct cbuf *b = &s->t->cb[i];
+        struct cbuf *b = &s->tb->cb[i];
         if (b->data && rk_eq(&b->key, key)) {
-            b->used = ++s->t->tick;
+            b->used = ++s->tb->tick;
             *out = b;
             return 0;
         }
@@ -252,7 +253,7 @@ static int cb_get(sop_store *s, const struct rkey *key, uint32_t csize, struct c
     victim->key = *key;
     victim->cs = csize;
     victim->len = loc.len;
-    victim->used = ++s->t->tick;
+    victim->used = ++s->tb->tick;
     *out = victim;
     return 0;
 }
@@ -260,8 +261,8 @@ static int cb_get(sop_store *s, const struct rkey *key, uint32_t csize, struct c
 static struct cbuf *cb_find(sop_store *s, const struct rkey *key)
 {
     for (int i = 0; i < TXN_CBUFS; i++)
-        if (s->t->cb[i].data && rk_eq(&s->t->cb[i].key, key))
-            return &s->t->cb[i];
+        if (s->tb->cb[i].data && rk_eq(&s->tb->cb[i].key, key))
+            return &s->tb->cb[i];
     return NULL;
 }
 
@@ -279,11 +280,11 @@ static int cb_for_read(sop_store *s, const struct rkey *key, const struct loc *l
     struct cbuf *b = NULL;
     *out = NULL;
     for (int i = 0; i < TXN_CBUFS && !b; i++)
-        if (s->t->cb[i].data && !s->t->cb[i].dirty)
-            b = &s->t->cb[i];
+        if (s->tb->cb[i].data && !s->tb->cb[i].dirty)
+            b = &s->tb->cb[i];
     for (int i = 0; i < TXN_CBUFS && !b; i++)
-        if (!s->t->cb[i].data)
-            b = &s->t->cb[i];
+        if (!s->tb->cb[i].data)
+            b = &s->tb->cb[i];
     if (!b)
         return 0;
     if (b->len > loc->len)
@@ -300,7 +301,7 @@ static int cb_for_read(sop_store *s, const struct rkey *key, const struct loc *l
     b->cs = cs;
     b->len = loc->len;
     b->dirty = false;
-    b->used = ++s->t->tick;
+    b->used = ++s->tb->tick;
     *out = b;
     return 0;
 }
@@ -419,7 +420,7 @@ static int chunk_drop(sop_store *s, const struct lid *vid, uint64_t idx)
     if (b)
         cb_drop(b);
     if (ch_lookup(s, &key, &loc, &dead) == 0) /* what the drop gives back (db_space_check) */
-        s->t->freed_bytes += REC_HDR + (uint64_t)loc.len;
+        s->tb->freed_bytes += REC_HDR + (uint64_t)loc.len;
     return ov_set(s, &key, NULL, true);
 }
 
@@ -436,7 +437,7 @@ static int chunks_drop_from(sop_store *s, const struct item *it, uint64_t from)
     uint64_t end = nchunks(it->vsize, it->csize);
     if (end <= from)
         return 0;
-    sop_txn *t = s->t;
+    struct txn_base *t = s->tb;
     pthread_rwlock_rdlock(&t->db->lock);
     size_t stored = t->db->reg.count;
     pthread_rwlock_unlock(&t->db->lock);
