@@ -24,7 +24,7 @@
 #include "btree.h"
 #include "db.h"
 #include "os.h"
-#include "search.h"
+#include "kind.h"
 #include "value.h"
 
 #include <fcntl.h>
@@ -469,7 +469,7 @@ SOP_API int sop_db_salvage(sop_db *db, sop_db *dst, const sop_check_ops *ops, vo
     for (size_t i = 0; i < st.n && rc == 0; i++) {
         sop_store *s;
         sop_store_info info;
-        if (!strncmp(st.v[i], SEARCH_NAME_PREFIX, strlen(SEARCH_NAME_PREFIX)))
+        if (kind_hidden_name(st.v[i]))
             continue; /* an index: the new database's commits build it anew */
         if ((rc = sop_store_open(t, st.v[i], &s)) != 0 ||
             (rc = sop_store_get_info(s, &info)) != 0) {

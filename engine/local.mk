@@ -14,6 +14,7 @@ ENGINE_SOURCES = \
 	engine/value.h engine/value.c \
 	engine/txn.h engine/txn.c \
 	engine/db.h engine/db.c engine/compact.c engine/check.c \
+	engine/kind.h engine/kind.c \
 	engine/search.h engine/search.c engine/vector.c
 
 noinst_LTLIBRARIES += engine/libsop_core.la

@@ -16,7 +16,7 @@
  *                                term's postings are one key range, in document order)
  *
  * (integers little-endian.)  The index is maintained inside the transaction
- * that changes the documents: search_commit_hook runs first in commit, and
+ * that changes the documents: its commit hook (kind.h) runs first in commit, and
  * for each key the transaction wrote it diffs the terms indexed now ("F",
  * which is what the transaction's snapshot indexed) against the text the
  * transaction leaves, and writes only the postings that changed.  A rollback
@@ -37,6 +37,8 @@
  */
 #define _GNU_SOURCE
 #include "search.h"
+
+#include "kind.h"
 
 #include "codec.h"
 
@@ -574,13 +576,13 @@ static int drop_index(sop_store *s)
     return rc == SOP_ENOTFOUND ? 0 : rc;
 }
 
-int search_commit_hook(sop_txn *t)
+static int search_commit(sop_txn *t)
 {
     int rc = 0;
     if (!t || !(t->b.mode & SOP_TXN_WRITE) || txn_check(t, false))
         return 0; /* the commit reports it */
     for (sop_store *s = t->stores; s && rc == 0; s = s->next) {
-        if (!strncmp(s->info.name, SEARCH_NAME_PREFIX, strlen(SEARCH_NAME_PREFIX)))
+        if (kind_hidden_name(s->info.name))
             continue;
         if (s->dropped)
             rc = drop_index(s); /* the store's identity names its index */
@@ -593,6 +595,9 @@ int search_commit_hook(sop_txn *t)
     }
     return rc;
 }
+
+const struct store_kind kind_search = {
+    .name = "search", .hidden_prefix = SEARCH_NAME_PREFIX, .commit = search_commit};
 
 /* ------------------------------------------------------------ queries */
 

@@ -7,16 +7,6 @@
 
 #include "txn.h"
 
-/*
- * The commit hook (txn.c calls it first thing in sop_txn_commit): bring the
- * inverted index of every search store the transaction wrote up to date,
- * inside the transaction, so the index commits or fails with the documents.
- * Also drops the index of a dropped store and of a store whose kind changed
- * away from "search".  Returns 0 or a SOP_E* code (the transaction is then
- * poisoned, its message says why).  Read transactions: nothing to do.
- */
-int search_commit_hook(sop_txn *t);
-
 /* The name of store s's index ("." "sopsearch-" + 32 hex digits of its
  * identity); `out` has room for SEARCH_NAME_MAX bytes. */
 #define SEARCH_NAME_PREFIX ".sopsearch-"

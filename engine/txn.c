@@ -35,7 +35,7 @@
 
 #include "btree.h"
 #include "os.h"
-#include "search.h"
+#include "kind.h"
 #include "value.h"
 
 #include <stdarg.h>
@@ -574,9 +574,8 @@ static int check_options(sop_txn *t, const sop_store_options *o)
         txn_seterr(t, "store options: chunk_size %u is out of 4 KiB..64 MiB", o->chunk_size);
         return SOP_EINVAL;
     }
-    if (o->kind && *o->kind && strcmp(o->kind, "records") && strcmp(o->kind, "search") &&
-        strcmp(o->kind, "vector")) {
-        txn_seterr(t, "store options: kind '%s' is not records, search or vector", o->kind);
+    if (!kind_find(o->kind)) {
+        txn_seterr(t, "store options: kind '%s' is not %s", o->kind, kind_names());
         return SOP_EINVAL;
     }
     return 0;
@@ -794,8 +793,8 @@ SOP_API int sop_store_list(sop_txn *t, sop_store_list_fn fn, void *arg)
         if (l.n)
             qsort(l.v, l.n, sizeof(*l.v), cmp_str);
         for (size_t i = 0; i < l.n && !rc; i++)
-            if (strncmp(l.v[i], SEARCH_NAME_PREFIX, strlen(SEARCH_NAME_PREFIX)) != 0)
-                rc = fn(l.v[i], arg); /* search indexes are the engine's own */
+            if (!kind_hidden_name(l.v[i]))
+                rc = fn(l.v[i], arg); /* a kind's own stores (search indexes) */
     }
     for (size_t i = 0; i < l.n; i++)
         free(l.v[i]);
@@ -2107,7 +2106,7 @@ SOP_API int sop_txn_commit(sop_txn *t)
 {
     if (!t)
         return SOP_EINVAL;
-    int rc = search_commit_hook(t); /* search.c: index what t wrote, inside t */
+    int rc = kind_commit_all(t); /* kind.h: search indexes what t wrote, inside t */
     if (rc == 0)
         rc = txn_check(t, false);
     if (rc == 0)

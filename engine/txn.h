@@ -69,7 +69,5 @@ static inline int txn_poison(sop_txn *t, int rc)
 void txn_free_scratch(sop_txn *t);
 void *txn_scratch(sop_txn *t, size_t n);
 int txn_note_name(sop_txn *t, const char *name);
-/* search.c: index the search stores t wrote, first thing in commit. */
-int search_commit_hook(sop_txn *t);
 
 #endif

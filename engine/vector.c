@@ -19,6 +19,8 @@
 #define _GNU_SOURCE
 #include "txn.h"
 
+#include "kind.h"
+
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
@@ -383,3 +385,7 @@ SOP_API void sop_vector_free(sop_vector_hit *hits)
 {
     free(hits);
 }
+/* A vector store is a store of records to the core: nothing of its own to
+ * keep up to date at commit. */
+const struct store_kind kind_vector = {.name = "vector"};
+
