@@ -21,32 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void item_free_own(struct item *it)
-{
-    if (it->own)
-        free((void *)it->k);
-    it->k = NULL;
-    it->v = NULL;
-    it->own = 0;
-}
-
-int item_copy_own(struct item *dst, const struct item *src)
-{
-    size_t vl = src->ext ? 0 : src->vl;
-    uint8_t *m = malloc(src->kl + vl + 1);
-    if (!m)
-        return SOP_ENOMEM;
-    *dst = *src;
-    if (src->kl)
-        memcpy(m, src->k, src->kl);
-    if (vl)
-        memcpy(m + src->kl, src->v, vl);
-    dst->k = m;
-    dst->v = vl ? m + src->kl : NULL;
-    dst->own = 1;
-    return 0;
-}
-
 /* ------------------------------------------------------------ dirty set */
 
 static size_t lid_hash(const struct lid *l)
@@ -115,23 +89,6 @@ void bt_reset(sop_store *s)
     s->dn = NULL;
     s->ndn = s->capdn = 0;
     s->tb->gen++;
-}
-
-int set_add_key(struct item **v, size_t *n, size_t *cap, const void *k, size_t kl)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 8;
-        struct item *p = realloc(*v, c * sizeof(*p));
-        if (!p)
-            return SOP_ENOMEM;
-        *v = p;
-        *cap = c;
-    }
-    struct item src = {.k = k, .kl = (uint32_t)kl};
-    int rc = item_copy_own(&(*v)[*n], &src);
-    if (rc == 0)
-        (*n)++;
-    return rc;
 }
 
 static int changed(struct dnode *d, const void *k, size_t kl)
@@ -273,7 +230,7 @@ int bt_node(sop_store *s, const struct lid *id, struct node **out)
     pthread_rwlock_unlock(&db->lock);
     if (rc) {
         tb_seterr(s->tb, "read node: the registry has no node the tree refers to (store %s)",
-                   s->info.name);
+                  s->info.name);
         return SOP_ECORRUPT;
     }
     rc = bt_load(db, id, &loc, out);

@@ -67,9 +67,4 @@ int bt_visit(sop_store *s, struct bt_visit *v);
 /* Check the tree invariants (tests): 0 or SOP_ECORRUPT. */
 int bt_check(sop_store *s);
 
-void item_free_own(struct item *it);
-int item_copy_own(struct item *dst, const struct item *src);
-/* Append an own copy of key k to the array *v (*n used, *cap allocated). */
-int set_add_key(struct item **v, size_t *n, size_t *cap, const void *k, size_t kl);
-
 #endif

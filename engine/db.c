@@ -1175,8 +1175,8 @@ int db_space_check(sop_db *db, struct txn_base *t, uint64_t need)
         return 0;
     tb_seterr(t,
               "the disk holding %s has %llu bytes free, and %llu of them are kept for "
-               "deletes and reclamation (the reserve); remove something to make room",
-               db->path, (unsigned long long)avail, (unsigned long long)keep);
+              "deletes and reclamation (the reserve); remove something to make room",
+              db->path, (unsigned long long)avail, (unsigned long long)keep);
     return SOP_ENOSPC;
 }
 
@@ -1322,4 +1322,15 @@ SOP_API void sop_db_close(sop_db *db)
     else
         db_sync(db);
     db_free(db);
+}
+
+void wset_free(struct wset *w)
+{
+    for (size_t i = 0; i < w->nnames; i++)
+        free(w->names[i]);
+    free(w->names);
+    for (size_t i = 0; i < w->nstores; i++)
+        items_free(w->stores[i].keys, w->stores[i].nkeys);
+    free(w->stores);
+    free(w);
 }

@@ -9,10 +9,14 @@ ENGINE_SOURCES = \
 	engine/node.h engine/node.c \
 	engine/cache.h engine/cache.c \
 	engine/txnbase.h engine/txnbase.c \
-	engine/overlay.h \
+	engine/overlay.h engine/overlay.c \
+	engine/rwset.h engine/rwset.c \
 	engine/btree.h engine/btree.c \
 	engine/value.h engine/value.c \
-	engine/txn.h engine/txn.c \
+	engine/store.h engine/store.c \
+	engine/item.h engine/item.c \
+	engine/cursor.h engine/cursor.c \
+	engine/txn.c \
 	engine/db.h engine/db.c engine/compact.c engine/check.c \
 	engine/kind.h engine/kind.c \
 	engine/search.h engine/search.c engine/vector.c

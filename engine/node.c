@@ -582,3 +582,55 @@ int node_take(struct node *dst, uint32_t dpos, struct node *src, uint32_t spos)
     dst->bytes += item_size(dst, &it);
     return 0;
 }
+
+/* ------------------------------------------------------------ own items */
+
+void item_free_own(struct item *it)
+{
+    if (it->own)
+        free((void *)it->k);
+    it->k = NULL;
+    it->v = NULL;
+    it->own = 0;
+}
+
+int item_copy_own(struct item *dst, const struct item *src)
+{
+    size_t vl = src->ext ? 0 : src->vl;
+    uint8_t *m = malloc(src->kl + vl + 1);
+    if (!m)
+        return SOP_ENOMEM;
+    *dst = *src;
+    if (src->kl)
+        memcpy(m, src->k, src->kl);
+    if (vl)
+        memcpy(m + src->kl, src->v, vl);
+    dst->k = m;
+    dst->v = vl ? m + src->kl : NULL;
+    dst->own = 1;
+    return 0;
+}
+
+int set_add_key(struct item **v, size_t *n, size_t *cap, const void *k, size_t kl)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 8;
+        struct item *p = realloc(*v, c * sizeof(*p));
+        if (!p)
+            return SOP_ENOMEM;
+        *v = p;
+        *cap = c;
+    }
+    struct item src = {.k = k, .kl = (uint32_t)kl};
+    int rc = item_copy_own(&(*v)[*n], &src);
+    if (rc == 0)
+        (*n)++;
+    return rc;
+}
+
+void items_free(struct item *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        item_free_own(&v[i]);
+    free(v);
+}

@@ -128,4 +128,13 @@ void raw_unref(struct raw *r);
 /* Move item spos of src to position dpos of dst (bytes shared/ownership
  * moved). */
 int node_take(struct node *dst, uint32_t dpos, struct node *src, uint32_t spos);
+/* Items that own their bytes (own = 1): free one (its bytes; the item is
+ * zeroed), copy one (key and inline value into one block), free an array
+ * of them, and append an own copy of key k to an array (*n used, *cap
+ * allocated; SOP_ENOMEM). */
+void item_free_own(struct item *it);
+int item_copy_own(struct item *dst, const struct item *src);
+void items_free(struct item *v, size_t n);
+int set_add_key(struct item **v, size_t *n, size_t *cap, const void *k, size_t kl);
+
 #endif

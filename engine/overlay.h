@@ -1,5 +1,7 @@
 /*
- * overlay.h - one transaction's view of one store (sop_store): the
+ * overlay.h - a transaction's private view of the database: the
+ * transaction (sop_txn: txnbase.h's part, its stores, the catalog names it
+ * depends on, what it handed out) and, per store it opened (sop_store), the
  * copy-on-write overlay of the store's B+tree that btree.c reads through and
  * writes into, and the read and write sets that commit validates (txn.c).
  *
@@ -98,5 +100,42 @@ struct tpos {
     uint32_t ix[MAX_DEPTH];
     int depth; /* leaf level; -1 when not positioned */
 };
+
+struct scratch {
+    struct scratch *next;
+    uint8_t data[];
+};
+
+struct sop_txn {
+    struct txn_base b; /* first: what the layers below see (txnbase.h) */
+    sop_store *stores;
+    /* catalog names this transaction depends on; `all_names` after a list */
+    char **names;
+    size_t nnames, capnames;
+    bool all_names;
+    struct scratch *scratch; /* buffers handed out, freed at the next change */
+    struct node **pins;      /* nodes whose bytes were handed out, likewise */
+    size_t npins, cappins;
+};
+
+void txn_seterr(sop_txn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Check a transaction can go on; returns poison/timeout codes. */
+int txn_check(sop_txn *t, bool write);
+/* Fail the transaction for good (write-path failure): tb_poison. */
+static inline int txn_poison(sop_txn *t, int rc)
+{
+    return tb_poison(&t->b, rc);
+}
+/* Free what was handed out (scratch buffers, pins): at each change. */
+void txn_free_scratch(sop_txn *t);
+/* A scratch buffer of n bytes, valid until t's next change; NULL on ENOMEM. */
+void *txn_scratch(sop_txn *t, size_t n);
+/* Keep node n alive until t's next change: pointers into it were handed
+ * out (a node is pinned once however many values of it are). */
+int txn_pin(sop_txn *t, struct node *n);
+/* Note that t depends on catalog name `name` (validated at commit). */
+int txn_note_name(sop_txn *t, const char *name);
+/* Append a copy of str to a growable array of strings. */
+int strv_push(char ***v, size_t *n, size_t *cap, const char *str);
 
 #endif

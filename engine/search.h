@@ -5,7 +5,7 @@
 #ifndef SOP_SEARCH_H
 #define SOP_SEARCH_H
 
-#include "txn.h"
+#include "overlay.h"
 
 /* The name of store s's index ("." "sopsearch-" + 32 hex digits of its
  * identity); `out` has room for SEARCH_NAME_MAX bytes. */

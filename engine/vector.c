@@ -17,7 +17,7 @@
  * ~10 bytes per dimension per item.  Calls sop.h's functions only.
  */
 #define _GNU_SOURCE
-#include "txn.h"
+#include "overlay.h"
 
 #include "kind.h"
 

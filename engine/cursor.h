@@ -1,0 +1,32 @@
+/*
+ * cursor.h - cursors (cursor.c).
+ */
+#ifndef SOP_CURSOR_H
+#define SOP_CURSOR_H
+
+#include "overlay.h"
+
+struct sop_cursor {
+    sop_store *s;
+    struct tpos tp;
+    uint64_t gen;
+    /* current key copy and its rank among equal keys, to re-find it after
+     * the transaction changed the tree */
+    uint8_t *key;
+    size_t kl, keycap;
+    uint32_t dup;
+    /* range walked since the last jump */
+    struct krange span;
+    bool span_on;
+    /* the span's hi (lo) bound is the cursor's current key, copied only when
+     * the span is recorded or the walk turns: no copy per step */
+    bool hi_cur, lo_cur;
+    void *vbuf; /* value of an external item, handed out */
+    struct sop_cursor *next;
+};
+
+/* Record the range walked since the last jump in the store's read set. */
+int cursor_flush_span(struct sop_cursor *c);
+void cursor_free(struct sop_cursor *c);
+
+#endif
