@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "blob.h"
 
+#include "corrupt.h"
+
 #include "os.h"
 #include "sop.h"
 
@@ -227,13 +229,15 @@ void blob_rec_end(struct wbuf *w, size_t start)
 int blob_check(const uint8_t *rec, size_t avail, int *type, struct rkey *key, uint32_t *plen)
 {
     if (avail < REC_HDR || get_u32(rec) != REC_MAGIC)
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT("record: no record header here");
     uint32_t n = get_u32(rec + 8);
     int t = rec[4];
-    if (t < REC_NODE || t > REC_COMMIT || n > avail - REC_HDR)
-        return SOP_ECORRUPT;
+    if (t < REC_NODE || t > REC_COMMIT)
+        return SOP_CORRUPT("record: unknown record type");
+    if (n > avail - REC_HDR)
+        return SOP_CORRUPT("record: its length runs past the segment's end");
     if (rec_crc(rec, rec + REC_HDR, n) != get_u32(rec + 12))
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT("record: crc mismatch");
     if (type)
         *type = t;
     if (key) {
@@ -415,7 +419,9 @@ int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct r
     rc = seg_fd(l, loc->seg, false, &fd);
     pthread_mutex_unlock(&l->mu);
     if (rc)
-        return rc == SOP_ENOTFOUND ? SOP_ECORRUPT : rc;
+        return rc == SOP_ENOTFOUND
+                   ? SOP_CORRUPT_REC(loc->seg, loc->off, "read record: its segment is missing")
+                   : rc;
     int r;
     if (loc->len <= BLOB_SMALL_READ) {
         /* one system call for header and payload (delta chains are many
@@ -432,21 +438,25 @@ int blob_read(struct seglog *l, const struct loc *loc, int *type, const struct r
             r = os_pread_full(l->os, fd, buf, loc->len, loc->off + REC_HDR);
     }
     if (r < 0)
-        return r == -EIO ? SOP_ECORRUPT : os_err(r);
+        return r == -EIO
+                   ? SOP_CORRUPT_REC(loc->seg, loc->off, "read record: the disk failed it (EIO)")
+                   : os_err(r);
     /* check the header against the payload without copying them together */
-    if (get_u32(h) != REC_MAGIC || get_u32(h + 8) != loc->len)
-        return SOP_ECORRUPT;
+    if (get_u32(h) != REC_MAGIC)
+        return SOP_CORRUPT_REC(loc->seg, loc->off, "read record: no record header here");
+    if (get_u32(h + 8) != loc->len)
+        return SOP_CORRUPT_REC(loc->seg, loc->off, "read record: its length is not the registry's");
     if ((*type == 0 && (h[4] == REC_NODE || h[4] == REC_DELTA)) ||
         (*type == -1 && h[4] >= REC_NODE && h[4] <= REC_COMMIT))
         *type = h[4];
     else if (h[4] != *type)
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT_REC(loc->seg, loc->off, "read record: not of the type expected");
     if (rec_crc(h, buf, loc->len) != get_u32(h + 12))
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT_REC(loc->seg, loc->off, "read record: crc mismatch");
     memcpy(k.id.b, h + 16, 16);
     k.idx = get_u64(h + 32);
     if (key && (k.idx != key->idx || memcmp(k.id.b, key->id.b, 16) != 0))
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT_REC(loc->seg, loc->off, "read record: it is another key's");
     return 0;
 }
 

@@ -14,6 +14,8 @@
 #define _GNU_SOURCE
 #include "btree.h"
 
+#include "corrupt.h"
+
 #include "os.h"
 
 #include <stdarg.h>
@@ -116,8 +118,8 @@ static int load_raw(sop_db *db, const struct lid *id, uint64_t idx, const struct
     *type = 0;
     if ((rc = blob_read(&db->log, loc, type, &key, raw->data)) != 0) {
         raw_unref(raw);
-        db_seterr(db, "read node: %s (segment %08u offset %llu)", sop_strerror(rc), loc->seg,
-                  (unsigned long long)loc->off);
+        db_seterr(db, "read node: %s (segment %08u offset %llu)%s%s", sop_strerror(rc), loc->seg,
+                  (unsigned long long)loc->off, FOUND_BY(rc));
         return rc;
     }
     *out = raw;
@@ -154,8 +156,8 @@ int bt_load_copy(sop_db *db, const struct lid *id, uint64_t idx, const struct lo
             goto out;
         if (type == REC_NODE) {
             if ((rc = node_decode(raw, &n)) != 0) {
-                db_seterr(db, "decode node: %s (segment %08u offset %llu)", sop_strerror(rc),
-                          cur.seg, (unsigned long long)cur.off);
+                db_seterr(db, "decode node: %s (segment %08u offset %llu)%s%s", sop_strerror(rc),
+                          cur.seg, (unsigned long long)cur.off, FOUND_BY(rc));
                 goto out;
             }
             n->chain = 0;
@@ -203,8 +205,8 @@ int bt_load_copy(sop_db *db, const struct lid *id, uint64_t idx, const struct lo
     n = NULL;
     goto out;
 bad_delta:
-    db_seterr(db, "apply node delta: %s (segment %08u offset %llu)", sop_strerror(rc), loc->seg,
-              (unsigned long long)loc->off);
+    db_seterr(db, "apply node delta: %s (segment %08u offset %llu)%s%s", sop_strerror(rc), loc->seg,
+              (unsigned long long)loc->off, FOUND_BY(rc));
 out:
     for (size_t i = 0; i < nd; i++)
         raw_unref(deltas[i]);
@@ -329,7 +331,7 @@ static int tp_descend(sop_store *s, const void *k, size_t kl, bool upper, struct
         int rc;
         if (d >= MAX_DEPTH) {
             tp_release(tp);
-            return SOP_ECORRUPT;
+            return SOP_CORRUPT_NODE(&id, "tree: deeper than any tree can grow (a cycle?)");
         }
         if ((rc = bt_node(s, &id, &n)) != 0) {
             tp_release(tp);
@@ -340,7 +342,7 @@ static int tp_descend(sop_store *s, const void *k, size_t kl, bool upper, struct
         tp->depth = d;
         if (n->n == 0 && !n->leaf) {
             tp_release(tp);
-            return SOP_ECORRUPT;
+            return SOP_CORRUPT_NODE(&id, "tree: an internal node without children");
         }
         if (n->leaf) {
             tp->ix[d] = upper ? node_upper(n, k, kl) : node_lower(n, k, kl);
@@ -365,7 +367,7 @@ static int tp_edge(sop_store *s, struct tpos *tp, int from, bool last)
         struct node *c;
         int rc;
         if (d + 1 >= MAX_DEPTH)
-            return SOP_ECORRUPT;
+            return SOP_CORRUPT_NODE(&id, "tree: deeper than any tree can grow (a cycle?)");
         if ((rc = bt_node(s, &id, &c)) != 0)
             return rc;
         d++;
@@ -373,7 +375,7 @@ static int tp_edge(sop_store *s, struct tpos *tp, int from, bool last)
         tp->id[d] = id;
         tp->depth = d;
         if (!c->leaf && c->n == 0)
-            return SOP_ECORRUPT;
+            return SOP_CORRUPT_NODE(&id, "tree: an internal node without children");
         tp->ix[d] = last ? c->n - 1 : 0;
     }
 }
@@ -423,7 +425,7 @@ static int tp_step_leaf(sop_store *s, struct tpos *tp, int dir)
     if (rc)
         return rc;
     if (tp->nd[tp->depth]->n == 0)
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT_NODE(&tp->id[tp->depth], "tree: an empty leaf that is not the root");
     return 0;
 }
 
@@ -625,7 +627,7 @@ static int rebalance(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
         uint32_t ci = tp->ix[depth - 1];
         bool left = ci > 0;
         if (!left && ci + 1 >= p->n->n)
-            return SOP_ECORRUPT; /* an internal node with one child below the root */
+            return SOP_CORRUPT_NODE(&p->id, "tree: an internal node with one child below the root");
         struct lid sid = p->n->it[left ? ci - 1 : ci + 1].vid;
         struct node *peek;
         if ((rc = bt_node(s, &sid, &peek)) != 0)
@@ -777,7 +779,7 @@ static int walk(sop_store *s, const struct lid *id, int depth,
     struct node *n;
     int rc;
     if (depth > MAX_DEPTH)
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT_NODE(id, "tree: deeper than any tree can grow (a cycle?)");
     if ((rc = bt_node(s, id, &n)) != 0)
         /* a node that does not read: fn hears of it without one (a drop
          * still removes it; what it referred to is left unreachable) */
@@ -848,10 +850,11 @@ static int check_node(sop_store *s, const struct lid *id, int depth, const struc
     struct node *n;
     int rc;
     if (depth >= MAX_DEPTH)
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT_NODE(id, "tree: deeper than any tree can grow (a cycle?)");
     if ((rc = bt_node(s, id, &n)) != 0)
         return rc;
-    rc = SOP_ECORRUPT;
+    bool below = false; /* a failure is a child's, already noted */
+    rc = SOP_ECORRUPT;  /* until the checks of this node pass */
     if (n->n > s->info.slot_length)
         goto out;
     if (depth > 0 && n->n < min_items(s, n))
@@ -878,12 +881,16 @@ static int check_node(sop_store *s, const struct lid *id, int depth, const struc
     for (uint32_t i = 0; i < n->n; i++) {
         const struct item *clo = i ? &n->it[i] : lo;
         const struct item *chi = i + 1 < n->n ? &n->it[i + 1] : hi;
-        if ((rc = check_node(s, &n->it[i].vid, depth + 1, clo, chi, c)) != 0)
+        if ((rc = check_node(s, &n->it[i].vid, depth + 1, clo, chi, c)) != 0) {
+            below = true;
             goto out;
+        }
     }
     rc = 0;
 out:
     node_unref(n);
+    if (rc == SOP_ECORRUPT && !below)
+        rc = SOP_CORRUPT_NODE(id, "tree: a node breaks the tree's invariants");
     return rc;
 }
 
@@ -891,10 +898,10 @@ int bt_check(sop_store *s)
 {
     struct chk c = {.items = 0, .leaf_depth = -1};
     if (lid_is_zero(&s->info.root))
-        return s->info.count == 0 ? 0 : SOP_ECORRUPT;
+        return s->info.count == 0 ? 0 : SOP_CORRUPT("tree: empty, yet its count is not 0");
     int rc = check_node(s, &s->info.root, 0, NULL, NULL, &c);
     if (rc == 0 && c.items != s->info.count)
-        rc = SOP_ECORRUPT;
+        rc = SOP_CORRUPT("tree: its items are not as many as its count says");
     return rc;
 }
 

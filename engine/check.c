@@ -22,6 +22,7 @@
  * new database's commits, not copied), and says what it could not copy.
  */
 #include "btree.h"
+#include "corrupt.h"
 #include "db.h"
 #include "os.h"
 #include "kind.h"
@@ -214,9 +215,9 @@ static int check_value(struct check *c, sop_store *s, const struct item *it, boo
             if (!quiet)
                 say(c, true,
                     "store %s, key '%s': chunk %llu of its value (segment %08u offset %llu) "
-                    "does not read: %s",
+                    "does not read: %s%s%s",
                     s->info.name, kt, (unsigned long long)key.idx, loc.seg,
-                    (unsigned long long)loc.off, sop_strerror(r));
+                    (unsigned long long)loc.off, sop_strerror(r), FOUND_BY(r));
             bad = r;
             if (quiet)
                 break;

@@ -19,6 +19,7 @@
  * no snapshot can need an old version it removes.
  */
 #include "btree.h"
+#include "corrupt.h"
 #include "db.h"
 #include "os.h"
 
@@ -97,8 +98,8 @@ static int copy_all(sop_db *db, struct centry_list *c)
             cap = old.len + 1;
         }
         if ((rc = blob_read(&db->log, &old, &type, &c->e[i].key, buf)) != 0) {
-            db_seterr(db, "compact: read segment %08u offset %llu: %s", old.seg,
-                      (unsigned long long)old.off, sop_strerror(rc));
+            db_seterr(db, "compact: read segment %08u offset %llu: %s%s%s", old.seg,
+                      (unsigned long long)old.off, sop_strerror(rc), FOUND_BY(rc));
             break;
         }
         size_t start;
@@ -115,7 +116,7 @@ static int copy_all(sop_db *db, struct centry_list *c)
             if (rc)
                 break;
         } else {
-            rc = SOP_ECORRUPT;
+            rc = SOP_CORRUPT_REC(old.seg, old.off, "compact: a live record of no copyable type");
             break;
         }
         blob_rec_end(&w, start);

@@ -27,6 +27,8 @@
 #define _GNU_SOURCE
 #include "db.h"
 
+#include "corrupt.h"
+
 #include "codec.h"
 #include "os.h"
 
@@ -151,10 +153,8 @@ static int rb_str(struct rbuf *r, char **out)
 {
     size_t n;
     const uint8_t *p = rb_blob(r, &n);
-    if (!p && n)
-        return SOP_ECORRUPT;
-    if (r->err)
-        return SOP_ECORRUPT;
+    if ((!p && n) || r->err)
+        return SOP_CORRUPT("store info: a name does not decode");
     *out = malloc(n + 1);
     if (!*out)
         return SOP_ENOMEM;
@@ -188,7 +188,7 @@ int info_decode(struct rbuf *r, struct store_info *i)
     i->created_ns = rb_u64(r);
     i->modified_ns = rb_u64(r);
     if (r->err || i->slot_length < 4 || i->chunk_size == 0) {
-        rc = SOP_ECORRUPT;
+        rc = SOP_CORRUPT("store info: does not decode, or its options are out of range");
         goto bad;
     }
     return 0;
@@ -450,7 +450,7 @@ static int load_one(sop_db *db, const char *name, uint32_t *seg, uint64_t *off)
         goto out;
     }
     if (size < 40 || !(buf = malloc(size))) {
-        rc = size < 40 ? SOP_ECORRUPT : SOP_ENOMEM;
+        rc = size < 40 ? SOP_CORRUPT("checkpoint: shorter than its header") : SOP_ENOMEM;
         goto bad;
     }
     if ((rc = os_pread_full(db->os, fd, buf, size, 0)) < 0) {
@@ -458,13 +458,14 @@ static int load_one(sop_db *db, const char *name, uint32_t *seg, uint64_t *off)
         goto bad;
     }
     if (memcmp(buf, CKPT_MAGIC, 8) || codec_crc32(0, buf, size - 4) != get_u32(buf + size - 4)) {
-        rc = SOP_ECORRUPT;
+        rc = SOP_CORRUPT(memcmp(buf, CKPT_MAGIC, 8) ? "checkpoint: not a checkpoint"
+                                                    : "checkpoint: crc mismatch");
         goto bad;
     }
     struct rbuf r;
     rb_init(&r, buf + 8, size - 12);
     if (rb_u32(&r) != 1) {
-        rc = SOP_ECORRUPT;
+        rc = SOP_CORRUPT("checkpoint: unknown format");
         goto bad;
     }
     db->seq = rb_u64(&r);
@@ -497,7 +498,7 @@ static int load_one(sop_db *db, const char *name, uint32_t *seg, uint64_t *off)
             goto out;
     }
     if (r.err || r.pos != r.len) {
-        rc = SOP_ECORRUPT;
+        rc = SOP_CORRUPT("checkpoint: its tables do not decode");
         goto bad;
     }
     goto out;
@@ -635,7 +636,7 @@ int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *
     int rc = 0;
     rb_init(&r, p, len);
     if (rb_u8(&r) != 1)
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT_REC(self->seg, self->off, "commit record: unknown format");
     uint64_t seq = rb_u64(&r);
     rb_u64(&r); /* time */
     rb_u32(&r); /* where the log was durable when this was written (blob.c) */
@@ -643,14 +644,16 @@ int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *
     uint64_t rel = rb_u64(&r); /* this record's offset within its batch */
     uint32_t nreg = rb_u32(&r);
     if (r.err || rel > self->off)
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT_REC(self->seg, self->off,
+                               "commit record: its batch starts before the segment");
     uint64_t base = self->off - rel;
     for (uint32_t i = 0; i < nreg; i++) {
         struct rkey k;
         struct loc l;
         const uint8_t *id = rb_bytes(&r, 16);
         if (!id)
-            return SOP_ECORRUPT;
+            return SOP_CORRUPT_REC(self->seg, self->off,
+                                   "commit record: a registry change does not decode");
         memcpy(k.id.b, id, 16);
         k.idx = rb_u64(&r);
         uint8_t kind = rb_u8(&r);
@@ -658,7 +661,8 @@ int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *
         l.off = rb_u64(&r);
         l.len = rb_u32(&r);
         if (r.err || kind > 2)
-            return SOP_ECORRUPT;
+            return SOP_CORRUPT_REC(self->seg, self->off,
+                                   "commit record: a registry change does not decode");
         if (kind == 1) { /* in this batch */
             l.seg = self->seg;
             l.off += base;
@@ -678,7 +682,8 @@ int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *
             return rc;
     }
     if (r.err || r.pos != r.len)
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT_REC(self->seg, self->off,
+                               "commit record: its store infos do not decode");
     db->seq = seq;
     return 0;
 }
@@ -705,7 +710,7 @@ static int replay_one(int type, const struct rkey *key, const struct loc *loc,
     if (type != REC_COMMIT)
         return 0;
     if (loc->len < 9)
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT_REC(loc->seg, loc->off, "commit record: shorter than its header");
     uint64_t seq = get_u64(payload + 1);
     if (seq <= rp->db->seq)
         return 0; /* already in the checkpoint */
@@ -715,7 +720,7 @@ static int replay_one(int type, const struct rkey *key, const struct loc *loc,
                   "committed data in between",
                   (unsigned long long)seq, (unsigned long long)rp->db->seq, loc->seg);
         if (!rp->db->salvage)
-            return SOP_ECORRUPT;
+            return SOP_CORRUPT_REC(loc->seg, loc->off, "log: a commit is missing before this one");
         rp->db->report_problems++;
         db_report(rp->db, "%s: commits %llu to %llu are missing, their changes lost",
                   rp->db->errmsg, (unsigned long long)rp->db->seq + 1, (unsigned long long)seq - 1);
@@ -920,7 +925,7 @@ static int write_marker(sop_db *db)
         db->os->close(db->os, fd);
         if (n < 0 || strcmp(buf, MARKER) != 0) {
             db_seterr(db, "open: %s does not hold a sop database of format 1", db->path);
-            return SOP_ECORRUPT;
+            return SOP_CORRUPT("open: the SOP marker file is not format 1's");
         }
         return 0;
     }

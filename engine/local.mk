@@ -3,6 +3,7 @@
 ENGINE_SOURCES = \
 	engine/sop.h engine/error.c \
 	engine/os.h engine/os.c \
+	engine/corrupt.h engine/corrupt.c \
 	engine/codec.h engine/codec.c \
 	engine/registry.h engine/registry.c \
 	engine/blob.h engine/blob.c \

@@ -4,6 +4,8 @@
  */
 #include "node.h"
 
+#include "corrupt.h"
+
 #include "sop.h"
 
 #include <stdlib.h>
@@ -480,7 +482,7 @@ int node_decode(struct raw *raw, struct node **out)
 bad:
     node_unref(n);
     raw_unref(raw);
-    return SOP_ECORRUPT;
+    return SOP_CORRUPT("node image: its items do not decode");
 }
 
 int node_encode_delta(const struct node *n, const struct item *keys, size_t nkeys,
@@ -508,12 +510,12 @@ int node_delta_prev(const struct raw *raw, struct loc *prev, uint16_t *chain)
     struct rbuf r;
     rb_init(&r, raw->data, raw->len);
     if (rb_u8(&r) != NODE_FORMAT)
-        return SOP_ECORRUPT;
+        return SOP_CORRUPT("node delta: unknown format");
     prev->seg = rb_u32(&r);
     prev->off = rb_u64(&r);
     prev->len = rb_u32(&r);
     *chain = rb_u16(&r);
-    return r.err || prev->seg == 0 ? SOP_ECORRUPT : 0;
+    return r.err || prev->seg == 0 ? SOP_CORRUPT("node delta: no previous record") : 0;
 }
 
 int node_apply_delta(struct node *n, struct raw *raw)
@@ -523,8 +525,11 @@ int node_apply_delta(struct node *n, struct raw *raw)
     rb_init(&r, raw->data, raw->len);
     rb_bytes(&r, 1 + 4 + 8 + 4 + 2);
     uint32_t groups = rb_u32(&r);
-    if (r.err || !n->leaf)
+    if (r.err || !n->leaf) {
+        rc = SOP_CORRUPT(r.err ? "node delta: its header does not decode"
+                               : "node delta: onto a node that is not a leaf");
         goto out;
+    }
     if (add_raw(n, raw) != 0) {
         rc = SOP_ENOMEM;
         goto out;
@@ -535,7 +540,7 @@ int node_apply_delta(struct node *n, struct raw *raw)
         const uint8_t *k = rb_blob(&r, &kl);
         uint64_t m = rb_varint(&r);
         if (r.err || kl > SOP_MAX_KEY || m > r.len)
-            return SOP_ECORRUPT;
+            return SOP_CORRUPT("node delta: a group does not decode");
         uint32_t lo = node_lower(n, k, kl);
         uint32_t hi = node_upper(n, k, kl);
         while (hi > lo)
@@ -552,13 +557,13 @@ int node_apply_delta(struct node *n, struct raw *raw)
                 /* leave the node consistent before failing */
                 memmove(&n->it[lo + i], &n->it[lo + m], (n->n - lo) * sizeof(*n->it));
                 n->n += (uint32_t)i;
-                return SOP_ECORRUPT;
+                return SOP_CORRUPT("node delta: an item does not decode");
             }
             n->bytes += item_size(n, it);
         }
         n->n += (uint32_t)m;
     }
-    rc = r.pos == r.len ? 0 : SOP_ECORRUPT;
+    rc = r.pos == r.len ? 0 : SOP_CORRUPT("node delta: bytes past its last group");
 out:
     raw_unref(raw);
     return rc;

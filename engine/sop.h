@@ -110,6 +110,14 @@ SOP_API int sop_db_open(const char *path, const sop_db_options *opts, sop_db **o
  * success): sop_db_open has no handle to hang its message on (addition). */
 SOP_API const char *sop_open_errmsg(void);
 
+/* Where this thread last found damaged data, when a call returned
+ * SOP_ECORRUPT: the engine's file and line that detected it, what was wrong
+ * and in what ("blob.c:236: record crc mismatch (segment 00000003 offset
+ * 4096)"); "" if it found none.  For bug reports: the call's own message
+ * (sop_txn_errmsg, sop_db_errmsg) says what it was doing.  Valid until the
+ * thread's next call into the library (addition). */
+SOP_API const char *sop_corruption_note(void);
+
 /* Close the database: waits for nothing; open transactions must be ended
  * before.  Flushes lazily committed transactions to disk.  NULL is a no-op. */
 SOP_API void sop_db_close(sop_db *db);

@@ -17,6 +17,7 @@
 #include "value.h"
 
 #include "btree.h"
+#include "corrupt.h"
 #include "os.h"
 
 #include <stdlib.h>
@@ -109,14 +110,14 @@ static int chunk_read(sop_store *s, const struct rkey *key, const struct loc *lo
     int rc, type = REC_CHUNK;
     if (loc->len > cap) {
         tb_seterr(s->tb,
-                   "read value chunk: record longer than the chunk size (segment %08u "
-                   "offset %llu)",
-                   loc->seg, (unsigned long long)loc->off);
-        return SOP_ECORRUPT;
+                  "read value chunk: record longer than the chunk size (segment %08u "
+                  "offset %llu)",
+                  loc->seg, (unsigned long long)loc->off);
+        return SOP_CORRUPT_REC(loc->seg, loc->off, "value chunk: longer than the chunk size");
     }
     if (loc->len && (rc = blob_read(&s->tb->db->log, loc, &type, key, buf)) != 0) {
-        tb_seterr(s->tb, "read value chunk: %s (segment %08u offset %llu)", sop_strerror(rc),
-                   loc->seg, (unsigned long long)loc->off);
+        tb_seterr(s->tb, "read value chunk: %s (segment %08u offset %llu)%s%s", sop_strerror(rc),
+                  loc->seg, (unsigned long long)loc->off, FOUND_BY(rc));
         return rc;
     }
     return 0;

@@ -855,9 +855,10 @@ static int cmd_check(int argc, char **argv)
             ret = cli_fail(db, NULL, rc, "check %s", dir);
         } else {
             problems = ck.problems;
-            printf("check %s: %s (%llu problems, %llu notes)\n", dir,
+            printf("check %s: %s (%llu problem%s, %llu note%s)\n", dir,
                    problems ? "damaged" : "clean", (unsigned long long)problems,
-                   (unsigned long long)ck.notes);
+                   problems == 1 ? "" : "s", (unsigned long long)ck.notes,
+                   ck.notes == 1 ? "" : "s");
             ret = problems ? CLI_FAIL : CLI_OK;
         }
         sop_db_close(db);
