@@ -18,6 +18,7 @@
 
 #include "os.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +314,7 @@ static int bt_new(sop_store *s, bool leaf, struct dnode **out)
 
 static void tp_release(struct tpos *tp)
 {
+    assert(tp->depth < MAX_DEPTH);
     for (int i = 0; i <= tp->depth; i++)
         node_unref(tp->nd[i]);
     tp->depth = -1;
@@ -482,6 +484,7 @@ static uint32_t min_items(const sop_store *s, const struct node *n)
 static int split_up(sop_store *s, struct tpos *tp, int depth, struct dnode *d, uint32_t pos)
 {
     int rc;
+    assert(depth >= 0 && depth <= tp->depth);
     while (d->n->n > s->info.slot_length) {
         struct dnode *nd;
         if ((rc = bt_new(s, d->n->leaf, &nd)) != 0)
@@ -491,6 +494,9 @@ static int split_up(sop_store *s, struct tpos *tp, int depth, struct dnode *d, u
             half = d->n->n - min_items(s, d->n);
         if ((rc = node_move_tail(d->n, half, nd->n)) != 0)
             return rc;
+        /* both halves keep at least half a node: a split never leaves a
+         * node under the minimum the removals keep */
+        assert(d->n->n >= min_items(s, d->n) && nd->n->n >= min_items(s, nd->n));
         d->full = true;
         struct item sep = {.k = nd->n->it[0].k, .kl = nd->n->it[0].kl, .vid = nd->id};
         if (depth == 0) {
@@ -820,6 +826,7 @@ int bt_tp_seek(sop_store *s, const void *k, size_t kl, struct tpos *tp)
 
 int bt_tp_step(sop_store *s, struct tpos *tp, int dir)
 {
+    assert(tp->depth >= 0 && tp->nd[tp->depth]->leaf);
     struct node *leaf = tp->nd[tp->depth];
     if (dir > 0 && tp->ix[tp->depth] + 1 < leaf->n) {
         tp->ix[tp->depth]++;

@@ -6,6 +6,7 @@
 
 #include "sop.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +119,8 @@ static void evict(struct cache *c)
         }
         unlink_lru(c, e);
         struct centry **pp = slot(c, &e->loc);
+        assert(*pp == e); /* one entry per location */
+        assert(c->bytes >= e->mem && c->count > 0);
         *pp = e->hnext;
         c->bytes -= e->mem;
         c->count--;
@@ -182,6 +185,7 @@ void cache_drop(struct cache *c, const struct loc *loc)
     struct centry **pp = slot(c, loc);
     struct centry *e = *pp;
     if (e) {
+        assert(c->bytes >= e->mem && c->count > 0);
         *pp = e->hnext;
         unlink_lru(c, e);
         c->bytes -= e->mem;

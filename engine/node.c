@@ -8,6 +8,7 @@
 
 #include "sop.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +43,9 @@ struct node *node_new(bool leaf)
 
 void node_ref(struct node *n)
 {
-    atomic_fetch_add(&n->refs, 1);
+    int old = atomic_fetch_add(&n->refs, 1);
+    assert(old > 0); /* a reference is taken from a live one */
+    (void)old;
 }
 
 static void node_free(struct node *n)
@@ -61,7 +64,11 @@ static void node_free(struct node *n)
 
 void node_unref(struct node *n)
 {
-    if (n && atomic_fetch_sub(&n->refs, 1) == 1)
+    if (!n)
+        return;
+    int old = atomic_fetch_sub(&n->refs, 1);
+    assert(old > 0);
+    if (old == 1)
         node_free(n);
 }
 
@@ -285,6 +292,7 @@ uint32_t node_child_upper(const struct node *n, const void *k, size_t kl)
 int node_insert(struct node *n, uint32_t pos, const struct item *src)
 {
     struct item it;
+    assert(pos <= n->n);
     int rc = reserve(n, n->n + 1);
     if (rc)
         return rc;
@@ -301,6 +309,7 @@ int node_insert(struct node *n, uint32_t pos, const struct item *src)
 int node_replace(struct node *n, uint32_t pos, const struct item *src)
 {
     struct item it;
+    assert(pos < n->n);
     int rc = dup_item(&it, src);
     if (rc)
         return rc;
@@ -316,6 +325,7 @@ int node_replace(struct node *n, uint32_t pos, const struct item *src)
 
 void node_delete(struct node *n, uint32_t pos)
 {
+    assert(pos < n->n);
     n->bytes -= item_size(n, &n->it[pos]);
     if (n->it[pos].own) {
         free((void *)n->it[pos].k);
@@ -344,6 +354,7 @@ static int share_raws(const struct node *a, struct node *b)
 
 int node_move_tail(struct node *a, uint32_t from, struct node *b)
 {
+    assert(from <= a->n);
     uint32_t m = a->n - from;
     int rc = reserve(b, b->n + m);
     if (rc || (rc = share_raws(a, b)) != 0)
@@ -363,6 +374,7 @@ int node_move_tail(struct node *a, uint32_t from, struct node *b)
 
 int node_move_head(struct node *b, uint32_t m, struct node *a)
 {
+    assert(m <= b->n);
     int rc = reserve(a, a->n + m);
     if (rc || (rc = share_raws(b, a)) != 0)
         return rc;
@@ -571,6 +583,7 @@ out:
 
 int node_take(struct node *dst, uint32_t dpos, struct node *src, uint32_t spos)
 {
+    assert(spos < src->n && dpos <= dst->n && dst != src);
     int rc = reserve(dst, dst->n + 1);
     if (rc || (rc = share_raws(src, dst)) != 0)
         return rc;

@@ -20,6 +20,7 @@
 #include "corrupt.h"
 #include "os.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,6 +167,7 @@ static int cb_flush(sop_store *s, struct cbuf *b)
 {
     if (!b->dirty)
         return 0;
+    assert(b->data && b->len <= b->cap);
     int rc = chunk_append(s, &b->key, b->data, b->len, b->len == b->cs);
     if (rc == 0)
         b->dirty = false;
