@@ -48,13 +48,13 @@ static int grow_fds(struct seglog *l, uint32_t seg)
     uint32_t n = l->nfds ? l->nfds : 16;
     while (n <= seg)
         n *= 2;
-    int *f = realloc(l->fds, n * sizeof(*f));
+    int *f = os_realloc(l->fds, n * sizeof(*f));
     if (!f)
         return SOP_ENOMEM;
     for (uint32_t i = l->nfds; i < n; i++)
         f[i] = -1;
     l->fds = f;
-    uint8_t *k = realloc(l->vkind, n);
+    uint8_t *k = os_realloc(l->vkind, n);
     if (!k)
         return SOP_ENOMEM; /* fds grew, vkind did not: nfds stays, retried later */
     memset(k + l->nfds, 0, n - l->nfds);
@@ -134,7 +134,7 @@ int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32
     int fd;
     memset(l, 0, sizeof(*l));
     l->os = os;
-    l->dir = strdup(dir);
+    l->dir = os_strdup(dir);
     l->seg_max = 256ull << 20;
     if (!l->dir)
         return SOP_ENOMEM;
@@ -152,7 +152,7 @@ int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32
         if (vs[i] >= l->next_seg)
             l->next_seg = vs[i] + 1;
     }
-    free(vs);
+    os_free(vs);
     if (rc || (rc = seg_fd(l, l->cur, true, &fd)) != 0)
         return rc;
     if (rc)
@@ -175,9 +175,9 @@ void blob_close(struct seglog *l)
     for (uint32_t i = 0; i < l->nfds; i++)
         if (l->fds[i] >= 0)
             l->os->close(l->os, l->fds[i]);
-    free(l->fds);
-    free(l->vkind);
-    free(l->dir);
+    os_free(l->fds);
+    os_free(l->vkind);
+    os_free(l->dir);
     pthread_mutex_destroy(&l->mu);
     memset(l, 0, sizeof(*l));
 }
@@ -596,6 +596,7 @@ struct seglist {
 struct seglist_arg {
     struct seglist s;
     const char *ext;
+    int rc; /* SOP_ENOMEM: os->list's own result is an errno */
 };
 
 static int add_seg(const char *name, void *arg)
@@ -609,9 +610,11 @@ static int add_seg(const char *name, void *arg)
         return 0;
     if (s->n == s->cap) {
         size_t c = s->cap ? s->cap * 2 : 16;
-        uint32_t *v = realloc(s->v, c * sizeof(*v));
-        if (!v)
-            return SOP_ENOMEM;
+        uint32_t *v = os_realloc(s->v, c * sizeof(*v));
+        if (!v) {
+            a->rc = SOP_ENOMEM;
+            return 1; /* stop */
+        }
         s->v = v;
         s->cap = c;
     }
@@ -630,9 +633,9 @@ static int list_ext(const struct os_ops *os, const char *dir, const char *ext, u
 {
     struct seglist_arg a = {.ext = ext};
     int r = os->list(os, dir, add_seg, &a);
-    if (r != 0) {
-        free(a.s.v);
-        return r < 0 ? os_err(r) : r;
+    if (r != 0 || a.rc) {
+        os_free(a.s.v);
+        return a.rc ? a.rc : os_err(r);
     }
     if (a.s.n)
         qsort(a.s.v, a.s.n, sizeof(*a.s.v), cmp_u32);
@@ -658,13 +661,13 @@ static int judge_gap(const struct os_ops *os, int fd, uint32_t seg, uint64_t bad
                      bool *damage, uint64_t *next)
 {
     size_t n = (size_t)(size - bad);
-    uint8_t *buf = malloc(n ? n : 1);
+    uint8_t *buf = os_malloc(n ? n : 1);
     *damage = false;
     *next = 0;
     if (!buf)
         return SOP_ENOMEM;
     if (os_pread_full(os, fd, buf, n, bad) < 0) {
-        free(buf);
+        os_free(buf);
         return 0; /* unreadable tail: treat as torn */
     }
     /* A record whose header holds (magic, a length that fits) but whose crc
@@ -696,7 +699,7 @@ static int judge_gap(const struct os_ops *os, int fd, uint32_t seg, uint64_t bad
         }
         i += REC_HDR + plen - 1;
     }
-    free(buf);
+    os_free(buf);
     return 0;
 }
 
@@ -724,7 +727,7 @@ static int scan_one(const struct os_ops *os, const char *dir, uint32_t seg, uint
         uint32_t n = ok ? get_u32(h + 8) : 0;
         ok = ok && get_u32(h) == REC_MAGIC && off + REC_HDR + n <= size;
         if (ok && REC_HDR + (size_t)n > cap) {
-            uint8_t *b = realloc(buf, REC_HDR + (size_t)n);
+            uint8_t *b = os_realloc(buf, REC_HDR + (size_t)n);
             if (!b) {
                 rc = SOP_ENOMEM;
                 goto out;
@@ -761,7 +764,7 @@ static int scan_one(const struct os_ops *os, const char *dir, uint32_t seg, uint
         *end = off;
     }
 out:
-    free(buf);
+    os_free(buf);
     os->close(os, fd);
     return rc;
 }
@@ -786,6 +789,6 @@ int blob_scan(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t o
         *last_seg = segs[i];
         *last_end = end;
     }
-    free(segs);
+    os_free(segs);
     return rc;
 }

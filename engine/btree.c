@@ -50,7 +50,7 @@ static int dirty_put(sop_store *s, struct dnode *d)
 {
     if ((s->ndn + 1) * 2 > s->capdn) {
         size_t cap = s->capdn ? s->capdn * 2 : 64;
-        struct dnode **v = calloc(cap, sizeof(*v));
+        struct dnode **v = os_calloc(cap, sizeof(*v));
         if (!v)
             return SOP_ENOMEM;
         for (size_t i = 0; i < s->capdn; i++) {
@@ -62,7 +62,7 @@ static int dirty_put(sop_store *s, struct dnode *d)
                 j = (j + 1) & (cap - 1);
             v[j] = e;
         }
-        free(s->dn);
+        os_free(s->dn);
         s->dn = v;
         s->capdn = cap;
     }
@@ -78,9 +78,9 @@ static void dnode_free(struct dnode *d)
 {
     for (size_t i = 0; i < d->nchanged; i++)
         item_free_own(&d->changed[i]);
-    free(d->changed);
+    os_free(d->changed);
     node_unref(d->n);
-    free(d);
+    os_free(d);
 }
 
 void bt_reset(sop_store *s)
@@ -88,7 +88,7 @@ void bt_reset(sop_store *s)
     for (size_t i = 0; i < s->capdn; i++)
         if (s->dn[i])
             dnode_free(s->dn[i]);
-    free(s->dn);
+    os_free(s->dn);
     s->dn = NULL;
     s->ndn = s->capdn = 0;
     s->tb->gen++;
@@ -167,7 +167,7 @@ int bt_load_copy(sop_db *db, const struct lid *id, uint64_t idx, const struct lo
         }
         if (nd == capd) {
             size_t c = capd ? capd * 2 : 16;
-            struct raw **v = nd < DELTA_CHAIN_LIMIT ? realloc(deltas, c * sizeof(*v)) : NULL;
+            struct raw **v = nd < DELTA_CHAIN_LIMIT ? os_realloc(deltas, c * sizeof(*v)) : NULL;
             if (!v) {
                 raw_unref(raw);
                 rc = nd < DELTA_CHAIN_LIMIT ? SOP_ENOMEM : SOP_ECORRUPT;
@@ -211,7 +211,7 @@ bad_delta:
 out:
     for (size_t i = 0; i < nd; i++)
         raw_unref(deltas[i]);
-    free(deltas);
+    os_free(deltas);
     node_unref(base);
     node_unref(n);
     return rc;
@@ -273,7 +273,7 @@ static int bt_mut(sop_store *s, const struct lid *id, struct dnode **out)
     }
     if ((rc = bt_node(s, id, &n)) != 0)
         return rc;
-    d = calloc(1, sizeof(*d));
+    d = os_calloc(1, sizeof(*d));
     struct node *c = d ? node_clone(n) : NULL;
     node_unref(n);
     if (d)
@@ -281,7 +281,7 @@ static int bt_mut(sop_store *s, const struct lid *id, struct dnode **out)
     if (!c || (rc = dirty_put(s, d)) != 0) {
         if (c)
             node_unref(c);
-        free(d);
+        os_free(d);
         return SOP_ENOMEM;
     }
     d->n = c;
@@ -291,12 +291,12 @@ static int bt_mut(sop_store *s, const struct lid *id, struct dnode **out)
 
 static int bt_new(sop_store *s, bool leaf, struct dnode **out)
 {
-    struct dnode *d = calloc(1, sizeof(*d));
+    struct dnode *d = os_calloc(1, sizeof(*d));
     if (!d)
         return SOP_ENOMEM;
     d->n = node_new(leaf);
     if (!d->n) {
-        free(d);
+        os_free(d);
         return SOP_ENOMEM;
     }
     codec_uuid4(d->id.b);
@@ -555,7 +555,7 @@ int bt_insert(sop_store *s, const struct item *it)
 static int replace_key(struct node *n, uint32_t pos, const uint8_t *k, uint32_t kl)
 {
     struct item it = n->it[pos];
-    uint8_t *copy = malloc(kl + 1);
+    uint8_t *copy = os_malloc(kl + 1);
     if (!copy)
         return SOP_ENOMEM;
     if (kl)
@@ -564,7 +564,7 @@ static int replace_key(struct node *n, uint32_t pos, const uint8_t *k, uint32_t 
     it.kl = kl;
     it.own = 0;
     int rc = node_replace(n, pos, &it);
-    free(copy);
+    os_free(copy);
     return rc;
 }
 
@@ -753,7 +753,7 @@ int bt_group(sop_store *s, const void *k, size_t kl, struct item **out, size_t *
             break;
         if (cnt == cap) {
             size_t c = cap ? cap * 2 : 4;
-            struct item *p = realloc(v, c * sizeof(*p));
+            struct item *p = os_realloc(v, c * sizeof(*p));
             if (!p) {
                 rc = SOP_ENOMEM;
                 break;
@@ -771,7 +771,7 @@ int bt_group(sop_store *s, const void *k, size_t kl, struct item **out, size_t *
     if (rc && rc != SOP_ENOTFOUND) {
         for (size_t i = 0; i < cnt; i++)
             item_free_own(&v[i]);
-        free(v);
+        os_free(v);
         return rc;
     }
     *out = v;

@@ -4,6 +4,7 @@
  */
 #include "cache.h"
 
+#include "os.h"
 #include "sop.h"
 
 #include <assert.h>
@@ -28,7 +29,7 @@ int cache_init(struct cache *c, size_t budget)
 {
     memset(c, 0, sizeof(*c));
     c->nb = 4096;
-    c->b = calloc(c->nb, sizeof(*c->b));
+    c->b = os_calloc(c->nb, sizeof(*c->b));
     c->budget = budget;
     pthread_mutex_init(&c->mu, NULL);
     return c->b ? 0 : SOP_ENOMEM;
@@ -40,10 +41,10 @@ void cache_free(struct cache *c)
     while (e) {
         struct centry *n = e->next;
         node_unref(e->n);
-        free(e);
+        os_free(e);
         e = n;
     }
-    free(c->b);
+    os_free(c->b);
     pthread_mutex_destroy(&c->mu);
     memset(c, 0, sizeof(*c));
 }
@@ -125,7 +126,7 @@ static void evict(struct cache *c)
         c->bytes -= e->mem;
         c->count--;
         node_unref(e->n);
-        free(e);
+        os_free(e);
         e = prev;
     }
 }
@@ -133,7 +134,7 @@ static void evict(struct cache *c)
 static void grow(struct cache *c)
 {
     size_t nb = c->nb * 2;
-    struct centry **b = calloc(nb, sizeof(*b));
+    struct centry **b = os_calloc(nb, sizeof(*b));
     if (!b)
         return;
     for (size_t i = 0; i < c->nb; i++) {
@@ -146,21 +147,21 @@ static void grow(struct cache *c)
             e = n;
         }
     }
-    free(c->b);
+    os_free(c->b);
     c->b = b;
     c->nb = nb;
 }
 
 void cache_put(struct cache *c, const struct loc *loc, struct node *n)
 {
-    struct centry *e = malloc(sizeof(*e));
+    struct centry *e = os_malloc(sizeof(*e));
     if (!e)
         return; /* a cache that cannot grow is still correct */
     pthread_mutex_lock(&c->mu);
     struct centry **pp = slot(c, loc);
     if (*pp) { /* raced with another reader: keep the first */
         pthread_mutex_unlock(&c->mu);
-        free(e);
+        os_free(e);
         return;
     }
     e->loc = *loc;
@@ -195,6 +196,6 @@ void cache_drop(struct cache *c, const struct loc *loc)
     pthread_mutex_unlock(&c->mu);
     if (e) {
         node_unref(n); /* outside the lock: freeing a node takes a while */
-        free(e);
+        os_free(e);
     }
 }

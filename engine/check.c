@@ -24,8 +24,8 @@
 #include "btree.h"
 #include "corrupt.h"
 #include "db.h"
-#include "os.h"
 #include "kind.h"
+#include "os.h"
 #include "value.h"
 
 #include <fcntl.h>
@@ -122,8 +122,8 @@ static int segsizes(sop_db *db, struct segsize *z)
     int rc = blob_list_segments(db->os, db->path, &a, &na);
     if (rc == 0)
         rc = blob_list_vsegs(db->os, db->path, &b, &nb);
-    if (rc == 0 && (!(z->seg = malloc((na + nb + 1) * sizeof(*z->seg))) ||
-                    !(z->size = malloc((na + nb + 1) * sizeof(*z->size)))))
+    if (rc == 0 && (!(z->seg = os_malloc((na + nb + 1) * sizeof(*z->seg))) ||
+                    !(z->size = os_malloc((na + nb + 1) * sizeof(*z->size)))))
         rc = SOP_ENOMEM;
     for (size_t i = 0; rc == 0 && i < na + nb; i++) {
         char p[4200];
@@ -138,8 +138,8 @@ static int segsizes(sop_db *db, struct segsize *z)
         z->seg[z->n] = s;
         z->size[z->n++] = size;
     }
-    free(a);
-    free(b);
+    os_free(a);
+    os_free(b);
     return rc;
 }
 
@@ -174,7 +174,7 @@ static int reg_one(const struct rkey *k, const struct loc *l, void *arg)
 static int read_record(struct check *c, const struct rkey *key, const struct loc *loc)
 {
     if (loc->len + 1 > c->cap) {
-        uint8_t *b = realloc(c->buf, loc->len + 1);
+        uint8_t *b = os_realloc(c->buf, loc->len + 1);
         if (!b)
             return SOP_ENOMEM;
         c->buf = b;
@@ -223,7 +223,7 @@ static int check_value(struct check *c, sop_store *s, const struct item *it, boo
                 break;
         }
     }
-    free(v.v);
+    os_free(v.v);
     return rc ? rc : bad;
 }
 
@@ -295,10 +295,10 @@ static int all_stores(sop_db *db, struct names *out)
 {
     memset(out, 0, sizeof(*out));
     pthread_rwlock_rdlock(&db->lock);
-    out->v = calloc(db->cat.n + 1, sizeof(*out->v));
+    out->v = os_calloc(db->cat.n + 1, sizeof(*out->v));
     for (size_t i = 0; out->v && i < db->cat.n; i++)
         if (cat_get(&db->cat, db->cat.v[i].name, db->seq) &&
-            (out->v[out->n] = strdup(db->cat.v[i].name)) != NULL)
+            (out->v[out->n] = os_strdup(db->cat.v[i].name)) != NULL)
             out->n++;
     pthread_rwlock_unlock(&db->lock);
     return out->v ? 0 : SOP_ENOMEM;
@@ -307,8 +307,8 @@ static int all_stores(sop_db *db, struct names *out)
 static void names_free(struct names *n)
 {
     for (size_t i = 0; i < n->n; i++)
-        free(n->v[i]);
-    free(n->v);
+        os_free(n->v[i]);
+    os_free(n->v);
 }
 
 SOP_API int sop_db_check(sop_db *db, const sop_check_ops *ops, void *arg, uint64_t *problems)
@@ -370,9 +370,9 @@ out:
     if (t)
         sop_txn_rollback(t);
     names_free(&st);
-    free(z.seg);
-    free(z.size);
-    free(c.buf);
+    os_free(z.seg);
+    os_free(z.size);
+    os_free(c.buf);
     if (problems)
         *problems = c.problems;
     if (rc)
@@ -428,7 +428,7 @@ static int salvage_item(void *arg, sop_store *s, const struct item *it)
         if ((rc = sop_add(c->ds, it->k, it->kl, "", 0)) == 0 && it->vsize) {
             uint64_t off = 0;
             size_t piece = it->csize;
-            uint8_t *buf = malloc(piece);
+            uint8_t *buf = os_malloc(piece);
             if (!buf)
                 return SOP_ENOMEM;
             while (rc == 0 && off < it->vsize) {
@@ -437,7 +437,7 @@ static int salvage_item(void *arg, sop_store *s, const struct item *it)
                     rc = sop_value_write(c->ds, it->k, it->kl, off, buf, n);
                 off += n;
             }
-            free(buf);
+            os_free(buf);
         }
         c->batch_bytes += it->vsize;
     }
@@ -508,7 +508,7 @@ out:
     if (t)
         sop_txn_rollback(t);
     names_free(&st);
-    free(c.buf);
+    os_free(c.buf);
     if (saved)
         *saved = c.saved;
     if (lost)

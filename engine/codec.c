@@ -3,6 +3,8 @@
  */
 #include "codec.h"
 
+#include "os.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,7 +171,7 @@ void wb_init(struct wbuf *w)
 
 void wb_free(struct wbuf *w)
 {
-    free(w->p);
+    os_free(w->p);
     wb_init(w);
 }
 
@@ -182,7 +184,7 @@ bool wb_reserve(struct wbuf *w, size_t more)
     size_t cap = w->cap ? w->cap : 256;
     while (cap < w->len + more)
         cap *= 2;
-    uint8_t *p = realloc(w->p, cap);
+    uint8_t *p = os_realloc(w->p, cap);
     if (!p) {
         w->err = true;
         return false;

@@ -48,7 +48,7 @@ static int collect(const struct rkey *k, const struct loc *l, void *arg)
         return 0;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 1024;
-        struct commit_reg *ne = realloc(c->e, cap * sizeof(*ne));
+        struct commit_reg *ne = os_realloc(c->e, cap * sizeof(*ne));
         if (!ne)
             return SOP_ENOMEM;
         c->e = ne;
@@ -89,7 +89,7 @@ static int copy_all(sop_db *db, struct centry_list *c)
         struct loc old = c->e[i].loc;
         int type = -1;
         if (old.len + 1 > cap) {
-            uint8_t *b = realloc(buf, old.len + 1);
+            uint8_t *b = os_realloc(buf, old.len + 1);
             if (!b) {
                 rc = SOP_ENOMEM;
                 break;
@@ -134,7 +134,7 @@ static int copy_all(sop_db *db, struct centry_list *c)
     }
     if (!rc)
         rc = flush(db, &w, c->e, first, c->n);
-    free(buf);
+    os_free(buf);
     wb_free(&w);
     return rc;
 }
@@ -146,21 +146,23 @@ static int commit_moves(sop_db *db, struct centry_list *c)
     uint64_t base;
     int rc;
     wb_init(&w);
+    struct db_apply ap = {0};
     db_commit_encode(db, &w, db->seq + 1, c->e, c->n, NULL, 0);
     if (w.err) {
         rc = SOP_ENOMEM;
         goto out;
     }
+    /* allocated before the commit point, applied after it without fail */
+    if ((rc = db_apply_prepare(db, w.p + REC_HDR, w.len - REC_HDR, &ap)) != 0)
+        goto out;
     if ((rc = blob_append(&db->log, w.p, w.len, &seg, &base)) != 0 ||
         (rc = blob_sync(&db->log)) != 0) {
         db_seterr(db, "compact: %s", db->log.err);
         goto out;
     }
-    struct loc self = {.seg = seg, .off = base, .len = (uint32_t)(w.len - REC_HDR)};
-    rc = db_apply_commit(db, w.p + REC_HDR, self.len, &self, db->seq + 1);
-    if (rc)
-        db->log.broken = true;
+    db_apply_finish(db, &ap, seg, base, db->seq + 1);
 out:
+    db_apply_free(&ap);
     wb_free(&w);
     return rc;
 }
@@ -208,6 +210,6 @@ unlock:
     pthread_rwlock_unlock(&db->lock);
 out:
     pthread_mutex_unlock(&db->commit_mu);
-    free(c.e);
+    os_free(c.e);
     return rc;
 }

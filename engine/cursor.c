@@ -10,6 +10,7 @@
 
 #include "btree.h"
 #include "item.h"
+#include "os.h"
 #include "rwset.h"
 #include "store.h"
 
@@ -57,8 +58,8 @@ void cursor_free(struct sop_cursor *c)
 {
     bt_tp_release(&c->tp);
     span_clear(&c->span);
-    free(c->key);
-    free(c);
+    os_free(c->key);
+    os_free(c);
 }
 
 SOP_API int sop_cursor_open(sop_store *s, sop_cursor **out)
@@ -66,7 +67,7 @@ SOP_API int sop_cursor_open(sop_store *s, sop_cursor **out)
     int rc = store_usable(s, false);
     if (rc || !out)
         return rc ? rc : SOP_EINVAL;
-    struct sop_cursor *c = calloc(1, sizeof(*c));
+    struct sop_cursor *c = os_calloc(1, sizeof(*c));
     if (!c)
         return SOP_ENOMEM;
     c->s = s;
@@ -107,7 +108,7 @@ static int cur_save(struct sop_cursor *c)
     if (cur_item(c, &it) != 0)
         return 0;
     if (it->kl + 1 > c->keycap) {
-        uint8_t *k = realloc(c->key, it->kl + 1);
+        uint8_t *k = os_realloc(c->key, it->kl + 1);
         if (!k)
             return SOP_ENOMEM;
         c->key = k;

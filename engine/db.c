@@ -32,6 +32,7 @@
 #include "codec.h"
 #include "os.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -78,7 +79,7 @@ void db_report(sop_db *db, const char *fmt, ...)
     if ((size_t)n > sizeof(line) - 2)
         n = (int)sizeof(line) - 2;
     line[n++] = '\n';
-    char *r = realloc(db->report, db->report_len + (size_t)n + 1);
+    char *r = os_realloc(db->report, db->report_len + (size_t)n + 1);
     if (!r)
         return;
     memcpy(r + db->report_len, line, (size_t)n);
@@ -108,10 +109,10 @@ SOP_API const char *sop_db_errmsg(sop_db *db)
 
 void info_free(struct store_info *i)
 {
-    free(i->name);
-    free(i->description);
-    free(i->relations);
-    free(i->kind);
+    os_free(i->name);
+    os_free(i->description);
+    os_free(i->relations);
+    os_free(i->kind);
     memset(i, 0, sizeof(*i));
 }
 
@@ -235,40 +236,36 @@ static void sver_free_chain(struct sver *v)
     while (v) {
         struct sver *o = v->older;
         info_free(&v->info);
-        free(v);
+        os_free(v);
         v = o;
     }
 }
 
-int cat_set(struct catalog *c, const char *name, uint64_t seq, const struct store_info *info,
-            bool dead, uint64_t keep_from)
+int cat_reserve(struct catalog *c, size_t extra)
+{
+    if (c->n + extra <= c->cap)
+        return 0;
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    while (cap < c->n + extra)
+        cap *= 2;
+    struct sent *p = os_realloc(c->v, cap * sizeof(*p));
+    if (!p)
+        return SOP_ENOMEM;
+    c->v = p;
+    c->cap = cap;
+    return 0;
+}
+
+void cat_link(struct catalog *c, const char *name, struct sver *v, char **spare, uint64_t keep_from)
 {
     bool found;
     size_t i = cat_pos(c, name, &found);
-    struct sver *v = calloc(1, sizeof(*v));
-    if (!v)
-        return SOP_ENOMEM;
-    v->seq = seq;
-    v->dead = dead;
-    if (info && info_copy(&v->info, info) != 0) {
-        free(v);
-        return SOP_ENOMEM;
-    }
     if (!found) {
-        if (c->n == c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 16;
-            struct sent *p = realloc(c->v, cap * sizeof(*p));
-            if (!p)
-                goto nomem;
-            c->v = p;
-            c->cap = cap;
-        }
-        char *nm = strdup(name);
-        if (!nm)
-            goto nomem;
+        assert(c->n < c->cap && spare && *spare && !strcmp(*spare, name));
         memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(*c->v));
-        c->v[i].name = nm;
+        c->v[i].name = *spare;
         c->v[i].ver = NULL;
+        *spare = NULL;
         c->n++;
     }
     v->older = c->v[i].ver;
@@ -279,20 +276,36 @@ int cat_set(struct catalog *c, const char *name, uint64_t seq, const struct stor
             p->older = NULL;
             break;
         }
+}
+
+int cat_set(struct catalog *c, const char *name, uint64_t seq, const struct store_info *info,
+            bool dead, uint64_t keep_from)
+{
+    bool found;
+    cat_pos(c, name, &found);
+    struct sver *v = os_calloc(1, sizeof(*v));
+    char *spare = found ? NULL : os_strdup(name);
+    if (!v || (!found && !spare) || (info && info_copy(&v->info, info) != 0) ||
+        (!found && cat_reserve(c, 1) != 0)) {
+        if (v)
+            info_free(&v->info);
+        os_free(v);
+        os_free(spare);
+        return SOP_ENOMEM;
+    }
+    v->seq = seq;
+    v->dead = dead;
+    cat_link(c, name, v, &spare, keep_from);
     return 0;
-nomem:
-    info_free(&v->info);
-    free(v);
-    return SOP_ENOMEM;
 }
 
 static void cat_free(struct catalog *c)
 {
     for (size_t i = 0; i < c->n; i++) {
-        free(c->v[i].name);
+        os_free(c->v[i].name);
         sver_free_chain(c->v[i].ver);
     }
-    free(c->v);
+    os_free(c->v);
     memset(c, 0, sizeof(*c));
 }
 
@@ -449,7 +462,7 @@ static int load_one(sop_db *db, const char *name, uint32_t *seg, uint64_t *off)
         rc = os_err(rc);
         goto out;
     }
-    if (size < 40 || !(buf = malloc(size))) {
+    if (size < 40 || !(buf = os_malloc(size))) {
         rc = size < 40 ? SOP_CORRUPT("checkpoint: shorter than its header") : SOP_ENOMEM;
         goto bad;
     }
@@ -508,7 +521,7 @@ bad:
     else
         db_seterr(db, "open: read checkpoint %s: %s", p, sop_strerror(rc));
 out:
-    free(buf);
+    os_free(buf);
     db->os->close(db->os, fd);
     return rc;
 }
@@ -568,7 +581,7 @@ static int load_checkpoint(sop_db *db, uint32_t *seg, uint64_t *off)
     uint32_t *segs = NULL;
     size_t ns = 0;
     bool whole = blob_list_segments(db->os, db->path, &segs, &ns) == 0 && ns && segs[0] == 1;
-    free(segs);
+    os_free(segs);
     if (whole) {
         db->report_problems++;
         db_report(db,
@@ -629,62 +642,140 @@ size_t db_commit_encode(sop_db *db, struct wbuf *w, uint64_t seq, const struct c
 
 /* Apply one commit record (also used by txn.c after a commit); its
  * batch-relative locations are resolved from the record's own place. */
-int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *self,
-                    uint64_t keep_from)
+void db_apply_free(struct db_apply *a)
+{
+    for (uint32_t i = 0; i < a->nreg; i++) {
+        os_free(a->reg[i].v);
+        os_free(a->reg[i].e);
+    }
+    for (uint32_t i = 0; i < a->nst; i++) {
+        sver_free_chain(a->st[i].v);
+        os_free(a->st[i].name);
+        os_free(a->st[i].spare);
+    }
+    os_free(a->reg);
+    os_free(a->st);
+    memset(a, 0, sizeof(*a));
+}
+
+int db_apply_prepare(sop_db *db, const uint8_t *p, size_t len, struct db_apply *a)
 {
     struct rbuf r;
-    int rc = 0;
+    int rc = SOP_ENOMEM;
+    (void)db;
+    memset(a, 0, sizeof(*a));
     rb_init(&r, p, len);
     if (rb_u8(&r) != 1)
-        return SOP_CORRUPT_REC(self->seg, self->off, "commit record: unknown format");
-    uint64_t seq = rb_u64(&r);
+        return SOP_CORRUPT("commit record: unknown format");
+    a->seq = rb_u64(&r);
     rb_u64(&r); /* time */
     rb_u32(&r); /* where the log was durable when this was written (blob.c) */
     rb_u64(&r);
-    uint64_t rel = rb_u64(&r); /* this record's offset within its batch */
+    a->rel = rb_u64(&r); /* this record's offset within its batch */
     uint32_t nreg = rb_u32(&r);
-    if (r.err || rel > self->off)
-        return SOP_CORRUPT_REC(self->seg, self->off,
-                               "commit record: its batch starts before the segment");
-    uint64_t base = self->off - rel;
+    if (r.err || nreg > len / 41) /* 41 bytes a registry change */
+        return SOP_CORRUPT("commit record: its registry changes do not decode");
+    if (nreg && !(a->reg = os_calloc(nreg, sizeof(*a->reg))))
+        goto fail;
     for (uint32_t i = 0; i < nreg; i++) {
-        struct rkey k;
-        struct loc l;
+        struct db_apply_reg *g = &a->reg[a->nreg++]; /* freed by db_apply_free from now on */
         const uint8_t *id = rb_bytes(&r, 16);
-        if (!id)
-            return SOP_CORRUPT_REC(self->seg, self->off,
-                                   "commit record: a registry change does not decode");
-        memcpy(k.id.b, id, 16);
-        k.idx = rb_u64(&r);
-        uint8_t kind = rb_u8(&r);
-        l.seg = rb_u32(&r);
-        l.off = rb_u64(&r);
-        l.len = rb_u32(&r);
-        if (r.err || kind > 2)
-            return SOP_CORRUPT_REC(self->seg, self->off,
-                                   "commit record: a registry change does not decode");
-        if (kind == 1) { /* in this batch */
-            l.seg = self->seg;
-            l.off += base;
+        if (!id) {
+            rc = SOP_CORRUPT("commit record: a registry change does not decode");
+            goto fail;
         }
-        if ((rc = reg_set(&db->reg, &k, seq, kind == 2 ? NULL : &l, kind == 2, keep_from)) != 0)
-            return rc;
+        memcpy(g->key.id.b, id, 16);
+        g->key.idx = rb_u64(&r);
+        g->kind = rb_u8(&r);
+        g->loc.seg = rb_u32(&r);
+        g->loc.off = rb_u64(&r);
+        g->loc.len = rb_u32(&r);
+        if (r.err || g->kind > 2) {
+            rc = SOP_CORRUPT("commit record: a registry change does not decode");
+            goto fail;
+        }
+        /* a version, and an entry in case the key is new by then (a prune
+         * may remove the entry before the commit applies) */
+        if (!(g->v = os_malloc(sizeof(*g->v))) ||
+            (g->kind != 2 && !(g->e = os_malloc(sizeof(*g->e)))))
+            goto fail;
     }
     uint32_t nst = rb_u32(&r);
-    for (uint32_t i = 0; i < nst && !r.err; i++) {
+    if (r.err || nst > len)
+        return SOP_CORRUPT("commit record: its store infos do not decode");
+    if (nst && !(a->st = os_calloc(nst, sizeof(*a->st))))
+        goto fail;
+    for (uint32_t i = 0; i < nst; i++) {
+        struct db_apply_store *g = &a->st[a->nst++];
         uint8_t dead = rb_u8(&r);
-        struct store_info si;
-        if ((rc = info_decode(&r, &si)) != 0)
-            return rc;
-        rc = cat_set(&db->cat, si.name, seq, dead ? NULL : &si, dead != 0, keep_from);
-        info_free(&si);
-        if (rc)
-            return rc;
+        if (!(g->v = os_calloc(1, sizeof(*g->v))))
+            goto fail;
+        if ((rc = info_decode(&r, &g->v->info)) != 0)
+            goto fail;
+        rc = SOP_ENOMEM;
+        g->v->seq = a->seq;
+        g->v->dead = dead != 0;
+        if (!(g->name = os_strdup(g->v->info.name)) || !(g->spare = os_strdup(g->v->info.name)))
+            goto fail;
+        if (dead)
+            info_free(&g->v->info); /* a removal carries no info */
     }
-    if (r.err || r.pos != r.len)
+    if (r.err || r.pos != r.len) {
+        rc = SOP_CORRUPT("commit record: its store infos do not decode");
+        goto fail;
+    }
+    return 0;
+fail:
+    db_apply_free(a);
+    return rc;
+}
+
+void db_apply_finish(sop_db *db, struct db_apply *a, uint32_t seg, uint64_t base,
+                     uint64_t keep_from)
+{
+    assert(a->seq > db->seq);
+    assert(db->cat.cap - db->cat.n >= a->nst);
+    for (uint32_t i = 0; i < a->nreg; i++) {
+        struct db_apply_reg *g = &a->reg[i];
+        struct rver *v = g->v;
+        v->seq = a->seq;
+        v->dead = g->kind == 2;
+        v->loc = g->loc;
+        if (g->kind == 1) { /* in this batch */
+            v->loc.seg = seg;
+            v->loc.off += base;
+        } else if (g->kind == 2) {
+            memset(&v->loc, 0, sizeof(v->loc));
+        }
+        g->v = NULL;
+        reg_link(&db->reg, &g->key, v, &g->e, keep_from);
+    }
+    for (uint32_t i = 0; i < a->nst; i++) {
+        struct db_apply_store *g = &a->st[i];
+        cat_link(&db->cat, g->name, g->v, &g->spare, keep_from);
+        g->v = NULL;
+    }
+    db->seq = a->seq;
+    db_apply_free(a);
+}
+
+int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *self,
+                    uint64_t keep_from)
+{
+    struct db_apply a;
+    int rc = db_apply_prepare(db, p, len, &a);
+    if (rc)
+        return rc;
+    if (a.rel > self->off) {
+        db_apply_free(&a);
         return SOP_CORRUPT_REC(self->seg, self->off,
-                               "commit record: its store infos do not decode");
-    db->seq = seq;
+                               "commit record: its batch starts before the segment");
+    }
+    if ((rc = cat_reserve(&db->cat, a.nst)) != 0) {
+        db_apply_free(&a);
+        return rc;
+    }
+    db_apply_finish(db, &a, self->seg, self->off - a.rel, keep_from);
     return 0;
 }
 
@@ -783,7 +874,7 @@ static int keep_torn(sop_db *db, int fd, uint32_t seg, uint64_t from, uint64_t s
 {
     char p[4096];
     size_t n = (size_t)(size - from);
-    uint8_t *buf = malloc(n);
+    uint8_t *buf = os_malloc(n);
     int r;
     if (!buf)
         return -ENOMEM;
@@ -802,7 +893,7 @@ static int keep_torn(sop_db *db, int fd, uint32_t seg, uint64_t from, uint64_t s
     } else {
         r = out;
     }
-    free(buf);
+    os_free(buf);
     return r;
 }
 
@@ -879,7 +970,7 @@ int db_drop_below_floor(sop_db *db)
     for (size_t i = 0; i < n && rc == 0; i++)
         if (segs[i] < db->floor_seg && segs[i] < db->log.cur)
             rc = blob_drop_segment(&db->log, segs[i]);
-    free(segs);
+    os_free(segs);
     if (rc == 0 && n)
         rc = os_err(db->os->fsync_dir(db->os, db->path));
     if (rc)
@@ -950,7 +1041,7 @@ static int write_marker(sop_db *db)
 
 static sop_db *db_alloc(const char *path, const sop_db_options *opts, const struct os_ops *os)
 {
-    sop_db *db = calloc(1, sizeof(*db));
+    sop_db *db = os_calloc(1, sizeof(*db));
     if (!db)
         return NULL;
     db->os = os;
@@ -966,7 +1057,7 @@ static sop_db *db_alloc(const char *path, const sop_db_options *opts, const stru
         db->opts.flush_interval_ms = 1000;
     if (!db->opts.checkpoint_bytes)
         db->opts.checkpoint_bytes = 256ull << 20;
-    db->path = strdup(path);
+    db->path = os_strdup(path);
     pthread_mutex_init(&db->commit_mu, NULL);
     pthread_rwlock_init(&db->lock, NULL);
     pthread_mutex_init(&db->txn_mu, NULL);
@@ -975,8 +1066,8 @@ static sop_db *db_alloc(const char *path, const sop_db_options *opts, const stru
     pthread_cond_init(&db->flush_cv, NULL);
     if (!db->path || reg_init(&db->reg) != 0 || cache_init(&db->cache, db->opts.cache_bytes)) {
         reg_free(&db->reg);
-        free(db->path);
-        free(db);
+        os_free(db->path);
+        os_free(db);
         return NULL;
     }
     return db;
@@ -1003,10 +1094,10 @@ static void db_free(sop_db *db)
     pthread_mutex_destroy(&db->flush_mu);
     pthread_mutex_destroy(&db->vdead_mu);
     pthread_cond_destroy(&db->flush_cv);
-    free(db->vdead);
-    free(db->report);
-    free(db->path);
-    free(db);
+    os_free(db->vdead);
+    os_free(db->report);
+    os_free(db->path);
+    os_free(db);
 }
 
 static int open_any(const char *path, const sop_db_options *opts, const struct os_ops *os,
@@ -1080,7 +1171,7 @@ static int open_any(const char *path, const sop_db_options *opts, const struct o
         goto fail;
     if (!salvage && (rc = drop_dead_at_open(db)) != 0)
         goto fail;
-    free(db->reg.zeroed); /* what recovery's replay killed is gone now */
+    os_free(db->reg.zeroed); /* what recovery's replay killed is gone now */
     db->reg.zeroed = NULL;
     db->reg.nzeroed = db->reg.capzeroed = 0;
     if (pthread_create(&db->flusher, NULL, flusher_main, db) == 0)
@@ -1196,7 +1287,7 @@ size_t db_note_dead(sop_db *db)
             continue;
         if (db->nvdead == db->capvdead) {
             size_t c = db->capvdead ? db->capvdead * 2 : 16;
-            struct vdead *v = realloc(db->vdead, c * sizeof(*v));
+            struct vdead *v = os_realloc(db->vdead, c * sizeof(*v));
             if (!v)
                 break; /* removed at the next open instead */
             db->vdead = v;
@@ -1206,7 +1297,7 @@ size_t db_note_dead(sop_db *db)
     }
     dead = db->nvdead;
     pthread_mutex_unlock(&db->vdead_mu);
-    free(z);
+    os_free(z);
     return dead;
 }
 
@@ -1247,7 +1338,7 @@ static int drop_dead_at_open(sop_db *db)
     for (size_t i = 0; i < n && rc == 0; i++)
         if (!reg_seg_live(&db->reg, v[i]) && (rc = blob_vseg_drop(&db->log, v[i])) != 0)
             db_seterr(db, "open: %s", db->log.err);
-    free(v);
+    os_free(v);
     return rc;
 }
 
@@ -1274,7 +1365,7 @@ SOP_API int sop_db_get_space(sop_db *db, sop_db_space *out)
     out->reserve = db_reserve(db, out->disk_total);
     if (blob_list_vsegs(db->os, db->path, &v, &n) == 0)
         out->value_segments = n;
-    free(v);
+    os_free(v);
     return 0;
 }
 
@@ -1332,10 +1423,10 @@ SOP_API void sop_db_close(sop_db *db)
 void wset_free(struct wset *w)
 {
     for (size_t i = 0; i < w->nnames; i++)
-        free(w->names[i]);
-    free(w->names);
+        os_free(w->names[i]);
+    os_free(w->names);
     for (size_t i = 0; i < w->nstores; i++)
         items_free(w->stores[i].keys, w->stores[i].nkeys);
-    free(w->stores);
-    free(w);
+    os_free(w->stores);
+    os_free(w);
 }

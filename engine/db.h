@@ -86,11 +86,11 @@ struct sop_db {
     struct catalog cat;
     struct seglog log;
     struct cache cache;
-    uint64_t seq;           /* last committed */
-    uint64_t ckpt_at;       /* log bytes appended at the last checkpoint */
-    bool ckpt_stale;        /* open replayed much of the log: checkpoint at close */
-    bool ckpt_heal;         /* the newest checkpoint was damaged: write a good one  */
-    uint32_t floor_seg;     /* segments below it are garbage (compaction) */
+    uint64_t seq;            /* last committed */
+    uint64_t ckpt_at;        /* log bytes appended at the last checkpoint */
+    bool ckpt_stale;         /* open replayed much of the log: checkpoint at close */
+    bool ckpt_heal;          /* the newest checkpoint was damaged: write a good one  */
+    uint32_t floor_seg;      /* segments below it are garbage (compaction) */
     struct txn_base *active; /* live transactions (txn_mu) */
     struct wset *recent_old, *recent_new;
     struct wbuf commit_buf; /* a commit's batch, kept for the next (commit_mu) */
@@ -152,6 +152,12 @@ void db_seterr(sop_db *db, const char *fmt, ...) __attribute__((format(printf, 2
 const struct sver *cat_get(const struct catalog *c, const char *name, uint64_t snap);
 int cat_set(struct catalog *c, const char *name, uint64_t seq, const struct store_info *info,
             bool dead, uint64_t keep_from);
+/* Room for `extra` more names (SOP_ENOMEM), so cat_link need not allocate. */
+int cat_reserve(struct catalog *c, size_t extra);
+/* cat_set without allocating: version v (seq, dead, info set) is taken, and
+ * *spare (a copy of name) when the name is new (set NULL then). */
+void cat_link(struct catalog *c, const char *name, struct sver *v, char **spare,
+              uint64_t keep_from);
 int info_copy(struct store_info *dst, const struct store_info *src);
 void info_free(struct store_info *i);
 void info_encode(const struct store_info *i, struct wbuf *w);
@@ -183,7 +189,37 @@ struct commit_reg {
  * Its payload is what db_apply_commit reads. */
 size_t db_commit_encode(sop_db *db, struct wbuf *w, uint64_t seq, const struct commit_reg *e,
                         size_t n, const struct wbuf *stores, uint32_t nst);
-/* Apply a commit record's payload (replay and commit share it). */
+/* Apply a commit record's payload (replay and commit share it), in two
+ * steps: prepare decodes it and allocates everything the apply needs
+ * (SOP_ECORRUPT, SOP_ENOMEM; nothing changes), finish applies it to the
+ * registry and catalog and cannot fail.  A commit prepares before its
+ * commit point and finishes after it (txn.c C5, C6), so a commit that is
+ * durable is always applied.  finish needs db->lock held for writing, the
+ * catalog reserved for a->nst names (cat_reserve), the record's segment,
+ * and the offset where its batch starts; it frees a. */
+struct db_apply_reg {
+    struct rkey key;
+    uint8_t kind; /* 0 absolute, 1 batch-relative, 2 removed */
+    struct loc loc;
+    struct rver *v;
+    struct rent *e;
+};
+struct db_apply_store {
+    char *name, *spare;
+    struct sver *v;
+};
+struct db_apply {
+    uint64_t seq;
+    uint64_t rel; /* the record's offset in its batch */
+    uint32_t nreg, nst;
+    struct db_apply_reg *reg;
+    struct db_apply_store *st;
+};
+int db_apply_prepare(sop_db *db, const uint8_t *p, size_t len, struct db_apply *a);
+void db_apply_finish(sop_db *db, struct db_apply *a, uint32_t seg, uint64_t base,
+                     uint64_t keep_from);
+void db_apply_free(struct db_apply *a);
+/* Both steps at once (replay, compaction): the record at self. */
 int db_apply_commit(sop_db *db, const uint8_t *p, size_t len, const struct loc *self,
                     uint64_t keep_from);
 

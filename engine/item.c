@@ -9,6 +9,7 @@
 #include "item.h"
 
 #include "btree.h"
+#include "os.h"
 #include "rwset.h"
 #include "store.h"
 #include "value.h"
@@ -191,7 +192,7 @@ SOP_API int sop_merge(sop_store *s, const void *k, size_t kl, const void *upd, s
     }
     if (s->nmerges == s->capmerges) {
         size_t c = s->capmerges ? s->capmerges * 2 : 8;
-        struct merge *v = realloc(s->merges, c * sizeof(*v));
+        struct merge *v = os_realloc(s->merges, c * sizeof(*v));
         if (!v)
             return SOP_ENOMEM;
         s->merges = v;
@@ -202,7 +203,7 @@ SOP_API int sop_merge(sop_store *s, const void *k, size_t kl, const void *upd, s
     struct item key = {.k = k, .kl = (uint32_t)kl};
     if ((rc = item_copy_own(&m->key, &key)) != 0)
         return rc;
-    if (ul && !(m->upd = malloc(ul))) {
+    if (ul && !(m->upd = os_malloc(ul))) {
         item_free_own(&m->key);
         return SOP_ENOMEM;
     }

@@ -5,7 +5,7 @@
 #include "node.h"
 
 #include "corrupt.h"
-
+#include "os.h"
 #include "sop.h"
 
 #include <assert.h>
@@ -16,7 +16,7 @@
 
 struct raw *raw_new(size_t len)
 {
-    struct raw *r = malloc(sizeof(*r) + len);
+    struct raw *r = os_malloc(sizeof(*r) + len);
     if (!r)
         return NULL;
     atomic_init(&r->refs, 1);
@@ -27,12 +27,12 @@ struct raw *raw_new(size_t len)
 void raw_unref(struct raw *r)
 {
     if (r && atomic_fetch_sub(&r->refs, 1) == 1)
-        free(r);
+        os_free(r);
 }
 
 struct node *node_new(bool leaf)
 {
-    struct node *n = calloc(1, sizeof(*n));
+    struct node *n = os_calloc(1, sizeof(*n));
     if (!n)
         return NULL;
     atomic_init(&n->refs, 1);
@@ -52,14 +52,14 @@ static void node_free(struct node *n)
 {
     for (uint32_t i = 0; i < n->n && n->nown; i++)
         if (n->it[i].own) {
-            free((void *)n->it[i].k);
+            os_free((void *)n->it[i].k);
             n->nown--;
         }
     for (uint32_t i = 0; i < n->nraws; i++)
         raw_unref(n->raws[i]);
-    free(n->raws);
-    free(n->it);
-    free(n);
+    os_free(n->raws);
+    os_free(n->it);
+    os_free(n);
 }
 
 void node_unref(struct node *n)
@@ -79,7 +79,7 @@ static int reserve(struct node *n, uint32_t want)
     uint32_t cap = n->cap ? n->cap : 8;
     while (cap < want)
         cap *= 2;
-    struct item *it = realloc(n->it, cap * sizeof(*it));
+    struct item *it = os_realloc(n->it, cap * sizeof(*it));
     if (!it)
         return SOP_ENOMEM;
     n->it = it;
@@ -89,7 +89,7 @@ static int reserve(struct node *n, uint32_t want)
 
 static int add_raw(struct node *n, struct raw *r)
 {
-    struct raw **v = realloc(n->raws, (n->nraws + 1) * sizeof(*v));
+    struct raw **v = os_realloc(n->raws, (n->nraws + 1) * sizeof(*v));
     if (!v)
         return SOP_ENOMEM;
     n->raws = v;
@@ -111,7 +111,7 @@ static int dup_item(struct item *dst, const struct item *src)
     *dst = *src;
     dst->pfx = key_prefix(src->k, src->kl);
     size_t vl = src->ext ? 0 : src->vl;
-    uint8_t *m = malloc(src->kl + vl + 1);
+    uint8_t *m = os_malloc(src->kl + vl + 1);
     if (!m)
         return SOP_ENOMEM;
     if (src->kl)
@@ -131,7 +131,7 @@ struct node *node_clone(const struct node *src)
         return NULL;
     if (reserve(n, src->n ? src->n : 1) != 0)
         goto fail;
-    n->raws = malloc((src->nraws ? src->nraws : 1) * sizeof(*n->raws));
+    n->raws = os_malloc((src->nraws ? src->nraws : 1) * sizeof(*n->raws));
     if (!n->raws)
         goto fail;
     for (uint32_t i = 0; i < src->nraws; i++) {
@@ -208,7 +208,7 @@ int node_seal(struct node *n)
         if (vl)
             memcpy(k + it->kl, it->v, vl);
         if (it->own)
-            free((void *)it->k);
+            os_free((void *)it->k);
         it->k = k;
         it->v = vl ? k + it->kl : NULL;
         it->own = 0;
@@ -315,7 +315,7 @@ int node_replace(struct node *n, uint32_t pos, const struct item *src)
         return rc;
     n->bytes -= item_size(n, &n->it[pos]);
     if (n->it[pos].own)
-        free((void *)n->it[pos].k);
+        os_free((void *)n->it[pos].k);
     else
         n->nown++;
     n->it[pos] = it;
@@ -328,7 +328,7 @@ void node_delete(struct node *n, uint32_t pos)
     assert(pos < n->n);
     n->bytes -= item_size(n, &n->it[pos]);
     if (n->it[pos].own) {
-        free((void *)n->it[pos].k);
+        os_free((void *)n->it[pos].k);
         n->nown--;
     }
     memmove(&n->it[pos], &n->it[pos + 1], (n->n - pos - 1) * sizeof(*n->it));
@@ -606,7 +606,7 @@ int node_take(struct node *dst, uint32_t dpos, struct node *src, uint32_t spos)
 void item_free_own(struct item *it)
 {
     if (it->own)
-        free((void *)it->k);
+        os_free((void *)it->k);
     it->k = NULL;
     it->v = NULL;
     it->own = 0;
@@ -615,7 +615,7 @@ void item_free_own(struct item *it)
 int item_copy_own(struct item *dst, const struct item *src)
 {
     size_t vl = src->ext ? 0 : src->vl;
-    uint8_t *m = malloc(src->kl + vl + 1);
+    uint8_t *m = os_malloc(src->kl + vl + 1);
     if (!m)
         return SOP_ENOMEM;
     *dst = *src;
@@ -633,7 +633,7 @@ int set_add_key(struct item **v, size_t *n, size_t *cap, const void *k, size_t k
 {
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 8;
-        struct item *p = realloc(*v, c * sizeof(*p));
+        struct item *p = os_realloc(*v, c * sizeof(*p));
         if (!p)
             return SOP_ENOMEM;
         *v = p;
@@ -650,5 +650,5 @@ void items_free(struct item *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         item_free_own(&v[i]);
-    free(v);
+    os_free(v);
 }

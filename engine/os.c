@@ -1,7 +1,8 @@
 /*
  * os.c - the default OS layer: thin wrappers over the system calls, each
  * returning -errno.  This is the only file of the engine that calls open,
- * pread, pwrite, fsync, rename, unlink, mkdir, opendir, flock or statvfs.
+ * pread, pwrite, fsync, rename, unlink, mkdir, opendir, flock or statvfs,
+ * and malloc, realloc or free (os_mem: the seam's memory half, os.h).
  */
 #define _GNU_SOURCE
 #include "os.h"
@@ -11,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,4 +217,45 @@ int os_err(int neg_errno)
     default:
         return SOP_EIO;
     }
+}
+
+/* ------------------------------------------------------------ memory */
+
+const struct os_mem os_mem_default = {
+    .malloc = malloc, .calloc = calloc, .realloc = realloc, .free = free};
+
+static const struct os_mem *_Atomic mem = &os_mem_default;
+
+const struct os_mem *os_mem_set(const struct os_mem *m)
+{
+    return atomic_exchange(&mem, m ? m : &os_mem_default);
+}
+
+void *os_malloc(size_t n)
+{
+    return atomic_load_explicit(&mem, memory_order_relaxed)->malloc(n);
+}
+
+void *os_calloc(size_t n, size_t size)
+{
+    return atomic_load_explicit(&mem, memory_order_relaxed)->calloc(n, size);
+}
+
+void *os_realloc(void *p, size_t n)
+{
+    return atomic_load_explicit(&mem, memory_order_relaxed)->realloc(p, n);
+}
+
+char *os_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = os_malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+void os_free(void *p)
+{
+    atomic_load_explicit(&mem, memory_order_relaxed)->free(p);
 }

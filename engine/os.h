@@ -6,6 +6,15 @@
  *
  * Every function returns >= 0 on success and -errno on failure; partial
  * reads and writes are finished by os_pread_full/os_pwrite_full.
+ *
+ * Memory is the seam's other half: the engine allocates only through
+ * os_malloc, os_calloc, os_realloc, os_strdup and frees through os_free,
+ * which call the process-wide struct os_mem (the C library's by default).
+ * A test's table fails the Nth allocation (tests/lib/fault_os.c) as
+ * fault_os fails the Nth write, so the same fault loop checks that an
+ * allocation failure anywhere leaves every transaction before or after,
+ * and leaks nothing.  A table may fail or count calls but must hand out
+ * the C library's memory: callers of sop.h free some of it with free(3).
  */
 #ifndef SOP_OS_H
 #define SOP_OS_H
@@ -38,6 +47,24 @@ struct os_ops {
 
 /* The kernel. */
 extern const struct os_ops os_default;
+
+struct os_mem {
+    void *(*malloc)(size_t n);
+    void *(*calloc)(size_t n, size_t size);
+    void *(*realloc)(void *p, size_t n);
+    void (*free)(void *p);
+};
+/* The C library's. */
+extern const struct os_mem os_mem_default;
+/* Use table m from now on (NULL: the default); tests only, with no
+ * database open.  Returns the previous table. */
+const struct os_mem *os_mem_set(const struct os_mem *m);
+
+void *os_malloc(size_t n);
+void *os_calloc(size_t n, size_t size);
+void *os_realloc(void *p, size_t n);
+char *os_strdup(const char *s);
+void os_free(void *p);
 
 /* Loop until all n bytes are read (-EIO on a short file) or written. */
 int os_pread_full(const struct os_ops *os, int fd, void *buf, size_t n, uint64_t off);

@@ -6,6 +6,8 @@
  */
 #include "overlay.h"
 
+#include "os.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +45,7 @@ int txn_check(sop_txn *t, bool write)
 
 void *txn_scratch(sop_txn *t, size_t n)
 {
-    struct scratch *s = malloc(sizeof(*s) + (n ? n : 1));
+    struct scratch *s = os_malloc(sizeof(*s) + (n ? n : 1));
     if (!s)
         return NULL;
     s->next = t->scratch;
@@ -59,7 +61,7 @@ int txn_pin(sop_txn *t, struct node *n)
 {
     if ((t->npins + 1) * 2 > t->cappins) {
         size_t cap = t->cappins ? t->cappins * 2 : 64;
-        struct node **v = calloc(cap, sizeof(*v));
+        struct node **v = os_calloc(cap, sizeof(*v));
         if (!v)
             return SOP_ENOMEM;
         for (size_t i = 0; i < t->cappins; i++) {
@@ -70,7 +72,7 @@ int txn_pin(sop_txn *t, struct node *n)
                 j = (j + 1) & (cap - 1);
             v[j] = t->pins[i];
         }
-        free(t->pins);
+        os_free(t->pins);
         t->pins = v;
         t->cappins = cap;
     }
@@ -91,7 +93,7 @@ void txn_free_scratch(sop_txn *t)
     struct scratch *s = t->scratch;
     while (s) {
         struct scratch *n = s->next;
-        free(s);
+        os_free(s);
         s = n;
     }
     t->scratch = NULL;
@@ -110,13 +112,13 @@ int strv_push(char ***v, size_t *n, size_t *cap, const char *str)
 {
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 8;
-        char **p = realloc(*v, c * sizeof(*p));
+        char **p = os_realloc(*v, c * sizeof(*p));
         if (!p)
             return SOP_ENOMEM;
         *v = p;
         *cap = c;
     }
-    if (!((*v)[*n] = strdup(str)))
+    if (!((*v)[*n] = os_strdup(str)))
         return SOP_ENOMEM;
     (*n)++;
     return 0;

@@ -4,8 +4,10 @@
  */
 #include "registry.h"
 
+#include "os.h"
 #include "sop.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +33,7 @@ int reg_init(struct registry *r)
     memset(r, 0, sizeof(*r));
     r->nb = 1024;
     r->count = 0;
-    r->b = calloc(r->nb, sizeof(*r->b));
+    r->b = os_calloc(r->nb, sizeof(*r->b));
     return r->b ? 0 : SOP_ENOMEM;
 }
 
@@ -47,7 +49,7 @@ static void live_add(struct registry *r, const struct rver *v, int sign)
         uint32_t n = r->nseglive ? r->nseglive : 64;
         while (n <= v->loc.seg)
             n *= 2;
-        uint64_t *p = realloc(r->seglive, n * sizeof(*p));
+        uint64_t *p = os_realloc(r->seglive, n * sizeof(*p));
         if (!p)
             return; /* uncounted: the segment looks dead only if nothing else counts */
         memset(p + r->nseglive, 0, (n - r->nseglive) * sizeof(*p));
@@ -66,7 +68,7 @@ static void live_add(struct registry *r, const struct rver *v, int sign)
         return;
     if (r->nzeroed == r->capzeroed) {
         size_t c = r->capzeroed ? r->capzeroed * 2 : 16;
-        uint32_t *z = realloc(r->zeroed, c * sizeof(*z));
+        uint32_t *z = os_realloc(r->zeroed, c * sizeof(*z));
         if (!z)
             return; /* found again at the next open, when all dead value segments go */
         r->zeroed = z;
@@ -94,7 +96,7 @@ static void free_chain(struct registry *r, struct rver *v)
         struct rver *o = v->older;
         if (r)
             live_add(r, v, -1);
-        free(v);
+        os_free(v);
         v = o;
     }
 }
@@ -108,16 +110,16 @@ void reg_free(struct registry *r)
         while (e) {
             struct rent *n = e->next;
             free_chain(NULL, e->ver);
-            free(e);
+            os_free(e);
             e = n;
         }
     }
-    free(r->b);
+    os_free(r->b);
     r->b = NULL;
-    free(r->seglive);
+    os_free(r->seglive);
     r->seglive = NULL;
     r->nseglive = 0;
-    free(r->zeroed);
+    os_free(r->zeroed);
     r->zeroed = NULL;
     r->nzeroed = r->capzeroed = 0;
 }
@@ -149,7 +151,7 @@ int reg_get(const struct registry *r, const struct rkey *key, uint64_t snap, str
 static void grow(struct registry *r)
 {
     size_t nb = r->nb * 2;
-    struct rent **b = calloc(nb, sizeof(*b));
+    struct rent **b = os_calloc(nb, sizeof(*b));
     if (!b)
         return; /* keep the smaller table: slower, still correct */
     for (size_t i = 0; i < r->nb; i++) {
@@ -162,7 +164,7 @@ static void grow(struct registry *r)
             e = n;
         }
     }
-    free(r->b);
+    os_free(r->b);
     r->b = b;
     r->nb = nb;
 }
@@ -180,29 +182,18 @@ static void prune_chain(struct registry *r, struct rver *v, uint64_t keep_from)
     }
 }
 
-int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const struct loc *loc,
-            bool dead, uint64_t keep_from)
+void reg_link(struct registry *r, const struct rkey *key, struct rver *v, struct rent **spare,
+              uint64_t keep_from)
 {
     struct rent *e = find(r, key);
-    struct rver *v = malloc(sizeof(*v));
-    if (!v)
-        return SOP_ENOMEM;
-    v->seq = seq;
-    v->dead = dead;
-    if (loc)
-        v->loc = *loc;
-    else
-        memset(&v->loc, 0, sizeof(v->loc));
     if (!e) {
-        if (dead) { /* nothing to remove: no snapshot saw it */
-            free(v);
-            return 0;
+        if (v->dead) { /* nothing to remove: no snapshot saw it */
+            os_free(v);
+            return;
         }
-        e = malloc(sizeof(*e));
-        if (!e) {
-            free(v);
-            return SOP_ENOMEM;
-        }
+        assert(spare && *spare);
+        e = *spare;
+        *spare = NULL;
         e->key = *key;
         e->ver = NULL;
         size_t h = rk_hash(key) & (r->nb - 1);
@@ -216,6 +207,27 @@ int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const stru
     e->ver = v;
     live_add(r, v, 1);
     prune_chain(r, e->ver, keep_from);
+}
+
+int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const struct loc *loc,
+            bool dead, uint64_t keep_from)
+{
+    struct rver *v = os_malloc(sizeof(*v));
+    struct rent *e = NULL; /* for a new key */
+    if (v && !dead && !find(r, key) && !(e = os_malloc(sizeof(*e)))) {
+        os_free(v);
+        v = NULL;
+    }
+    if (!v)
+        return SOP_ENOMEM;
+    v->seq = seq;
+    v->dead = dead;
+    if (loc)
+        v->loc = *loc;
+    else
+        memset(&v->loc, 0, sizeof(v->loc));
+    reg_link(r, key, v, &e, keep_from);
+    os_free(e); /* not needed after all */
     return 0;
 }
 
@@ -229,7 +241,7 @@ void reg_prune(struct registry *r, uint64_t keep_from)
             if (e->ver && e->ver->dead && e->ver->seq <= keep_from && !e->ver->older) {
                 *pp = e->next;
                 free_chain(r, e->ver);
-                free(e);
+                os_free(e);
                 r->count--;
                 continue;
             }
@@ -264,7 +276,7 @@ int reg_idx_add(uint64_t idx, void *arg)
     struct reg_idx *x = arg;
     if (x->n == x->cap) {
         size_t cap = x->cap ? x->cap * 2 : 64;
-        uint64_t *v = realloc(x->v, cap * sizeof(*v));
+        uint64_t *v = os_realloc(x->v, cap * sizeof(*v));
         if (!v)
             return SOP_ENOMEM;
         x->v = v;

@@ -66,6 +66,11 @@ int reg_init(struct registry *r);
 void reg_free(struct registry *r);
 /* The location of `key` as snapshot `snap` sees it: 0 or SOP_ENOTFOUND. */
 int reg_get(const struct registry *r, const struct rkey *key, uint64_t snap, struct loc *out);
+/* reg_set without allocating (a commit's in-memory apply, after its commit
+ * point, must not fail): v is filled (seq, loc, dead) and is taken; *spare
+ * is taken (set NULL) when the key is new, else left to the caller. */
+void reg_link(struct registry *r, const struct rkey *key, struct rver *v, struct rent **spare,
+              uint64_t keep_from);
 /* Record a new version made by commit `seq` (dead: a removal), pruning
  * versions older than what snapshot `keep_from` needs.  SOP_ENOMEM. */
 int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const struct loc *loc,

@@ -13,6 +13,7 @@
 #include "rwset.h"
 
 #include "btree.h"
+#include "os.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static int keyset_add(struct keyset *ks, const void *k, size_t kl)
     struct kblock *b = ks->blocks;
     if (ks->n == ks->cap) {
         size_t c = ks->cap ? ks->cap * 2 : 64;
-        struct kref *v = realloc(ks->v, c * sizeof(*v));
+        struct kref *v = os_realloc(ks->v, c * sizeof(*v));
         if (!v)
             return SOP_ENOMEM;
         ks->v = v;
@@ -38,7 +39,7 @@ static int keyset_add(struct keyset *ks, const void *k, size_t kl)
     }
     if (!b || b->cap - b->used < kl) {
         size_t cap = kl > KBLOCK_BYTES ? kl : KBLOCK_BYTES;
-        if (!(b = malloc(sizeof(*b) + cap)))
+        if (!(b = os_malloc(sizeof(*b) + cap)))
             return SOP_ENOMEM;
         b->used = 0;
         b->cap = cap;
@@ -60,9 +61,9 @@ void keyset_free(struct keyset *ks)
     while (ks->blocks) {
         struct kblock *b = ks->blocks;
         ks->blocks = b->next;
-        free(b);
+        os_free(b);
     }
-    free(ks->v);
+    os_free(ks->v);
     memset(ks, 0, sizeof(*ks));
 }
 
@@ -126,7 +127,7 @@ int rw_range_add(sop_store *s, const struct krange *r)
 {
     if (s->nranges == s->capranges) {
         size_t c = s->capranges ? s->capranges * 2 : 8;
-        struct krange *v = realloc(s->ranges, c * sizeof(*v));
+        struct krange *v = os_realloc(s->ranges, c * sizeof(*v));
         if (!v)
             return SOP_ENOMEM;
         s->ranges = v;

@@ -41,6 +41,7 @@
 #include "kind.h"
 
 #include "codec.h"
+#include "os.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -78,8 +79,8 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n)
 static void bmap_free(struct bmap *m)
 {
     for (size_t i = 0; i < m->cap; i++)
-        free(m->v[i].k);
-    free(m->v);
+        os_free(m->v[i].k);
+    os_free(m->v);
     memset(m, 0, sizeof(*m));
 }
 
@@ -88,7 +89,7 @@ static struct bent *bmap_get(struct bmap *m, const uint8_t *k, size_t kl)
 {
     if ((m->n + 1) * 2 > m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 64;
-        struct bent *v = calloc(cap, sizeof(*v));
+        struct bent *v = os_calloc(cap, sizeof(*v));
         if (!v)
             return NULL;
         for (size_t i = 0; i < m->cap; i++) {
@@ -99,7 +100,7 @@ static struct bent *bmap_get(struct bmap *m, const uint8_t *k, size_t kl)
                 j = (j + 1) & (cap - 1);
             v[j] = m->v[i];
         }
-        free(m->v);
+        os_free(m->v);
         m->v = v;
         m->cap = cap;
     }
@@ -109,7 +110,7 @@ static struct bent *bmap_get(struct bmap *m, const uint8_t *k, size_t kl)
             return &m->v[j];
         j = (j + 1) & (m->cap - 1);
     }
-    uint8_t *c = malloc(kl ? kl : 1);
+    uint8_t *c = os_malloc(kl ? kl : 1);
     if (!c)
         return NULL;
     if (kl)
@@ -137,7 +138,7 @@ static int bent_by_key(const void *x, const void *y)
 /* The map's entries sorted by key (pointers into the map); NULL on ENOMEM. */
 static struct bent **bmap_sorted(struct bmap *m)
 {
-    struct bent **v = malloc((m->n ? m->n : 1) * sizeof(*v));
+    struct bent **v = os_malloc((m->n ? m->n : 1) * sizeof(*v));
     if (!v)
         return NULL;
     size_t n = 0;
@@ -283,7 +284,7 @@ static int doc_terms(sop_store *s, const void *k, size_t kl, struct bmap *terms,
         return 0;
     if (rc)
         return rc;
-    uint8_t *buf = malloc(TEXT_PIECE);
+    uint8_t *buf = os_malloc(TEXT_PIECE);
     if (!buf)
         return SOP_ENOMEM;
     while (off < size && rc == 0) {
@@ -297,7 +298,7 @@ static int doc_terms(sop_store *s, const void *k, size_t kl, struct bmap *terms,
     }
     if (rc == 0)
         rc = tok_end(&tk);
-    free(buf);
+    os_free(buf);
     *words = tk.words;
     return rc;
 }
@@ -334,7 +335,7 @@ static int doc_indexed(sop_store *ix, const void *k, size_t kl, uint8_t **rec, s
     ck.p[0] = 'F';
     if ((rc = sop_get(ix, ck.p, ck.n, &v, &vl)) != 0)
         return rc == SOP_ENOTFOUND ? SOP_ECORRUPT : rc;
-    if (!(*rec = malloc(vl ? vl : 1)))
+    if (!(*rec = os_malloc(vl ? vl : 1)))
         return SOP_ENOMEM;
     memcpy(*rec, v, vl);
     struct rbuf r;
@@ -342,7 +343,7 @@ static int doc_indexed(sop_store *ix, const void *k, size_t kl, uint8_t **rec, s
     uint64_t m = rb_varint(&r);
     if (r.err || m > vl)
         goto corrupt;
-    if (!(*ft = calloc(m ? m : 1, sizeof(**ft))))
+    if (!(*ft = os_calloc(m ? m : 1, sizeof(**ft))))
         return SOP_ENOMEM;
     for (uint64_t i = 0; i < m; i++) {
         (*ft)[i].t = rb_blob(&r, &(*ft)[i].tl);
@@ -455,9 +456,9 @@ static int index_doc(sop_store *s, sop_store *ix, const void *k, size_t kl, stru
     }
 out:
     wb_free(&w);
-    free(nv);
-    free(ov);
-    free(orec);
+    os_free(nv);
+    os_free(ov);
+    os_free(orec);
     bmap_free(&terms);
     return rc;
 }
@@ -490,10 +491,10 @@ static int index_open(sop_store *s, bool create, sop_store **ix, bool *fresh)
 static int index_all(sop_store *s, sop_store *ix, struct stats *st)
 {
     sop_cursor *c;
-    uint8_t *key = malloc(SOP_MAX_KEY);
+    uint8_t *key = os_malloc(SOP_MAX_KEY);
     int rc = key ? sop_cursor_open(s, &c) : SOP_ENOMEM;
     if (rc) {
-        free(key);
+        os_free(key);
         return rc;
     }
     for (rc = sop_cursor_first(c); rc == 0; rc = sop_cursor_next(c)) {
@@ -508,7 +509,7 @@ static int index_all(sop_store *s, sop_store *ix, struct stats *st)
             break;
     }
     sop_cursor_close(c);
-    free(key);
+    os_free(key);
     return rc == SOP_ENOTFOUND ? 0 : rc;
 }
 
@@ -540,7 +541,7 @@ static int index_store(sop_store *s)
         rc = index_all(s, ix, &st);
     } else if (nk) {
         /* a sorted copy: the indexing below reads s, which may grow its sets */
-        if (!(keys = malloc(nk * sizeof(*keys)))) {
+        if (!(keys = os_malloc(nk * sizeof(*keys)))) {
             rc = SOP_ENOMEM;
             goto fail;
         }
@@ -554,7 +555,7 @@ static int index_store(sop_store *s)
     }
     if (rc == 0)
         rc = stats_save(ix, &st);
-    free(keys);
+    os_free(keys);
     if (rc == 0)
         return 0;
 fail:
@@ -730,7 +731,7 @@ SOP_API int sop_search_query(sop_store *s, const char *query, size_t k, sop_sear
         rc = score_term(ix, qv[i]->k, qv[i]->kl, &st, avgdl, &docs);
     if (rc)
         goto out;
-    if (!(order = malloc((docs.n ? docs.n : 1) * sizeof(*order)))) {
+    if (!(order = os_malloc((docs.n ? docs.n : 1) * sizeof(*order)))) {
         rc = SOP_ENOMEM;
         goto out;
     }
@@ -744,7 +745,7 @@ SOP_API int sop_search_query(sop_store *s, const char *query, size_t k, sop_sear
         n = k;
     for (size_t i = 0; i < n; i++)
         bytes += order[i]->kl + 1;
-    sop_search_hit *h = malloc(n * sizeof(*h) + bytes + 1);
+    sop_search_hit *h = os_malloc(n * sizeof(*h) + bytes + 1);
     if (!h) {
         rc = SOP_ENOMEM;
         goto out;
@@ -762,8 +763,8 @@ SOP_API int sop_search_query(sop_store *s, const char *query, size_t k, sop_sear
     *hits = h;
     *nhits = n;
 out:
-    free(order);
-    free(qv);
+    os_free(order);
+    os_free(qv);
     bmap_free(&docs);
     bmap_free(&qterms);
     return rc;
@@ -771,5 +772,5 @@ out:
 
 SOP_API void sop_search_free(sop_search_hit *hits)
 {
-    free(hits);
+    os_free(hits);
 }

@@ -10,6 +10,7 @@
 
 #include "btree.h"
 #include "kind.h"
+#include "os.h"
 #include "rwset.h"
 
 #include <stdlib.h>
@@ -31,7 +32,7 @@ static sop_store *find_handle(sop_txn *t, const char *name)
 
 static sop_store *new_handle(sop_txn *t)
 {
-    sop_store *s = calloc(1, sizeof(*s));
+    sop_store *s = os_calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     s->t = t;
@@ -146,10 +147,10 @@ SOP_API int sop_store_create(sop_txn *t, const char *name, const sop_store_optio
     i->unique = o->unique;
     i->value_in_node = o->value_in_node;
     i->created_ns = i->modified_ns = now_ns();
-    if (!(i->name = strdup(name)) ||
-        !(i->description = strdup(o->description ? o->description : "")) ||
-        !(i->relations = strdup(o->relations ? o->relations : "")) ||
-        !(i->kind = strdup(o->kind && *o->kind ? o->kind : "records"))) {
+    if (!(i->name = os_strdup(name)) ||
+        !(i->description = os_strdup(o->description ? o->description : "")) ||
+        !(i->relations = os_strdup(o->relations ? o->relations : "")) ||
+        !(i->kind = os_strdup(o->kind && *o->kind ? o->kind : "records"))) {
         s->gone = true;
         return SOP_ENOMEM;
     }
@@ -229,10 +230,10 @@ SOP_API int sop_store_get_info(sop_store *s, sop_store_info *out)
 
 static int replace_str(char **dst, const char *src)
 {
-    char *p = strdup(src);
+    char *p = os_strdup(src);
     if (!p)
         return SOP_ENOMEM;
-    free(*dst);
+    os_free(*dst);
     *dst = p;
     return 0;
 }
@@ -318,7 +319,7 @@ SOP_API int sop_store_list(sop_txn *t, sop_store_list_fn fn, void *arg)
                 rc = fn(l.v[i], arg); /* a kind's own stores (search indexes) */
     }
     for (size_t i = 0; i < l.n; i++)
-        free(l.v[i]);
-    free(l.v);
+        os_free(l.v[i]);
+    os_free(l.v);
     return rc;
 }

@@ -71,7 +71,7 @@ SOP_API int sop_txn_begin(sop_db *db, int mode, sop_txn **out)
         db_seterr(db, "begin: the database was opened to salvage it, read-only");
         return SOP_EREADONLY;
     }
-    sop_txn *t = calloc(1, sizeof(*t));
+    sop_txn *t = os_calloc(1, sizeof(*t));
     if (!t)
         return SOP_ENOMEM;
     t->b.db = db;
@@ -105,16 +105,16 @@ static void store_free(sop_store *s)
     items_free(s->deadv, s->ndeadv);
     for (size_t i = 0; i < s->nmerges; i++) {
         item_free_own(&s->merges[i].key);
-        free(s->merges[i].upd);
+        os_free(s->merges[i].upd);
     }
-    free(s->merges);
+    os_free(s->merges);
     for (size_t i = 0; i < s->nranges; i++) {
         item_free_own(&s->ranges[i].lo);
         item_free_own(&s->ranges[i].hi);
     }
-    free(s->ranges);
+    os_free(s->ranges);
     info_free(&s->info);
-    free(s);
+    os_free(s);
 }
 
 static void txn_unlink(sop_txn *t)
@@ -137,19 +137,19 @@ static void txn_free(sop_txn *t)
     if (t->b.vseg && !t->b.vseg_kept) /* rolled back or failed: its chunks are nobody's */
         blob_vseg_drop(&t->b.db->log, t->b.vseg);
     txn_free_scratch(t);
-    free(t->pins);
+    os_free(t->pins);
     for (int i = 0; i < TXN_CBUFS; i++)
-        free(t->b.cb[i].data);
-    free(t->b.ch);
+        os_free(t->b.cb[i].data);
+    os_free(t->b.ch);
     while (t->stores) {
         sop_store *s = t->stores;
         t->stores = s->next;
         store_free(s);
     }
     for (size_t i = 0; i < t->nnames; i++)
-        free(t->names[i]);
-    free(t->names);
-    free(t);
+        os_free(t->names[i]);
+    os_free(t->names);
+    os_free(t);
 }
 
 SOP_API void sop_txn_rollback(sop_txn *t)
@@ -240,8 +240,8 @@ static int validate(sop_txn *t)
 static int reapply(sop_store *s)
 {
     sop_db *db = s->t->b.db;
-    struct item **groups = calloc(s->nwkeys ? s->nwkeys : 1, sizeof(*groups));
-    size_t *ng = calloc(s->nwkeys ? s->nwkeys : 1, sizeof(*ng));
+    struct item **groups = os_calloc(s->nwkeys ? s->nwkeys : 1, sizeof(*groups));
+    size_t *ng = os_calloc(s->nwkeys ? s->nwkeys : 1, sizeof(*ng));
     int rc = 0;
     if (!groups || !ng) {
         rc = SOP_ENOMEM;
@@ -288,8 +288,8 @@ out:
     if (groups)
         for (size_t i = 0; i < s->nwkeys; i++)
             items_free(groups[i], ng[i]);
-    free(groups);
-    free(ng);
+    os_free(groups);
+    os_free(ng);
     return rc;
 }
 
@@ -306,7 +306,7 @@ static int batch_reg(struct batch *b, const struct rkey *k, uint8_t kind, const 
 {
     if (b->n == b->cap) {
         size_t c = b->cap ? b->cap * 2 : 64;
-        struct commit_reg *v = realloc(b->e, c * sizeof(*v));
+        struct commit_reg *v = os_realloc(b->e, c * sizeof(*v));
         if (!v)
             return SOP_ENOMEM;
         b->e = v;
@@ -426,8 +426,8 @@ static int write_node(sop_store *s, struct batch *b, struct dnode *d)
         return rc;
     if (b->nwritten == b->capwritten) {
         size_t c = b->capwritten ? b->capwritten * 2 : 64;
-        struct dnode **v = realloc(b->written, c * sizeof(*v));
-        size_t *st = v ? realloc(b->wstart, c * sizeof(*st)) : NULL;
+        struct dnode **v = os_realloc(b->written, c * sizeof(*v));
+        size_t *st = v ? os_realloc(b->wstart, c * sizeof(*st)) : NULL;
         if (v)
             b->written = v;
         if (!st)
@@ -475,16 +475,16 @@ static int build_store(sop_store *s, struct batch *b, struct wbuf *stores, uint3
 static void batch_free(struct batch *b)
 {
     wb_free(&b->w);
-    free(b->e);
-    free(b->written);
-    free(b->wstart);
+    os_free(b->e);
+    os_free(b->written);
+    os_free(b->wstart);
 }
 
 /* C7: keep this commit's write set while an older snapshot lives. */
 static void remember(sop_txn *t, uint64_t seq)
 {
     sop_db *db = t->b.db;
-    struct wset *w = calloc(1, sizeof(*w));
+    struct wset *w = os_calloc(1, sizeof(*w));
     if (!w)
         goto prune; /* cannot happen often; validation would then miss nothing only if
                        no older snapshot exists, so poison those instead */
@@ -493,8 +493,8 @@ static void remember(sop_txn *t, uint64_t seq)
     for (sop_store *s = t->stores; s; s = s->next)
         if (store_has_writes(s))
             n++;
-    w->stores = calloc(n ? n : 1, sizeof(*w->stores));
-    w->names = calloc(n ? n : 1, sizeof(*w->names));
+    w->stores = os_calloc(n ? n : 1, sizeof(*w->stores));
+    w->names = os_calloc(n ? n : 1, sizeof(*w->names));
     if (!w->stores || !w->names) {
         wset_free(w);
         w = NULL;
@@ -522,7 +522,7 @@ static void remember(sop_txn *t, uint64_t seq)
         ws->nkeys = s->nwkeys;
         s->wkeys = NULL;
         s->nwkeys = s->capwkeys = 0;
-        if (ws->structural && (w->names[w->nnames] = strdup(s->info.name)) != NULL)
+        if (ws->structural && (w->names[w->nnames] = os_strdup(s->info.name)) != NULL)
             w->nnames++;
     }
 prune:
@@ -563,6 +563,7 @@ static int do_commit(sop_txn *t)
     uint64_t base;
     bool writes = false;
     int rc = 0;
+    struct db_apply ap = {0};
     memset(&b, 0, sizeof(b));
     wb_init(&b.w);
     wb_init(&stores);
@@ -629,6 +630,16 @@ static int do_commit(sop_txn *t)
         rc = SOP_ENOMEM;
         goto out;
     }
+    /* everything C6 needs is allocated now, before the commit point: a
+     * commit that is durable is applied */
+    size_t clen = b.w.len - cstart - REC_HDR;
+    if ((rc = db_apply_prepare(db, b.w.p + cstart + REC_HDR, clen, &ap)) != 0)
+        goto out;
+    pthread_rwlock_wrlock(&db->lock);
+    rc = cat_reserve(&db->cat, ap.nst);
+    pthread_rwlock_unlock(&db->lock);
+    if (rc)
+        goto out;
     /* a commit that only gives space back may use most of the reserve */
     if ((rc = db_space_check(db, &t->b, b.w.len)) != 0)
         goto out;
@@ -648,14 +659,12 @@ static int do_commit(sop_txn *t)
         pthread_mutex_unlock(&db->flush_mu);
     }
     /* C6 */
-    struct loc self = {
-        .seg = seg, .off = base + cstart, .len = (uint32_t)(b.w.len - cstart - REC_HDR)};
     pthread_rwlock_wrlock(&db->lock);
     pthread_mutex_lock(&db->txn_mu);
     uint64_t keep = db_oldest_locked(db, seq);
     pthread_mutex_unlock(&db->txn_mu);
-    rc = db_apply_commit(db, b.w.p + cstart + REC_HDR, self.len, &self, keep);
-    size_t dead = rc == 0 ? db_note_dead(db) : 0;
+    db_apply_finish(db, &ap, seg, base, keep);
+    size_t dead = db_note_dead(db);
     pthread_rwlock_unlock(&db->lock);
     if (dead && !(t->b.mode & SOP_TXN_NOSYNC)) {
         db_drop_dead(db, seq); /* durable: what it killed can go now */
@@ -663,12 +672,6 @@ static int do_commit(sop_txn *t)
         pthread_mutex_lock(&db->flush_mu);
         pthread_cond_signal(&db->flush_cv);
         pthread_mutex_unlock(&db->flush_mu);
-    }
-    if (rc) {
-        /* durable but not applied in memory: only reopening can fix this */
-        db->log.broken = true;
-        txn_seterr(t, "commit: apply in memory: %s; reopen the database", sop_strerror(rc));
-        goto out;
     }
     /* C7: the replaced versions leave the cache (only an older snapshot could
      * still read them, and it reloads them), the new ones enter it */
@@ -705,6 +708,7 @@ out:
     }
     pthread_mutex_unlock(&db->commit_mu);
 out_nolock:
+    db_apply_free(&ap); /* what a failed commit prepared */
     batch_free(&b);
     wb_free(&stores);
     return rc;

@@ -56,7 +56,7 @@ static int ov_set(sop_store *s, const struct rkey *key, const struct loc *loc, b
     if (!e) {
         if ((s->tb->nch + 1) * 2 > s->tb->capch) {
             size_t cap = s->tb->capch ? s->tb->capch * 2 : 64;
-            struct chunk_ent *v = calloc(cap, sizeof(*v));
+            struct chunk_ent *v = os_calloc(cap, sizeof(*v));
             if (!v)
                 return SOP_ENOMEM;
             for (size_t i = 0; i < s->tb->capch; i++) {
@@ -68,7 +68,7 @@ static int ov_set(sop_store *s, const struct rkey *key, const struct loc *loc, b
                     j = (j + 1) & (cap - 1);
                 v[j] = *o;
             }
-            free(s->tb->ch);
+            os_free(s->tb->ch);
             s->tb->ch = v;
             s->tb->capch = cap;
         }
@@ -186,7 +186,7 @@ static int cb_reserve(struct cbuf *b, size_t need, uint32_t cs)
         cap *= 2;
     if (cap > cs)
         cap = cs;
-    uint8_t *d = realloc(b->data, cap ? cap : 1);
+    uint8_t *d = os_realloc(b->data, cap ? cap : 1);
     if (!d)
         return SOP_ENOMEM;
     memset(d + b->cap, 0, cap - b->cap);
@@ -217,7 +217,7 @@ int ch_flush(sop_store *s)
 
 static void cb_drop(struct cbuf *b)
 {
-    free(b->data);
+    os_free(b->data);
     memset(b, 0, sizeof(*b));
 }
 
@@ -344,7 +344,7 @@ int ch_read(sop_store *s, const struct item *it, uint64_t off, void *buf, size_t
              * as long as it is: short chunks cost what they hold */
             size_t want = loc.len < cs ? loc.len : cs; /* chunk_read refuses longer */
             if (want > tmpcap) {
-                uint8_t *t = realloc(tmp, want);
+                uint8_t *t = os_realloc(tmp, want);
                 if (!t) {
                     rc = SOP_ENOMEM;
                     break;
@@ -366,7 +366,7 @@ int ch_read(sop_store *s, const struct item *it, uint64_t off, void *buf, size_t
         off += n;
         len -= n;
     }
-    free(tmp);
+    os_free(tmp);
     return rc;
 }
 
@@ -468,7 +468,7 @@ static int chunks_drop_from(sop_store *s, const struct item *it, uint64_t from)
     }
     for (size_t i = 0; i < x.n && rc == 0; i++)
         rc = chunk_drop(s, &it->vid, x.v[i]);
-    free(x.v);
+    os_free(x.v);
     return rc;
 }
 

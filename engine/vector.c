@@ -20,6 +20,7 @@
 #include "overlay.h"
 
 #include "kind.h"
+#include "os.h"
 
 #include <locale.h>
 #include <math.h>
@@ -57,7 +58,7 @@ SOP_API int sop_vector_parse(const void *v, size_t vl, float *vec, uint32_t cap,
     if (line > SOP_VECTOR_MAX_LINE)
         return SOP_EINVAL;
     /* strtof needs a terminated string: a copy of the line */
-    char *s = malloc(line + 1);
+    char *s = os_malloc(line + 1);
     if (!s)
         return SOP_ENOMEM;
     memcpy(s, p, line);
@@ -99,7 +100,7 @@ SOP_API int sop_vector_parse(const void *v, size_t vl, float *vec, uint32_t cap,
     *payload_off = nl ? line + 1 : vl;
     rc = 0;
 out:
-    free(s);
+    os_free(s);
     return rc;
 }
 
@@ -134,14 +135,14 @@ SOP_API int sop_vector_put(sop_store *s, const void *k, size_t kl, const float *
         txn_seterr(s->t, "vector put: dimension %u is out of 1..%u", dim, SOP_VECTOR_MAX_DIM);
         return SOP_EINVAL;
     }
-    char *line = malloc((size_t)dim * 18 + 2);
+    char *line = os_malloc((size_t)dim * 18 + 2);
     if (!line)
         return SOP_ENOMEM;
     size_t n = 0;
     for (uint32_t i = 0; i < dim; i++) {
         if (!isfinite(vec[i])) {
             txn_seterr(s->t, "vector put: number %u is not finite", i);
-            free(line);
+            os_free(line);
             return SOP_EINVAL;
         }
         n += (size_t)snprintf(line + n, 18, i ? " %.9g" : "%.9g", (double)vec[i]);
@@ -150,7 +151,7 @@ SOP_API int sop_vector_put(sop_store *s, const void *k, size_t kl, const float *
     rc = sop_upsert(s, k, kl, line, n);
     if (rc == 0 && payload_len)
         rc = sop_value_write(s, k, kl, n, payload, payload_len);
-    free(line);
+    os_free(line);
     return rc;
 }
 
@@ -172,7 +173,7 @@ static int read_vector(sop_store *s, const void *k, size_t kl, uint8_t **buf, si
         if (want > size)
             want = (size_t)size;
         if (want > *cap) {
-            uint8_t *b = realloc(*buf, want);
+            uint8_t *b = os_realloc(*buf, want);
             if (!b)
                 return SOP_ENOMEM;
             *buf = b;
@@ -278,8 +279,8 @@ SOP_API int sop_vector_query(sop_store *s, const float *q, uint32_t dim, size_t 
     }
     qn = sqrt(qn);
     size_t hcap = k < 1024 ? k : 1024;
-    if (!(heap = malloc(hcap * sizeof(*heap))) ||
-        !(vec = malloc(SOP_VECTOR_MAX_DIM * sizeof(*vec)))) {
+    if (!(heap = os_malloc(hcap * sizeof(*heap))) ||
+        !(vec = os_malloc(SOP_VECTOR_MAX_DIM * sizeof(*vec)))) {
         rc = SOP_ENOMEM;
         goto out;
     }
@@ -320,23 +321,23 @@ SOP_API int sop_vector_query(sop_store *s, const float *q, uint32_t dim, size_t 
         h.k = (uint8_t *)key; /* compared before copying */
         if (nh == k && !vh_before(&h, &heap[0]))
             continue;
-        if (!(h.k = malloc(kl + 1))) {
+        if (!(h.k = os_malloc(kl + 1))) {
             rc = SOP_ENOMEM;
             break;
         }
         memcpy(h.k, key, kl);
         h.k[kl] = 0;
         if (nh == k) {
-            free(heap[0].k);
+            os_free(heap[0].k);
             heap[0] = h;
             heap_down(heap, nh, 0);
             continue;
         }
         if (nh == hcap) {
             size_t nc = hcap * 2 < k ? hcap * 2 : k;
-            struct vhit *g = realloc(heap, nc * sizeof(*g));
+            struct vhit *g = os_realloc(heap, nc * sizeof(*g));
             if (!g) {
-                free(h.k);
+                os_free(h.k);
                 rc = SOP_ENOMEM;
                 break;
             }
@@ -354,7 +355,7 @@ SOP_API int sop_vector_query(sop_store *s, const float *q, uint32_t dim, size_t 
     size_t bytes = 0;
     for (size_t i = 0; i < nh; i++)
         bytes += heap[i].kl + 1;
-    sop_vector_hit *r = malloc(nh * sizeof(*r) + bytes + 1);
+    sop_vector_hit *r = os_malloc(nh * sizeof(*r) + bytes + 1);
     if (!r) {
         rc = SOP_ENOMEM;
         goto out;
@@ -374,18 +375,17 @@ SOP_API int sop_vector_query(sop_store *s, const float *q, uint32_t dim, size_t 
 out:
     sop_cursor_close(c);
     for (size_t i = 0; i < nh; i++)
-        free(heap[i].k);
-    free(heap);
-    free(vec);
-    free(buf);
+        os_free(heap[i].k);
+    os_free(heap);
+    os_free(vec);
+    os_free(buf);
     return rc;
 }
 
 SOP_API void sop_vector_free(sop_vector_hit *hits)
 {
-    free(hits);
+    os_free(hits);
 }
 /* A vector store is a store of records to the core: nothing of its own to
  * keep up to date at commit. */
 const struct store_kind kind_vector = {.name = "vector"};
-

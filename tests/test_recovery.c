@@ -181,6 +181,53 @@ static void commit_is_before_or_after_under_every_fault(void **st)
     assert_int_equal(observed_round(tl_dir, keys), round + 1);
 }
 
+/* The same round with the Nth allocation of the engine failing, for every N
+ * until the round needs fewer: the commit answers SOP_ENOMEM and the
+ * database stays before it, or it commits whole; nothing leaks (ASan). */
+static void commit_is_before_or_after_under_every_allocation_failure(void **st)
+{
+    (void)st;
+    const int keys = 40;
+    seed_db(tl_dir, keys);
+    int round = 0;
+    for (long nth = 1;; nth++) {
+        sop_db *db;
+        assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
+        fault_mem_arm(nth, 0);
+        int rc = do_round(db, round + 1, keys);
+        int fired = fault_mem_disarm();
+        sop_db_close(db);
+        if (getenv("SOP_DEBUG"))
+            printf("# nth %ld rc %d fired %d round %d\n", nth, rc, fired, round);
+        int seen = observed_round(tl_dir, keys);
+        if (rc == 0) {
+            assert_int_equal(seen, round + 1);
+        } else {
+            if (rc != SOP_ENOMEM)
+                fail_msg("allocation %ld failed: %s, not SOP_ENOMEM", nth, sop_strerror(rc));
+            assert_int_equal(seen, round);
+        }
+        round = seen;
+        if (!fired)
+            break; /* the round made fewer allocations than nth */
+    }
+    /* opening under every allocation failure: refused with SOP_ENOMEM, or open */
+    for (long nth = 1;; nth++) {
+        sop_db *db = NULL;
+        fault_mem_arm(nth, 0);
+        int rc = sop_db_open(tl_dir, NULL, &db);
+        int fired = fault_mem_disarm();
+        if (rc == 0)
+            sop_db_close(db);
+        else if (rc != SOP_ENOMEM)
+            fail_msg("open with allocation %ld failing: %s (%s)", nth, sop_strerror(rc),
+                     sop_open_errmsg());
+        if (!fired)
+            break;
+    }
+    assert_int_equal(observed_round(tl_dir, keys), round);
+}
+
 static void power_loss_at_every_write(void **st)
 {
     (void)st;
@@ -552,6 +599,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(commit_is_before_or_after_under_every_fault, tl_dir_setup,
                                         tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(commit_is_before_or_after_under_every_allocation_failure,
+                                        tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(crash_between_writes_of_a_commit, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(power_loss_at_every_write, tl_dir_setup, tl_dir_teardown),

@@ -8,6 +8,9 @@
 #include "faultlib.h"
 
 #include <errno.h>
+#include <execinfo.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct fault_os *F(const struct os_ops *os)
@@ -126,4 +129,58 @@ void fault_os_arm(struct fault_os *f, int kinds, long nth, int err, int sticky)
     f->err = err;
     f->fired = 0;
     f->sticky = sticky;
+}
+
+/* ------------------------------------------------------------ memory */
+
+static atomic_long mem_at, mem_count;
+static atomic_int mem_fired, mem_sticky;
+
+static bool mem_fails(void)
+{
+    long at = atomic_load(&mem_at);
+    if (!at)
+        return false;
+    long n = atomic_fetch_add(&mem_count, 1) + 1;
+    if (n == at || (atomic_load(&mem_sticky) && n > at)) {
+        atomic_store(&mem_fired, 1);
+        if (getenv("SOP_FAULT_BT")) { /* where the failing allocation was made */
+            void *bt[16];
+            backtrace_symbols_fd(bt, backtrace(bt, 16), 2);
+        }
+        return true;
+    }
+    return false;
+}
+static void *m_malloc(size_t n)
+{
+    return mem_fails() ? NULL : malloc(n);
+}
+static void *m_calloc(size_t n, size_t size)
+{
+    return mem_fails() ? NULL : calloc(n, size);
+}
+static void *m_realloc(void *p, size_t n)
+{
+    return mem_fails() ? NULL : realloc(p, n);
+}
+
+static const struct os_mem fault_mem = {
+    .malloc = m_malloc, .calloc = m_calloc, .realloc = m_realloc, .free = free};
+
+void fault_mem_arm(long nth, int sticky)
+{
+    atomic_store(&mem_at, 0);
+    atomic_store(&mem_count, 0);
+    atomic_store(&mem_fired, 0);
+    atomic_store(&mem_sticky, sticky);
+    os_mem_set(&fault_mem);
+    atomic_store(&mem_at, nth);
+}
+
+int fault_mem_disarm(void)
+{
+    atomic_store(&mem_at, 0);
+    os_mem_set(NULL);
+    return atomic_load(&mem_fired);
 }

@@ -26,6 +26,12 @@ void fault_os_init(struct fault_os *f);
 /* Fail the nth call of `kinds` with errno err (and every later one if sticky). */
 void fault_os_arm(struct fault_os *f, int kinds, long nth, int err, int sticky);
 
+/* Allocations (the seam's memory half, os.h): fail the nth allocation of
+ * the engine from now on (every later one too if sticky); disarm returns
+ * whether it fired.  Process-wide: arm with no other test running. */
+void fault_mem_arm(long nth, int sticky);
+int fault_mem_disarm(void);
+
 struct crash_undo;
 struct crash_os {
     struct os_ops ops;
