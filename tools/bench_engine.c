@@ -10,8 +10,10 @@
  *   3. insert random   N adds in a random order into a fresh database "rand";
  *   4. read random     N point gets in another random order, one read
  *                      transaction;
- *   5. remove random   N removes in a third random order, B per transaction;
- *   6. commit 1        C write transactions of one upsert each into "seq"
+ *   5. read random short  N point gets in yet another random order, in
+ *                      read transactions of READ_TXN (1,000) gets each;
+ *   6. remove random   N removes in a third random order, B per transaction;
+ *   7. commit 1        C write transactions of one upsert each into "seq"
  *                      (reopened), every one durable before the next begins.
  * Everything read is checked against what was written (each value encodes
  * its key and version), counts are checked after every phase, and any
@@ -55,6 +57,7 @@
 #define KEY_LEN 16
 #define VAL_LEN 100
 #define SOP_STORE "bench"
+#define READ_TXN 1000 /* gets per read transaction in "read random short" */
 
 const char bench_help[] =
     "Runs one workload on libsop, LMDB and SQLite, each in a child process, and\n"
@@ -65,6 +68,8 @@ const char bench_help[] =
     "  scan seq       a cursor over all of it, one read transaction\n"
     "  insert random  N adds in random order into another fresh database\n"
     "  read random    N point gets in random order, one read transaction\n"
+    "  read random short  the same in another random order, 1000 gets per read\n"
+    "                 transaction\n"
     "  remove random  N removes in random order, BATCH per transaction\n"
     "  commit 1       COMMITS transactions of one upsert each, each durable\n"
     "Keys are 16 bytes (ascending index = memcmp order), values 100 bytes.  Every\n"
@@ -87,10 +92,20 @@ const char bench_help[] =
     "  --cache-mib N     sop's node cache and SQLite's page cache, MiB (default 64,\n"
     "                    sop's default); LMDB has none of its own (the OS page cache)\n";
 
-enum phase { P_INSERT_SEQ, P_SCAN, P_INSERT_RAND, P_READ_RAND, P_REMOVE_RAND, P_COMMIT1, NPHASES };
+enum phase {
+    P_INSERT_SEQ,
+    P_SCAN,
+    P_INSERT_RAND,
+    P_READ_RAND,
+    P_READ_SHORT,
+    P_REMOVE_RAND,
+    P_COMMIT1,
+    NPHASES
+};
 
 static const char *const phase_names[NPHASES] = {
-    "insert seq", "scan seq", "insert random", "read random", "remove random", "commit 1",
+    "insert seq",        "scan seq",      "insert random", "read random",
+    "read random short", "remove random", "commit 1",
 };
 
 struct bench_cfg {
@@ -857,7 +872,7 @@ static void phase_done(struct kv *kv, enum phase p, uint64_t ops, double t0)
     res->ops[p] = ops;
     res->done |= 1u << p;
     report(kv);
-    printf("  %-7s %-14s %10" PRIu64 " ops %9.3f s %12.0f ops/s\n", kv->ops->name, phase_names[p],
+    printf("  %-7s %-17s %10" PRIu64 " ops %9.3f s %12.0f ops/s\n", kv->ops->name, phase_names[p],
            ops, secs, secs > 0 ? (double)ops / secs : 0.0);
     fflush(stdout);
 }
@@ -906,6 +921,41 @@ static int check_value(struct kv *kv, const char *phase, uint64_t i, uint64_t ve
     return 0;
 }
 
+/* Get and check all keys, in the order of `perm`, per_txn gets per read
+ * transaction. */
+static int read_all(struct kv *kv, const struct perm *perm, uint64_t per_txn, const char *phase)
+{
+    const struct bench_cfg *cfg = kv->cfg;
+    uint8_t k[KEY_LEN];
+    uint64_t j;
+
+    for (j = 0; j < cfg->keys; j++) {
+        uint64_t i = perm_at(perm, j);
+        const void *got;
+        size_t gl;
+        int rc;
+
+        if (j % per_txn == 0 && kv->ops->begin(kv, false) != 0) {
+            return phase_fail(kv, phase, "begin: %s", kv->err);
+        }
+        make_key(k, i);
+        rc = kv->ops->get(kv, k, &got, &gl);
+        if (rc != 0) {
+            return phase_fail(kv, phase, "get key #%" PRIu64 ": %s", i,
+                              rc > 0 ? "not found" : kv->err);
+        }
+        if (check_value(kv, phase, i, 0, got, gl) != 0) {
+            return -1;
+        }
+        if ((j + 1) % per_txn == 0 || j + 1 == cfg->keys) {
+            if (kv->ops->commit(kv) != 0) {
+                return phase_fail(kv, phase, "commit after op %" PRIu64 ": %s", j, kv->err);
+            }
+        }
+    }
+    return 0;
+}
+
 struct scan_state {
     struct kv *kv;
     uint64_t next;
@@ -937,7 +987,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     struct kv kv = {.ops = ops, .cfg = cfg, .res = res, .report_fd = report_fd};
     char seq[4200], rnd[4200]; /* dir is shorter than 4096 */
     uint8_t k[KEY_LEN], v[VAL_LEN];
-    struct perm p_ins, p_read, p_del, p_commit;
+    struct perm p_ins, p_read, p_short, p_del, p_commit;
     struct scan_state sc = {&kv, 0};
     uint64_t j, first;
     double t0;
@@ -947,6 +997,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     perm_init(&p_read, cfg->keys, cfg->seed + 1);
     perm_init(&p_del, cfg->keys, cfg->seed + 2);
     perm_init(&p_commit, cfg->keys, cfg->seed + 3);
+    perm_init(&p_short, cfg->keys, cfg->seed + 4);
     snprintf(seq, sizeof(seq), "%s/seq", dir);
     snprintf(rnd, sizeof(rnd), "%s/rand", dir);
     if (mkdir(dir, 0755) != 0 || mkdir(seq, 0755) != 0 || mkdir(rnd, 0755) != 0) {
@@ -1009,32 +1060,15 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
         goto out;
     }
     t0 = cli_now();
-    if (ops->begin(&kv, false) != 0) {
-        phase_fail(&kv, phase_names[P_READ_RAND], "begin: %s", kv.err);
-        goto out;
-    }
-    for (j = 0; j < cfg->keys; j++) {
-        uint64_t i = perm_at(&p_read, j);
-        const void *got;
-        size_t gl;
-        int rc;
-
-        make_key(k, i);
-        rc = ops->get(&kv, k, &got, &gl);
-        if (rc != 0) {
-            phase_fail(&kv, phase_names[P_READ_RAND], "get key #%" PRIu64 ": %s", i,
-                       rc > 0 ? "not found" : kv.err);
-            goto out;
-        }
-        if (check_value(&kv, phase_names[P_READ_RAND], i, 0, got, gl) != 0) {
-            goto out;
-        }
-    }
-    if (ops->commit(&kv) != 0) {
-        phase_fail(&kv, phase_names[P_READ_RAND], "commit: %s", kv.err);
+    if (read_all(&kv, &p_read, cfg->keys, phase_names[P_READ_RAND]) != 0) {
         goto out;
     }
     phase_done(&kv, P_READ_RAND, cfg->keys, t0);
+    t0 = cli_now();
+    if (read_all(&kv, &p_short, READ_TXN, phase_names[P_READ_SHORT]) != 0) {
+        goto out;
+    }
+    phase_done(&kv, P_READ_SHORT, cfg->keys, t0);
     t0 = cli_now();
     for (j = 0; j < cfg->keys; j++) {
         uint64_t i = perm_at(&p_del, j);
@@ -1262,7 +1296,7 @@ static void print_row(const char *label, const char *ops, const double *val, con
 {
     int e;
 
-    printf("%-15s %9s", label, ops);
+    printf("%-17s %9s", label, ops);
     for (e = 0; e < NENGINES; e++) {
         if (have[e]) {
             printf(" %12.*f", decimals, val[e]);
@@ -1290,7 +1324,7 @@ static void print_table(const struct bench_cfg *cfg, const enum status *st,
     char ops[32];
     int p, e, d;
 
-    printf("\n%-15s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
+    printf("\n%-17s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
            "sqlite ops/s", "sop/lmdb", "sop/sqlite");
     for (p = 0; p < NPHASES; p++) {
         if (p == P_COMMIT1 && cfg->commits == 0) {
