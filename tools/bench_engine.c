@@ -17,7 +17,8 @@
  *                      (reopened), every one durable before the next begins.
  * Everything read is checked against what was written (each value encodes
  * its key and version), counts are checked after every phase, and any
- * mismatch fails the run loudly.
+ * mismatch fails the run loudly.  At the end of every phase (outside its
+ * time) the disk use of the database it worked on is taken (st_blocks).
  *
  * Keys: 8 bytes big-endian index + 8 bytes of a hash of it, so index order is
  * memcmp order.  Random orders come from a keyed Feistel permutation of
@@ -37,6 +38,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -119,11 +121,12 @@ struct bench_cfg {
  * child that dies (the OOM killer) leaves the phases it finished. */
 struct bench_result {
     unsigned done; /* bit p: phase p finished and checked */
-    bool disk_valid[2];
     double secs[NPHASES];
     uint64_t ops[NPHASES];
-    uint64_t disk[2]; /* bytes on disk after "insert seq", "insert random" */
+    uint64_t disk[NPHASES]; /* bytes on disk of its database when phase p ended */
 };
+/* written whole, so that a report is never torn */
+_Static_assert(sizeof(struct bench_result) <= PIPE_BUF, "a report fits one pipe write");
 
 /* ------------------------------------------------- keys, values, orders */
 
@@ -862,14 +865,16 @@ static void report(struct kv *kv)
     }
 }
 
-/* Phase p ended, checked: keep and report its time. */
-static void phase_done(struct kv *kv, enum phase p, uint64_t ops, double t0)
+/* Phase p ended, checked: keep and report its time, and the disk use of
+ * the database in `dir` it worked on. */
+static void phase_done(struct kv *kv, enum phase p, uint64_t ops, double t0, const char *dir)
 {
     struct bench_result *res = kv->res;
     double secs = cli_now() - t0;
 
     res->secs[p] = secs;
     res->ops[p] = ops;
+    res->disk[p] = disk_usage(dir);
     res->done |= 1u << p;
     report(kv);
     printf("  %-7s %-17s %10" PRIu64 " ops %9.3f s %12.0f ops/s\n", kv->ops->name, phase_names[p],
@@ -1013,10 +1018,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     if (insert_all(&kv, NULL, phase_names[P_INSERT_SEQ]) != 0) {
         goto out;
     }
-    phase_done(&kv, P_INSERT_SEQ, cfg->keys, t0);
-    res->disk[0] = disk_usage(seq);
-    res->disk_valid[0] = true;
-    report(&kv);
+    phase_done(&kv, P_INSERT_SEQ, cfg->keys, t0, seq);
     if (check_count(&kv, phase_names[P_INSERT_SEQ], cfg->keys) != 0) {
         goto out;
     }
@@ -1040,7 +1042,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
                    cfg->keys);
         goto out;
     }
-    phase_done(&kv, P_SCAN, cfg->keys, t0);
+    phase_done(&kv, P_SCAN, cfg->keys, t0, seq);
     ops->close(&kv);
 
     /* 3, 4, 5: random inserts, random reads, random removes */
@@ -1052,10 +1054,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     if (insert_all(&kv, &p_ins, phase_names[P_INSERT_RAND]) != 0) {
         goto out;
     }
-    phase_done(&kv, P_INSERT_RAND, cfg->keys, t0);
-    res->disk[1] = disk_usage(rnd);
-    res->disk_valid[1] = true;
-    report(&kv);
+    phase_done(&kv, P_INSERT_RAND, cfg->keys, t0, rnd);
     if (check_count(&kv, phase_names[P_INSERT_RAND], cfg->keys) != 0) {
         goto out;
     }
@@ -1063,12 +1062,12 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     if (read_all(&kv, &p_read, cfg->keys, phase_names[P_READ_RAND]) != 0) {
         goto out;
     }
-    phase_done(&kv, P_READ_RAND, cfg->keys, t0);
+    phase_done(&kv, P_READ_RAND, cfg->keys, t0, rnd);
     t0 = cli_now();
     if (read_all(&kv, &p_short, READ_TXN, phase_names[P_READ_SHORT]) != 0) {
         goto out;
     }
-    phase_done(&kv, P_READ_SHORT, cfg->keys, t0);
+    phase_done(&kv, P_READ_SHORT, cfg->keys, t0, rnd);
     t0 = cli_now();
     for (j = 0; j < cfg->keys; j++) {
         uint64_t i = perm_at(&p_del, j);
@@ -1090,7 +1089,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
             }
         }
     }
-    phase_done(&kv, P_REMOVE_RAND, cfg->keys, t0);
+    phase_done(&kv, P_REMOVE_RAND, cfg->keys, t0, rnd);
     if (check_count(&kv, phase_names[P_REMOVE_RAND], 0) != 0) {
         goto out;
     }
@@ -1115,7 +1114,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
                 goto out;
             }
         }
-        phase_done(&kv, P_COMMIT1, cfg->commits, t0);
+        phase_done(&kv, P_COMMIT1, cfg->commits, t0, seq);
         /* the last write of each key touched is what a read finds */
         first = cfg->commits > cfg->keys ? cfg->commits - cfg->keys : 0;
         if (ops->begin(&kv, false) != 0) {
@@ -1296,7 +1295,7 @@ static void print_row(const char *label, const char *ops, const double *val, con
 {
     int e;
 
-    printf("%-17s %9s", label, ops);
+    printf("%-19s %9s", label, ops);
     for (e = 0; e < NENGINES; e++) {
         if (have[e]) {
             printf(" %12.*f", decimals, val[e]);
@@ -1317,14 +1316,13 @@ static void print_row(const char *label, const char *ops, const double *val, con
 static void print_table(const struct bench_cfg *cfg, const enum status *st,
                         const struct bench_result *res, const long *rss)
 {
-    static const char *const disk_labels[2] = {"disk MiB seq", "disk MiB random"};
     double val[NENGINES];
     bool have[NENGINES];
     const char *text[NENGINES];
-    char ops[32];
-    int p, e, d;
+    char ops[32], label[64];
+    int p, e;
 
-    printf("\n%-17s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
+    printf("\n%-19s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
            "sqlite ops/s", "sop/lmdb", "sop/sqlite");
     for (p = 0; p < NPHASES; p++) {
         if (p == P_COMMIT1 && cfg->commits == 0) {
@@ -1355,16 +1353,22 @@ static void print_table(const struct bench_cfg *cfg, const enum status *st,
         text[e] = "n/a";
     }
     print_row("peak RSS MiB", "", val, have, text, 1);
-    for (d = 0; d < 2; d++) {
+    printf("disk MiB at the end of\n");
+    for (p = 0; p < NPHASES; p++) {
+        if (p == P_COMMIT1 && cfg->commits == 0) {
+            continue;
+        }
         for (e = 0; e < NENGINES; e++) {
-            have[e] = res[e].disk_valid[d];
-            val[e] = (double)res[e].disk[d] / 1048576.0;
+            have[e] = res[e].done >> p & 1;
+            val[e] = (double)res[e].disk[p] / 1048576.0;
             text[e] = st[e] == NOT_RUN ? "n/a" : "-";
         }
-        print_row(disk_labels[d], "", val, have, text, 1);
+        snprintf(label, sizeof(label), "  %s", phase_names[p]);
+        print_row(label, "", val, have, text, 1);
     }
     printf("(ops/s: higher is better, a ratio above 1 means sop is faster; RSS and disk: lower\n"
-           " is better.  LMDB's RSS counts the pages of its memory map it touched.)\n");
+           " is better.  LMDB's RSS counts the pages of its memory map it touched.  Disk: the\n"
+           " database the phase used, \"seq\" for insert seq, scan seq and commit 1.)\n");
 }
 
 static int bench_engine(int argc, char **argv)
