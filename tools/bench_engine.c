@@ -29,7 +29,7 @@
  * Engines behind one small table of operations (struct kv_ops); the peers
  * exist only when configure found them (HAVE_LMDB, HAVE_SQLITE3).
  */
-#define _GNU_SOURCE /* nftw, wait4, strsignal */
+#define _GNU_SOURCE /* nftw, wait4, strsignal, getloadavg */
 #include "config.h"
 
 #include "bench.h"
@@ -39,14 +39,18 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <mntent.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef HAVE_LMDB
@@ -76,7 +80,9 @@ const char bench_help[] =
     "  commit 1       COMMITS transactions of one upsert each, each durable\n"
     "Keys are 16 bytes (ascending index = memcmp order), values 100 bytes.  Every\n"
     "value read is checked and counts are checked after each phase: a wrong\n"
-    "answer fails the run (exit 1).\n"
+    "answer fails the run (exit 1).  Above the table, what it ran on (cpus, RAM,\n"
+    "system, kernel, build, the file system of --dir), when, how long it took and\n"
+    "the load average, to paste with it.\n"
     "\n"
     "Durability: sop commits with SOP_TXN_WRITE (durable when commit returns);\n"
     "LMDB with default flags (fsync at every commit); SQLite in WAL mode with\n"
@@ -1154,6 +1160,121 @@ out:
 
 /* -------------------------------------------------------------- parent */
 
+/* The value of the first line of `path` that starts with `key` (then
+ * spaces or tabs, then ':' or '='), trimmed and unquoted, into buf; false
+ * when there is none. */
+static bool file_field(const char *path, const char *key, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    size_t kl = strlen(key);
+    bool found = false;
+
+    if (!f) {
+        return false;
+    }
+    while (!found && fgets(line, sizeof(line), f)) {
+        char *v = line + kl, *end;
+
+        if (strncmp(line, key, kl) != 0) {
+            continue;
+        }
+        v += strspn(v, " \t");
+        if (*v != ':' && *v != '=') {
+            continue;
+        }
+        v++;
+        v += strspn(v, " \t\"");
+        end = v + strlen(v);
+        while (end > v && (end[-1] == '\n' || end[-1] == '"' || end[-1] == ' ')) {
+            end--;
+        }
+        *end = 0;
+        snprintf(buf, size, "%s", v);
+        found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+/* "ext4 (/dev/vda, 80.1 GiB free)": the file system holding `dir`, from the
+ * mount table entry with the longest mount point above it. */
+static void describe_fs(const char *dir, char *buf, size_t size)
+{
+    char real[PATH_MAX], type[64] = "?", dev[256] = "?";
+    size_t best = 0;
+    struct statvfs vfs;
+    struct mntent *m;
+    FILE *f;
+
+    if (!realpath(dir, real)) {
+        snprintf(real, sizeof(real), "%s", dir);
+    }
+    f = setmntent("/proc/self/mounts", "r");
+    while (f && (m = getmntent(f)) != NULL) {
+        size_t n = strlen(m->mnt_dir);
+
+        if (strncmp(real, m->mnt_dir, n) == 0 && (n == 1 || real[n] == '/' || real[n] == 0) &&
+            n >= best) {
+            best = n;
+            snprintf(type, sizeof(type), "%s", m->mnt_type);
+            snprintf(dev, sizeof(dev), "%s", m->mnt_fsname);
+        }
+    }
+    if (f) {
+        endmntent(f);
+    }
+    if (statvfs(dir, &vfs) == 0) {
+        snprintf(buf, size, "%s (%s, %.1f GiB free)", type, dev,
+                 (double)vfs.f_bavail * (double)vfs.f_frsize / (1u << 30));
+    } else {
+        snprintf(buf, size, "%s (%s)", type, dev);
+    }
+}
+
+/* One line saying what the figures were measured on: cpus, memory, system,
+ * kernel and the build, for pasting with the table. */
+static void describe_machine(char *buf, size_t size)
+{
+    char model[256] = "", flags[4096] = "", os[256] = "";
+    const char *build;
+    struct utsname u;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    bool vm;
+
+    if (!file_field("/proc/cpuinfo", "model name", model, sizeof(model))) {
+        file_field("/proc/cpuinfo", "Model", model, sizeof(model));
+    }
+    /* "hypervisor" is one of x86's cpu flags under a hypervisor */
+    vm = file_field("/proc/cpuinfo", "flags", flags, sizeof(flags)) &&
+         strstr(flags, " hypervisor") != NULL;
+    if (!file_field("/etc/os-release", "PRETTY_NAME", os, sizeof(os))) {
+        snprintf(os, sizeof(os), "?");
+    }
+    if (uname(&u) != 0) {
+        memset(&u, 0, sizeof(u));
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    build = "built with sanitizers: not for measuring";
+#elif defined(__OPTIMIZE__)
+    build = "optimized build";
+#else
+    build = "unoptimized build: not for measuring";
+#endif
+    snprintf(buf, size, "%ld cpus (%s%s%s), %.1f GiB RAM, %s, %s %s %s, %s",
+             sysconf(_SC_NPROCESSORS_ONLN), model[0] ? model : "?", vm ? ", " : "",
+             vm ? "virtual machine" : "", (double)pages * (double)page / (1u << 30), os, u.sysname,
+             u.release, u.machine, build);
+}
+
+/* The load average over the last minute, or -1. */
+static double load1(void)
+{
+    double l[1];
+
+    return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
 enum { E_SOP, E_LMDB, E_SQLITE, NENGINES };
 
 static const char *const engine_names[NENGINES] = {"sop", "lmdb", "sqlite"};
@@ -1322,7 +1443,7 @@ static void print_table(const struct bench_cfg *cfg, const enum status *st,
     char ops[32], label[64];
     int p, e;
 
-    printf("\n%-19s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
+    printf("%-19s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
            "sqlite ops/s", "sop/lmdb", "sop/sqlite");
     for (p = 0; p < NPHASES; p++) {
         if (p == P_COMMIT1 && cfg->commits == 0) {
@@ -1396,9 +1517,12 @@ static int bench_engine(int argc, char **argv)
     enum status st[NENGINES] = {NOT_RUN, NOT_RUN, NOT_RUN};
     long rss[NENGINES] = {0};
     const char *base = getenv("TMPDIR");
-    char root[4096];
+    char root[4096], machine[1024], fs[512], started[64];
     struct sigaction old_int, old_term;
     bool root_made = false, any_failed = false;
+    time_t started_at;
+    struct tm tm;
+    double t0 = cli_now(), load0;
     uint64_t n;
     int c, e, ret = CLI_OK;
 
@@ -1474,8 +1598,15 @@ static int bench_engine(int argc, char **argv)
     printf("sop bench engine: %" PRIu64 " keys of %d bytes, values of %d bytes, batches of "
            "%" PRIu64 ", %" PRIu64 " single-upsert commits\n",
            cfg.keys, KEY_LEN, VAL_LEN, cfg.batch, cfg.commits);
-    printf("  seed %" PRIu64 " (--seed), folder %s, %ld cpus\n", cfg.seed, root,
-           sysconf(_SC_NPROCESSORS_ONLN));
+    describe_machine(machine, sizeof(machine));
+    describe_fs(root, fs, sizeof(fs));
+    started_at = time(NULL);
+    gmtime_r(&started_at, &tm);
+    strftime(started, sizeof(started), "%Y-%m-%d %H:%M UTC", &tm);
+    printf("  machine: %s\n", machine);
+    load0 = load1();
+    printf("  started %s, load average %.2f; folder %s on %s\n", started, load0, root, fs);
+    printf("  seed %" PRIu64 " (--seed)\n", cfg.seed);
     if (on[E_SOP]) {
         printf("  sop: slot_length %" PRIu32 ", node cache %" PRIu32 " MiB; %s\n", cfg.slot_length,
                cfg.cache_mib, sop_ops.durability);
@@ -1515,6 +1646,10 @@ static int bench_engine(int argc, char **argv)
         ret = 128 + cli_signal;
         goto out;
     }
+    printf("\nmachine: %s\n", machine);
+    printf("run: %s, took %.1f s, load average %.2f before, %.2f after (the bench's own "
+           "included); folder on %s\n",
+           started, cli_now() - t0, load0, load1(), fs);
     print_table(&cfg, st, res, rss);
     if (any_failed) {
         cli_err("bench: an engine failed: see above");
