@@ -68,7 +68,7 @@
 const char bench_help[] =
     "Runs one workload on libsop, LMDB and SQLite, each in a child process, and\n"
     "prints ops/s per phase, the ratios sop/lmdb and sop/sqlite (above 1: sop is\n"
-    "faster), peak RSS and disk use:\n"
+    "faster), peak RSS, and disk use at the end of every phase:\n"
     "  insert seq     N adds in ascending key order into a fresh database,\n"
     "                 BATCH per write transaction\n"
     "  scan seq       a cursor over all of it, one read transaction\n"
@@ -98,7 +98,21 @@ const char bench_help[] =
     "  --slot-length N   sop's items per node (default 1000)\n"
     "  --seed S          seed of the random orders (default 1; printed)\n"
     "  --cache-mib N     sop's node cache and SQLite's page cache, MiB (default 64,\n"
-    "                    sop's default); LMDB has none of its own (the OS page cache)\n";
+    "                    sop's default); LMDB has none of its own (the OS page cache)\n"
+    "  --scale           scale mode: the whole workload at 100000, 1000000 and\n"
+    "                    10000000 keys (takes hours, and 10M keys of sop several GiB\n"
+    "                    of disk)\n"
+    "  --sizes LIST      scale mode at these sizes: ascending key counts, plain\n"
+    "                    decimals, comma-separated (e.g. 100000,300000); not with --keys\n"
+    "\n"
+    "Scale mode runs every engine, one after the other, at each size (each in a\n"
+    "fresh child, its databases removed before the next starts) and prints each\n"
+    "size's table as it ends; then, per phase, the cost per operation (us/op) at\n"
+    "every size with the speed ratios, its growth from the smallest size to the\n"
+    "largest (cost at the largest over cost at the smallest), sop's disk use over\n"
+    "LMDB's at the end of every phase, and peak RSS at every size beside sop's node\n"
+    "cache.  COMMITS is the same at every size.  An engine that fails at one size is\n"
+    "skipped at the larger ones.\n";
 
 enum phase {
     P_INSERT_SEQ,
@@ -1323,7 +1337,16 @@ static bool parse_only(const char *s, bool *on)
     return true;
 }
 
-enum status { NOT_RUN, RAN_OK, RAN_FAILED };
+enum status { NOT_RUN, RAN_OK, RAN_FAILED, SKIPPED /* failed at a smaller size */ };
+
+/* The runs of the engines at one size. */
+#define MAX_SIZES 16
+struct size_run {
+    uint64_t keys;
+    enum status st[NENGINES];
+    struct bench_result res[NENGINES];
+    long rss[NENGINES]; /* peak RSS, KiB */
+};
 
 /* Run one engine in a child.  Returns its status; *res gets what it
  * reported (the phases it finished, even when it died) and *rss_kib its
@@ -1410,9 +1433,10 @@ static enum status run_child(const struct kv_ops *ops, const struct bench_cfg *c
 }
 
 /* One table row: a value per engine, or a text when have[e] is false, and
- * the ratios sop/lmdb, sop/sqlite when both values are there. */
+ * the ratios sop/lmdb, sop/sqlite when both values are there: of the
+ * values, or with `inverse` of their inverses (costs as speeds). */
 static void print_row(const char *label, const char *ops, const double *val, const bool *have,
-                      const char *const *text, int decimals)
+                      const char *const *text, int decimals, bool inverse)
 {
     int e;
 
@@ -1425,8 +1449,8 @@ static void print_row(const char *label, const char *ops, const double *val, con
         }
     }
     for (e = E_LMDB; e <= E_SQLITE; e++) {
-        if (have[E_SOP] && have[e] && val[e] > 0) {
-            printf(" %10.2f", val[E_SOP] / val[e]);
+        if (have[E_SOP] && have[e] && val[e] > 0 && val[E_SOP] > 0) {
+            printf(" %10.2f", inverse ? val[e] / val[E_SOP] : val[E_SOP] / val[e]);
         } else {
             printf(" %10s", "-");
         }
@@ -1434,8 +1458,33 @@ static void print_row(const char *label, const char *ops, const double *val, con
     putchar('\n');
 }
 
-static void print_table(const struct bench_cfg *cfg, const enum status *st,
-                        const struct bench_result *res, const long *rss)
+/* What a table cell says of engine e in phase p when it has no figure. */
+static const char *no_figure(enum status st, const struct bench_result *r, int p)
+{
+    unsigned before = (1u << p) - 1;
+
+    if (st == NOT_RUN) {
+        return "n/a";
+    }
+    if (st == SKIPPED) {
+        return "skipped";
+    }
+    /* the first phase not done is where it failed */
+    return !(r->done >> p & 1) && (r->done & before) == before ? "FAILED" : "-";
+}
+
+static bool have_phase(const struct bench_result *r, int p)
+{
+    return (r->done >> p & 1) && r->secs[p] > 0;
+}
+
+static bool phase_shown(const struct bench_cfg *cfg, int p)
+{
+    return p != P_COMMIT1 || cfg->commits > 0;
+}
+
+/* The table of one run at cfg->keys keys. */
+static void print_table(const struct bench_cfg *cfg, const struct size_run *run)
 {
     double val[NENGINES];
     bool have[NENGINES];
@@ -1446,55 +1495,182 @@ static void print_table(const struct bench_cfg *cfg, const enum status *st,
     printf("%-19s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
            "sqlite ops/s", "sop/lmdb", "sop/sqlite");
     for (p = 0; p < NPHASES; p++) {
-        if (p == P_COMMIT1 && cfg->commits == 0) {
+        if (!phase_shown(cfg, p)) {
             continue;
         }
         snprintf(ops, sizeof(ops), "%" PRIu64, p == P_COMMIT1 ? cfg->commits : cfg->keys);
         for (e = 0; e < NENGINES; e++) {
-            const struct bench_result *r = &res[e];
+            const struct bench_result *r = &run->res[e];
 
-            have[e] = (r->done >> p & 1) && r->secs[p] > 0;
+            have[e] = have_phase(r, p);
             val[e] = have[e] ? (double)r->ops[p] / r->secs[p] : 0;
-            if (st[e] == NOT_RUN) {
-                text[e] = "n/a";
-            } else if (r->done >> p & 1) {
-                text[e] = "-";
-            } else {
-                /* the first phase not done is where it failed */
-                unsigned before = (1u << p) - 1;
-
-                text[e] = (r->done & before) == before ? "FAILED" : "-";
-            }
+            text[e] = no_figure(run->st[e], r, p);
         }
-        print_row(phase_names[p], ops, val, have, text, 0);
+        print_row(phase_names[p], ops, val, have, text, 0, false);
     }
     for (e = 0; e < NENGINES; e++) {
-        have[e] = st[e] != NOT_RUN;
-        val[e] = (double)rss[e] / 1024;
-        text[e] = "n/a";
+        have[e] = run->st[e] == RAN_OK || run->st[e] == RAN_FAILED;
+        val[e] = (double)run->rss[e] / 1024;
+        text[e] = run->st[e] == SKIPPED ? "skipped" : "n/a";
     }
-    print_row("peak RSS MiB", "", val, have, text, 1);
+    print_row("peak RSS MiB", "", val, have, text, 1, false);
     printf("disk MiB at the end of\n");
     for (p = 0; p < NPHASES; p++) {
-        if (p == P_COMMIT1 && cfg->commits == 0) {
+        if (!phase_shown(cfg, p)) {
             continue;
         }
         for (e = 0; e < NENGINES; e++) {
-            have[e] = res[e].done >> p & 1;
-            val[e] = (double)res[e].disk[p] / 1048576.0;
-            text[e] = st[e] == NOT_RUN ? "n/a" : "-";
+            have[e] = run->res[e].done >> p & 1;
+            val[e] = (double)run->res[e].disk[p] / 1048576.0;
+            text[e] = run->st[e] == NOT_RUN ? "n/a" : run->st[e] == SKIPPED ? "skipped" : "-";
         }
         snprintf(label, sizeof(label), "  %s", phase_names[p]);
-        print_row(label, "", val, have, text, 1);
+        print_row(label, "", val, have, text, 1, false);
     }
     printf("(ops/s: higher is better, a ratio above 1 means sop is faster; RSS and disk: lower\n"
            " is better.  LMDB's RSS counts the pages of its memory map it touched.  Disk: the\n"
            " database the phase used, \"seq\" for insert seq, scan seq and commit 1.)\n");
 }
 
+/* The scale summary: per phase the cost per operation at every size, its
+ * growth from the smallest size to the largest, and the speed ratios; then
+ * sop's disk use against LMDB's at the end of every phase, and peak RSS. */
+static void print_scale(const struct bench_cfg *cfg, const struct size_run *runs, int nsizes)
+{
+    const struct size_run *lo = &runs[0], *hi = &runs[nsizes - 1];
+    double val[NENGINES];
+    bool have[NENGINES];
+    const char *text[NENGINES];
+    char keys[32];
+    int p, e, z;
+
+    printf("\ncost per operation in microseconds (lower is better)\n"
+           "  sop/lmdb, sop/sqlite: their cost over sop's = sop's ops/s over theirs (above 1: "
+           "sop is faster)\n");
+    if (nsizes > 1) {
+        printf("  growth: the cost at %" PRIu64 " keys over the cost at %" PRIu64
+               " (lower is better)\n",
+               hi->keys, lo->keys);
+    }
+    if (cfg->commits > 0) {
+        printf("  commit 1: %" PRIu64 " commits at every size\n", cfg->commits);
+    }
+    printf("%-19s %9s %12s %12s %12s %10s %10s\n", "phase", "keys", "sop us/op", "lmdb us/op",
+           "sqlite us/op", "sop/lmdb", "sop/sqlite");
+    for (p = 0; p < NPHASES; p++) {
+        if (!phase_shown(cfg, p)) {
+            continue;
+        }
+        for (z = 0; z < nsizes; z++) {
+            snprintf(keys, sizeof(keys), "%" PRIu64, runs[z].keys);
+            for (e = 0; e < NENGINES; e++) {
+                const struct bench_result *r = &runs[z].res[e];
+
+                have[e] = have_phase(r, p) && r->ops[p] > 0;
+                val[e] = have[e] ? r->secs[p] * 1e6 / (double)r->ops[p] : 0;
+                text[e] = no_figure(runs[z].st[e], r, p);
+            }
+            print_row(z == 0 ? phase_names[p] : "", keys, val, have, text, 3, true);
+        }
+        if (nsizes < 2) {
+            continue;
+        }
+        printf("%-19s %9s", "", "growth");
+        for (e = 0; e < NENGINES; e++) {
+            const struct bench_result *a = &lo->res[e], *b = &hi->res[e];
+
+            if (have_phase(a, p) && have_phase(b, p) && a->ops[p] > 0 && b->ops[p] > 0) {
+                double ca = a->secs[p] / (double)a->ops[p], cb = b->secs[p] / (double)b->ops[p];
+
+                printf(" %11.2fx", cb / ca);
+            } else {
+                printf(" %12s", "-");
+            }
+        }
+        putchar('\n');
+    }
+
+    printf("\nsop's disk use over LMDB's at the end of each phase (lower is better)\n");
+    printf("%-19s", "keys");
+    for (z = 0; z < nsizes; z++) {
+        printf(" %10" PRIu64, runs[z].keys);
+    }
+    putchar('\n');
+    for (p = 0; p < NPHASES; p++) {
+        if (!phase_shown(cfg, p)) {
+            continue;
+        }
+        printf("%-19s", phase_names[p]);
+        for (z = 0; z < nsizes; z++) {
+            const struct bench_result *s = &runs[z].res[E_SOP], *l = &runs[z].res[E_LMDB];
+
+            if ((s->done >> p & 1) && (l->done >> p & 1) && l->disk[p] > 0) {
+                printf(" %10.2f", (double)s->disk[p] / (double)l->disk[p]);
+            } else {
+                printf(" %10s", "-");
+            }
+        }
+        putchar('\n');
+    }
+
+    printf("\npeak RSS in MiB; sop-cache: sop's less its node cache (%" PRIu32
+           " MiB, --cache-mib)\n",
+           cfg->cache_mib);
+    printf("%-19s %9s %12s %12s %12s %10s\n", "", "keys", "sop", "lmdb", "sqlite", "sop-cache");
+    for (z = 0; z < nsizes; z++) {
+        const struct size_run *r = &runs[z];
+
+        printf("%-19s %9" PRIu64, z == 0 ? "peak RSS MiB" : "", r->keys);
+        for (e = 0; e < NENGINES; e++) {
+            if (r->st[e] == RAN_OK || r->st[e] == RAN_FAILED) {
+                printf(" %12.1f", (double)r->rss[e] / 1024);
+            } else {
+                printf(" %12s", r->st[e] == SKIPPED ? "skipped" : "n/a");
+            }
+        }
+        if (r->st[E_SOP] == RAN_OK || r->st[E_SOP] == RAN_FAILED) {
+            printf(" %10.1f", (double)r->rss[E_SOP] / 1024 - cfg->cache_mib);
+        } else {
+            printf(" %10s", "-");
+        }
+        putchar('\n');
+    }
+}
+
+/* --sizes: ascending key counts, comma-separated, plain decimals. */
+static bool parse_sizes(const char *s, uint64_t *sizes, int *n)
+{
+    char buf[512], *tok, *save = NULL;
+
+    if (strlen(s) >= sizeof(buf)) {
+        return false;
+    }
+    strcpy(buf, s);
+    *n = 0;
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_SIZES || !cli_parse_u64(tok, 1, 1ull << 40, false, &sizes[*n]) ||
+            (*n > 0 && sizes[*n] <= sizes[*n - 1])) {
+            return false;
+        }
+        (*n)++;
+    }
+    return *n > 0;
+}
+
 static int bench_engine(int argc, char **argv)
 {
-    enum { O_KEYS = 256, O_BATCH, O_COMMITS, O_DIR, O_ONLY, O_SLOT, O_SEED, O_CACHE };
+    enum {
+        O_KEYS = 256,
+        O_BATCH,
+        O_COMMITS,
+        O_DIR,
+        O_ONLY,
+        O_SLOT,
+        O_SEED,
+        O_CACHE,
+        O_SCALE,
+        O_SIZES
+    };
     static const struct option longopts[] = {
         {"keys", required_argument, NULL, O_KEYS},
         {"batch", required_argument, NULL, O_BATCH},
@@ -1504,27 +1680,29 @@ static int bench_engine(int argc, char **argv)
         {"slot-length", required_argument, NULL, O_SLOT},
         {"seed", required_argument, NULL, O_SEED},
         {"cache-mib", required_argument, NULL, O_CACHE},
+        {"scale", no_argument, NULL, O_SCALE},
+        {"sizes", required_argument, NULL, O_SIZES},
         {NULL, 0, NULL, 0},
     };
+    static const uint64_t scale_sizes[] = {100000, 1000000, 10000000};
     struct bench_cfg cfg = {.keys = 1000000,
                             .batch = 1000,
                             .commits = 10000,
                             .seed = 1,
                             .slot_length = 1000,
                             .cache_mib = 64};
-    struct bench_result res[NENGINES];
-    bool on[NENGINES] = {true, true, true};
-    enum status st[NENGINES] = {NOT_RUN, NOT_RUN, NOT_RUN};
-    long rss[NENGINES] = {0};
+    static struct size_run runs[MAX_SIZES];
+    uint64_t sizes[MAX_SIZES];
+    bool on[NENGINES] = {true, true, true}, failed[NENGINES] = {false, false, false};
     const char *base = getenv("TMPDIR");
     char root[4096], machine[1024], fs[512], started[64];
     struct sigaction old_int, old_term;
-    bool root_made = false, any_failed = false;
+    bool root_made = false, any_failed = false, scale = false, keys_given = false;
     time_t started_at;
     struct tm tm;
     double t0 = cli_now(), load0;
     uint64_t n;
-    int c, e, ret = CLI_OK;
+    int c, e, z, nsizes = 0, ret = CLI_OK;
 
     if (!base || !base[0]) {
         base = "/tmp";
@@ -1536,6 +1714,7 @@ static int bench_engine(int argc, char **argv)
             if (!cli_parse_u64(optarg, 1, 1ull << 40, true, &cfg.keys)) {
                 return cli_usage("bench", "bench engine: bad --keys '%s'", optarg);
             }
+            keys_given = true;
             break;
         case O_BATCH:
             if (!cli_parse_u64(optarg, 1, 1ull << 32, true, &cfg.batch)) {
@@ -1575,6 +1754,18 @@ static int bench_engine(int argc, char **argv)
                 return cli_usage("bench", "bench engine: bad --seed '%s'", optarg);
             }
             break;
+        case O_SCALE:
+            scale = true;
+            break;
+        case O_SIZES:
+            if (!parse_sizes(optarg, sizes, &nsizes)) {
+                return cli_usage("bench",
+                                 "bench engine: --sizes takes up to %d ascending key counts "
+                                 "(plain decimals, 1..2^40), comma-separated, not '%s'",
+                                 MAX_SIZES, optarg);
+            }
+            scale = true;
+            break;
         default:
             return CLI_USAGE;
         }
@@ -1582,7 +1773,19 @@ static int bench_engine(int argc, char **argv)
     if (optind != argc) {
         return cli_usage("bench", "bench engine: unexpected argument '%s'", argv[optind]);
     }
-    memset(res, 0, sizeof(res));
+    if (scale && keys_given) {
+        return cli_usage("bench", "bench engine: --keys is one size; --scale and --sizes set "
+                                  "theirs: give one or the other");
+    }
+    if (scale && nsizes == 0) {
+        for (z = 0; z < (int)(sizeof(scale_sizes) / sizeof(scale_sizes[0])); z++) {
+            sizes[nsizes++] = scale_sizes[z];
+        }
+    }
+    if (!scale) {
+        sizes[nsizes++] = cfg.keys;
+    }
+    memset(runs, 0, sizeof(runs));
     if (snprintf(root, sizeof(root), "%s/sop-bench-XXXXXX", base) >= (int)sizeof(root) - 64) {
         cli_err("bench: --dir path too long");
         return CLI_FAIL;
@@ -1595,9 +1798,19 @@ static int bench_engine(int argc, char **argv)
     cfg.root = root;
     cli_catch_signals(&old_int, &old_term);
 
-    printf("sop bench engine: %" PRIu64 " keys of %d bytes, values of %d bytes, batches of "
-           "%" PRIu64 ", %" PRIu64 " single-upsert commits\n",
-           cfg.keys, KEY_LEN, VAL_LEN, cfg.batch, cfg.commits);
+    if (scale) {
+        printf("sop bench engine, scale mode: the phases at");
+        for (z = 0; z < nsizes; z++) {
+            printf("%s%" PRIu64, z == 0 ? " " : z + 1 == nsizes ? " and " : ", ", sizes[z]);
+        }
+        printf(" keys\n  of %d bytes, values of %d bytes, batches of %" PRIu64 ", %" PRIu64
+               " single-upsert commits at every size\n",
+               KEY_LEN, VAL_LEN, cfg.batch, cfg.commits);
+    } else {
+        printf("sop bench engine: %" PRIu64 " keys of %d bytes, values of %d bytes, batches of "
+               "%" PRIu64 ", %" PRIu64 " single-upsert commits\n",
+               cfg.keys, KEY_LEN, VAL_LEN, cfg.batch, cfg.commits);
+    }
     describe_machine(machine, sizeof(machine));
     describe_fs(root, fs, sizeof(fs));
     started_at = time(NULL);
@@ -1616,8 +1829,10 @@ static int bench_engine(int argc, char **argv)
         int major, minor, patch;
 
         mdb_version(&major, &minor, &patch);
-        printf("  lmdb %d.%d.%d: map size %zu MiB; %s\n", major, minor, patch,
-               lmdb_map_size(&cfg) >> 20, lmdb_ops.durability);
+        cfg.keys = sizes[nsizes - 1];
+        printf("  lmdb %d.%d.%d: map size %zu MiB%s; %s\n", major, minor, patch,
+               lmdb_map_size(&cfg) >> 20, scale ? " (1 KiB a key, at least 1 GiB)" : "",
+               lmdb_ops.durability);
     }
 #else
     printf("  lmdb: not built (configure found no liblmdb-dev); skipped\n");
@@ -1632,14 +1847,34 @@ static int bench_engine(int argc, char **argv)
 #endif
     fflush(stdout);
 
-    for (e = 0; e < NENGINES && !cli_signal; e++) {
-        const struct kv_ops *ops = engine_ops(e);
+    for (z = 0; z < nsizes && !cli_signal; z++) {
+        struct size_run *run = &runs[z];
+        double tz = cli_now();
 
-        if (!on[e] || !ops) {
-            continue;
+        cfg.keys = run->keys = sizes[z];
+        if (scale) {
+            printf("\n%" PRIu64 " keys:\n", run->keys);
         }
-        st[e] = run_child(ops, &cfg, &res[e], &rss[e]);
-        any_failed |= st[e] == RAN_FAILED;
+        for (e = 0; e < NENGINES && !cli_signal; e++) {
+            const struct kv_ops *ops = engine_ops(e);
+
+            if (!on[e] || !ops) {
+                continue;
+            }
+            if (failed[e]) {
+                run->st[e] = SKIPPED; /* it failed at a smaller size */
+                continue;
+            }
+            /* its folder is removed when it ends: the next starts on a clean disk */
+            run->st[e] = run_child(ops, &cfg, &run->res[e], &run->rss[e]);
+            failed[e] = run->st[e] == RAN_FAILED;
+            any_failed |= failed[e];
+        }
+        if (scale && !cli_signal) {
+            printf("\n%" PRIu64 " keys, took %.1f s:\n", run->keys, cli_now() - tz);
+            print_table(&cfg, run);
+            fflush(stdout);
+        }
     }
     if (cli_signal) {
         cli_err("bench: interrupted (signal %d); removing %s", (int)cli_signal, root);
@@ -1650,9 +1885,14 @@ static int bench_engine(int argc, char **argv)
     printf("run: %s, took %.1f s, load average %.2f before, %.2f after (the bench's own "
            "included); folder on %s\n",
            started, cli_now() - t0, load0, load1(), fs);
-    print_table(&cfg, st, res, rss);
+    if (scale) {
+        print_scale(&cfg, runs, nsizes);
+    } else {
+        print_table(&cfg, &runs[0]);
+    }
     if (any_failed) {
-        cli_err("bench: an engine failed: see above");
+        cli_err("bench: an engine failed: see above%s",
+                scale ? " (not run at the sizes above the one it failed at)" : "");
         ret = CLI_FAIL;
     }
 out:
