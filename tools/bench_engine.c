@@ -28,6 +28,13 @@
  *
  * Engines behind one small table of operations (struct kv_ops); the peers
  * exist only when configure found them (HAVE_LMDB, HAVE_SQLITE3).
+ *
+ * Scale mode (--scale, --sizes) runs the whole workload at several N, each
+ * engine in a fresh child at every size (its folder removed when it ends),
+ * and keeps only each child's last report (struct size_run, a few hundred
+ * bytes a size): it prints the cost per operation of every phase at every
+ * size, its growth from the smallest N to the largest, the ratios to the
+ * peers, sop's disk use over LMDB's and peak RSS beside the node cache.
  */
 #define _GNU_SOURCE /* nftw, wait4, strsignal, getloadavg */
 #include "config.h"
