@@ -10,12 +10,15 @@
  *   3. insert random   N adds in a random order into a fresh database "rand";
  *   4. read random     N point gets in another random order, one read
  *                      transaction;
- *   5. remove random   N removes in a third random order, B per transaction;
- *   6. commit 1        C write transactions of one upsert each into "seq"
+ *   5. read random short  N point gets in yet another random order, in
+ *                      read transactions of READ_TXN (1,000) gets each;
+ *   6. remove random   N removes in a third random order, B per transaction;
+ *   7. commit 1        C write transactions of one upsert each into "seq"
  *                      (reopened), every one durable before the next begins.
  * Everything read is checked against what was written (each value encodes
  * its key and version), counts are checked after every phase, and any
- * mismatch fails the run loudly.
+ * mismatch fails the run loudly.  At the end of every phase (outside its
+ * time) the disk use of the database it worked on is taken (st_blocks).
  *
  * Keys: 8 bytes big-endian index + 8 bytes of a hash of it, so index order is
  * memcmp order.  Random orders come from a keyed Feistel permutation of
@@ -25,8 +28,15 @@
  *
  * Engines behind one small table of operations (struct kv_ops); the peers
  * exist only when configure found them (HAVE_LMDB, HAVE_SQLITE3).
+ *
+ * Scale mode (--scale, --sizes) runs the whole workload at several N, each
+ * engine in a fresh child at every size (its folder removed when it ends),
+ * and keeps only each child's last report (struct size_run, a few hundred
+ * bytes a size): it prints the cost per operation of every phase at every
+ * size, its growth from the smallest N to the largest, the ratios to the
+ * peers, sop's disk use over LMDB's and peak RSS beside the node cache.
  */
-#define _GNU_SOURCE /* nftw, wait4, strsignal */
+#define _GNU_SOURCE /* nftw, wait4, strsignal, getloadavg */
 #include "config.h"
 
 #include "bench.h"
@@ -35,14 +45,19 @@
 #include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <mntent.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef HAVE_LMDB
@@ -55,21 +70,26 @@
 #define KEY_LEN 16
 #define VAL_LEN 100
 #define SOP_STORE "bench"
+#define READ_TXN 1000 /* gets per read transaction in "read random short" */
 
 const char bench_help[] =
     "Runs one workload on libsop, LMDB and SQLite, each in a child process, and\n"
     "prints ops/s per phase, the ratios sop/lmdb and sop/sqlite (above 1: sop is\n"
-    "faster), peak RSS and disk use:\n"
+    "faster), peak RSS, and disk use at the end of every phase:\n"
     "  insert seq     N adds in ascending key order into a fresh database,\n"
     "                 BATCH per write transaction\n"
     "  scan seq       a cursor over all of it, one read transaction\n"
     "  insert random  N adds in random order into another fresh database\n"
     "  read random    N point gets in random order, one read transaction\n"
+    "  read random short  the same in another random order, 1000 gets per read\n"
+    "                 transaction\n"
     "  remove random  N removes in random order, BATCH per transaction\n"
     "  commit 1       COMMITS transactions of one upsert each, each durable\n"
     "Keys are 16 bytes (ascending index = memcmp order), values 100 bytes.  Every\n"
     "value read is checked and counts are checked after each phase: a wrong\n"
-    "answer fails the run (exit 1).\n"
+    "answer fails the run (exit 1).  Above the table, what it ran on (cpus, RAM,\n"
+    "system, kernel, build, the file system of --dir), when, how long it took and\n"
+    "the load average, to paste with it.\n"
     "\n"
     "Durability: sop commits with SOP_TXN_WRITE (durable when commit returns);\n"
     "LMDB with default flags (fsync at every commit); SQLite in WAL mode with\n"
@@ -85,12 +105,36 @@ const char bench_help[] =
     "  --slot-length N   sop's items per node (default 1000)\n"
     "  --seed S          seed of the random orders (default 1; printed)\n"
     "  --cache-mib N     sop's node cache and SQLite's page cache, MiB (default 64,\n"
-    "                    sop's default); LMDB has none of its own (the OS page cache)\n";
+    "                    sop's default); LMDB has none of its own (the OS page cache)\n"
+    "  --scale           scale mode: the whole workload at 100000, 1000000 and\n"
+    "                    10000000 keys (an hour or more; 10M keys of sop may take\n"
+    "                    tens of GiB of disk)\n"
+    "  --sizes LIST      scale mode at these sizes: ascending key counts, plain\n"
+    "                    decimals, comma-separated (e.g. 100000,300000); not with --keys\n"
+    "\n"
+    "Scale mode runs every engine, one after the other, at each size (each in a\n"
+    "fresh child, its databases removed before the next starts) and prints each\n"
+    "size's table as it ends; then, per phase, the cost per operation (us/op) at\n"
+    "every size with the speed ratios, its growth from the smallest size to the\n"
+    "largest (cost at the largest over cost at the smallest), sop's disk use over\n"
+    "LMDB's at the end of every phase, and peak RSS at every size beside sop's node\n"
+    "cache.  COMMITS is the same at every size.  An engine that fails at one size is\n"
+    "skipped at the larger ones.\n";
 
-enum phase { P_INSERT_SEQ, P_SCAN, P_INSERT_RAND, P_READ_RAND, P_REMOVE_RAND, P_COMMIT1, NPHASES };
+enum phase {
+    P_INSERT_SEQ,
+    P_SCAN,
+    P_INSERT_RAND,
+    P_READ_RAND,
+    P_READ_SHORT,
+    P_REMOVE_RAND,
+    P_COMMIT1,
+    NPHASES
+};
 
 static const char *const phase_names[NPHASES] = {
-    "insert seq", "scan seq", "insert random", "read random", "remove random", "commit 1",
+    "insert seq",        "scan seq",      "insert random", "read random",
+    "read random short", "remove random", "commit 1",
 };
 
 struct bench_cfg {
@@ -104,11 +148,12 @@ struct bench_cfg {
  * child that dies (the OOM killer) leaves the phases it finished. */
 struct bench_result {
     unsigned done; /* bit p: phase p finished and checked */
-    bool disk_valid[2];
     double secs[NPHASES];
     uint64_t ops[NPHASES];
-    uint64_t disk[2]; /* bytes on disk after "insert seq", "insert random" */
+    uint64_t disk[NPHASES]; /* bytes on disk of its database when phase p ended */
 };
+/* written whole, so that a report is never torn */
+_Static_assert(sizeof(struct bench_result) <= PIPE_BUF, "a report fits one pipe write");
 
 /* ------------------------------------------------- keys, values, orders */
 
@@ -847,17 +892,19 @@ static void report(struct kv *kv)
     }
 }
 
-/* Phase p ended, checked: keep and report its time. */
-static void phase_done(struct kv *kv, enum phase p, uint64_t ops, double t0)
+/* Phase p ended, checked: keep and report its time, and the disk use of
+ * the database in `dir` it worked on. */
+static void phase_done(struct kv *kv, enum phase p, uint64_t ops, double t0, const char *dir)
 {
     struct bench_result *res = kv->res;
     double secs = cli_now() - t0;
 
     res->secs[p] = secs;
     res->ops[p] = ops;
+    res->disk[p] = disk_usage(dir);
     res->done |= 1u << p;
     report(kv);
-    printf("  %-7s %-14s %10" PRIu64 " ops %9.3f s %12.0f ops/s\n", kv->ops->name, phase_names[p],
+    printf("  %-7s %-17s %10" PRIu64 " ops %9.3f s %12.0f ops/s\n", kv->ops->name, phase_names[p],
            ops, secs, secs > 0 ? (double)ops / secs : 0.0);
     fflush(stdout);
 }
@@ -906,6 +953,41 @@ static int check_value(struct kv *kv, const char *phase, uint64_t i, uint64_t ve
     return 0;
 }
 
+/* Get and check all keys, in the order of `perm`, per_txn gets per read
+ * transaction. */
+static int read_all(struct kv *kv, const struct perm *perm, uint64_t per_txn, const char *phase)
+{
+    const struct bench_cfg *cfg = kv->cfg;
+    uint8_t k[KEY_LEN];
+    uint64_t j;
+
+    for (j = 0; j < cfg->keys; j++) {
+        uint64_t i = perm_at(perm, j);
+        const void *got;
+        size_t gl;
+        int rc;
+
+        if (j % per_txn == 0 && kv->ops->begin(kv, false) != 0) {
+            return phase_fail(kv, phase, "begin: %s", kv->err);
+        }
+        make_key(k, i);
+        rc = kv->ops->get(kv, k, &got, &gl);
+        if (rc != 0) {
+            return phase_fail(kv, phase, "get key #%" PRIu64 ": %s", i,
+                              rc > 0 ? "not found" : kv->err);
+        }
+        if (check_value(kv, phase, i, 0, got, gl) != 0) {
+            return -1;
+        }
+        if ((j + 1) % per_txn == 0 || j + 1 == cfg->keys) {
+            if (kv->ops->commit(kv) != 0) {
+                return phase_fail(kv, phase, "commit after op %" PRIu64 ": %s", j, kv->err);
+            }
+        }
+    }
+    return 0;
+}
+
 struct scan_state {
     struct kv *kv;
     uint64_t next;
@@ -937,7 +1019,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     struct kv kv = {.ops = ops, .cfg = cfg, .res = res, .report_fd = report_fd};
     char seq[4200], rnd[4200]; /* dir is shorter than 4096 */
     uint8_t k[KEY_LEN], v[VAL_LEN];
-    struct perm p_ins, p_read, p_del, p_commit;
+    struct perm p_ins, p_read, p_short, p_del, p_commit;
     struct scan_state sc = {&kv, 0};
     uint64_t j, first;
     double t0;
@@ -947,6 +1029,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     perm_init(&p_read, cfg->keys, cfg->seed + 1);
     perm_init(&p_del, cfg->keys, cfg->seed + 2);
     perm_init(&p_commit, cfg->keys, cfg->seed + 3);
+    perm_init(&p_short, cfg->keys, cfg->seed + 4);
     snprintf(seq, sizeof(seq), "%s/seq", dir);
     snprintf(rnd, sizeof(rnd), "%s/rand", dir);
     if (mkdir(dir, 0755) != 0 || mkdir(seq, 0755) != 0 || mkdir(rnd, 0755) != 0) {
@@ -962,10 +1045,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     if (insert_all(&kv, NULL, phase_names[P_INSERT_SEQ]) != 0) {
         goto out;
     }
-    phase_done(&kv, P_INSERT_SEQ, cfg->keys, t0);
-    res->disk[0] = disk_usage(seq);
-    res->disk_valid[0] = true;
-    report(&kv);
+    phase_done(&kv, P_INSERT_SEQ, cfg->keys, t0, seq);
     if (check_count(&kv, phase_names[P_INSERT_SEQ], cfg->keys) != 0) {
         goto out;
     }
@@ -989,7 +1069,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
                    cfg->keys);
         goto out;
     }
-    phase_done(&kv, P_SCAN, cfg->keys, t0);
+    phase_done(&kv, P_SCAN, cfg->keys, t0, seq);
     ops->close(&kv);
 
     /* 3, 4, 5: random inserts, random reads, random removes */
@@ -1001,40 +1081,20 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     if (insert_all(&kv, &p_ins, phase_names[P_INSERT_RAND]) != 0) {
         goto out;
     }
-    phase_done(&kv, P_INSERT_RAND, cfg->keys, t0);
-    res->disk[1] = disk_usage(rnd);
-    res->disk_valid[1] = true;
-    report(&kv);
+    phase_done(&kv, P_INSERT_RAND, cfg->keys, t0, rnd);
     if (check_count(&kv, phase_names[P_INSERT_RAND], cfg->keys) != 0) {
         goto out;
     }
     t0 = cli_now();
-    if (ops->begin(&kv, false) != 0) {
-        phase_fail(&kv, phase_names[P_READ_RAND], "begin: %s", kv.err);
+    if (read_all(&kv, &p_read, cfg->keys, phase_names[P_READ_RAND]) != 0) {
         goto out;
     }
-    for (j = 0; j < cfg->keys; j++) {
-        uint64_t i = perm_at(&p_read, j);
-        const void *got;
-        size_t gl;
-        int rc;
-
-        make_key(k, i);
-        rc = ops->get(&kv, k, &got, &gl);
-        if (rc != 0) {
-            phase_fail(&kv, phase_names[P_READ_RAND], "get key #%" PRIu64 ": %s", i,
-                       rc > 0 ? "not found" : kv.err);
-            goto out;
-        }
-        if (check_value(&kv, phase_names[P_READ_RAND], i, 0, got, gl) != 0) {
-            goto out;
-        }
-    }
-    if (ops->commit(&kv) != 0) {
-        phase_fail(&kv, phase_names[P_READ_RAND], "commit: %s", kv.err);
+    phase_done(&kv, P_READ_RAND, cfg->keys, t0, rnd);
+    t0 = cli_now();
+    if (read_all(&kv, &p_short, READ_TXN, phase_names[P_READ_SHORT]) != 0) {
         goto out;
     }
-    phase_done(&kv, P_READ_RAND, cfg->keys, t0);
+    phase_done(&kv, P_READ_SHORT, cfg->keys, t0, rnd);
     t0 = cli_now();
     for (j = 0; j < cfg->keys; j++) {
         uint64_t i = perm_at(&p_del, j);
@@ -1056,7 +1116,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
             }
         }
     }
-    phase_done(&kv, P_REMOVE_RAND, cfg->keys, t0);
+    phase_done(&kv, P_REMOVE_RAND, cfg->keys, t0, rnd);
     if (check_count(&kv, phase_names[P_REMOVE_RAND], 0) != 0) {
         goto out;
     }
@@ -1081,7 +1141,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
                 goto out;
             }
         }
-        phase_done(&kv, P_COMMIT1, cfg->commits, t0);
+        phase_done(&kv, P_COMMIT1, cfg->commits, t0, seq);
         /* the last write of each key touched is what a read finds */
         first = cfg->commits > cfg->keys ? cfg->commits - cfg->keys : 0;
         if (ops->begin(&kv, false) != 0) {
@@ -1120,6 +1180,121 @@ out:
 }
 
 /* -------------------------------------------------------------- parent */
+
+/* The value of the first line of `path` that starts with `key` (then
+ * spaces or tabs, then ':' or '='), trimmed and unquoted, into buf; false
+ * when there is none. */
+static bool file_field(const char *path, const char *key, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    size_t kl = strlen(key);
+    bool found = false;
+
+    if (!f) {
+        return false;
+    }
+    while (!found && fgets(line, sizeof(line), f)) {
+        char *v = line + kl, *end;
+
+        if (strncmp(line, key, kl) != 0) {
+            continue;
+        }
+        v += strspn(v, " \t");
+        if (*v != ':' && *v != '=') {
+            continue;
+        }
+        v++;
+        v += strspn(v, " \t\"");
+        end = v + strlen(v);
+        while (end > v && (end[-1] == '\n' || end[-1] == '"' || end[-1] == ' ')) {
+            end--;
+        }
+        *end = 0;
+        snprintf(buf, size, "%s", v);
+        found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+/* "ext4 (/dev/vda, 80.1 GiB free)": the file system holding `dir`, from the
+ * mount table entry with the longest mount point above it. */
+static void describe_fs(const char *dir, char *buf, size_t size)
+{
+    char real[PATH_MAX], type[64] = "?", dev[256] = "?";
+    size_t best = 0;
+    struct statvfs vfs;
+    struct mntent *m;
+    FILE *f;
+
+    if (!realpath(dir, real)) {
+        snprintf(real, sizeof(real), "%s", dir);
+    }
+    f = setmntent("/proc/self/mounts", "r");
+    while (f && (m = getmntent(f)) != NULL) {
+        size_t n = strlen(m->mnt_dir);
+
+        if (strncmp(real, m->mnt_dir, n) == 0 && (n == 1 || real[n] == '/' || real[n] == 0) &&
+            n >= best) {
+            best = n;
+            snprintf(type, sizeof(type), "%s", m->mnt_type);
+            snprintf(dev, sizeof(dev), "%s", m->mnt_fsname);
+        }
+    }
+    if (f) {
+        endmntent(f);
+    }
+    if (statvfs(dir, &vfs) == 0) {
+        snprintf(buf, size, "%s (%s, %.1f GiB free)", type, dev,
+                 (double)vfs.f_bavail * (double)vfs.f_frsize / (1u << 30));
+    } else {
+        snprintf(buf, size, "%s (%s)", type, dev);
+    }
+}
+
+/* One line saying what the figures were measured on: cpus, memory, system,
+ * kernel and the build, for pasting with the table. */
+static void describe_machine(char *buf, size_t size)
+{
+    char model[256] = "", flags[4096] = "", os[256] = "";
+    const char *build;
+    struct utsname u;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    bool vm;
+
+    if (!file_field("/proc/cpuinfo", "model name", model, sizeof(model))) {
+        file_field("/proc/cpuinfo", "Model", model, sizeof(model));
+    }
+    /* "hypervisor" is one of x86's cpu flags under a hypervisor */
+    vm = file_field("/proc/cpuinfo", "flags", flags, sizeof(flags)) &&
+         strstr(flags, " hypervisor") != NULL;
+    if (!file_field("/etc/os-release", "PRETTY_NAME", os, sizeof(os))) {
+        snprintf(os, sizeof(os), "?");
+    }
+    if (uname(&u) != 0) {
+        memset(&u, 0, sizeof(u));
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    build = "built with sanitizers: not for measuring";
+#elif defined(__OPTIMIZE__)
+    build = "optimized build";
+#else
+    build = "unoptimized build: not for measuring";
+#endif
+    snprintf(buf, size, "%ld cpus (%s%s%s), %.1f GiB RAM, %s, %s %s %s, %s",
+             sysconf(_SC_NPROCESSORS_ONLN), model[0] ? model : "?", vm ? ", " : "",
+             vm ? "virtual machine" : "", (double)pages * (double)page / (1u << 30), os, u.sysname,
+             u.release, u.machine, build);
+}
+
+/* The load average over the last minute, or -1. */
+static double load1(void)
+{
+    double l[1];
+
+    return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
 
 enum { E_SOP, E_LMDB, E_SQLITE, NENGINES };
 
@@ -1169,7 +1344,16 @@ static bool parse_only(const char *s, bool *on)
     return true;
 }
 
-enum status { NOT_RUN, RAN_OK, RAN_FAILED };
+enum status { NOT_RUN, RAN_OK, RAN_FAILED, SKIPPED /* failed at a smaller size */ };
+
+/* The runs of the engines at one size. */
+#define MAX_SIZES 16
+struct size_run {
+    uint64_t keys;
+    enum status st[NENGINES];
+    struct bench_result res[NENGINES];
+    long rss[NENGINES]; /* peak RSS, KiB */
+};
 
 /* Run one engine in a child.  Returns its status; *res gets what it
  * reported (the phases it finished, even when it died) and *rss_kib its
@@ -1256,13 +1440,14 @@ static enum status run_child(const struct kv_ops *ops, const struct bench_cfg *c
 }
 
 /* One table row: a value per engine, or a text when have[e] is false, and
- * the ratios sop/lmdb, sop/sqlite when both values are there. */
+ * the ratios sop/lmdb, sop/sqlite when both values are there: of the
+ * values, or with `inverse` of their inverses (costs as speeds). */
 static void print_row(const char *label, const char *ops, const double *val, const bool *have,
-                      const char *const *text, int decimals)
+                      const char *const *text, int decimals, bool inverse)
 {
     int e;
 
-    printf("%-15s %9s", label, ops);
+    printf("%-19s %9s", label, ops);
     for (e = 0; e < NENGINES; e++) {
         if (have[e]) {
             printf(" %12.*f", decimals, val[e]);
@@ -1271,8 +1456,8 @@ static void print_row(const char *label, const char *ops, const double *val, con
         }
     }
     for (e = E_LMDB; e <= E_SQLITE; e++) {
-        if (have[E_SOP] && have[e] && val[e] > 0) {
-            printf(" %10.2f", val[E_SOP] / val[e]);
+        if (have[E_SOP] && have[e] && val[e] > 0 && val[E_SOP] > 0) {
+            printf(" %10.2f", inverse ? val[e] / val[E_SOP] : val[E_SOP] / val[e]);
         } else {
             printf(" %10s", "-");
         }
@@ -1280,62 +1465,219 @@ static void print_row(const char *label, const char *ops, const double *val, con
     putchar('\n');
 }
 
-static void print_table(const struct bench_cfg *cfg, const enum status *st,
-                        const struct bench_result *res, const long *rss)
+/* What a table cell says of engine e in phase p when it has no figure. */
+static const char *no_figure(enum status st, const struct bench_result *r, int p)
 {
-    static const char *const disk_labels[2] = {"disk MiB seq", "disk MiB random"};
+    unsigned before = (1u << p) - 1;
+
+    if (st == NOT_RUN) {
+        return "n/a";
+    }
+    if (st == SKIPPED) {
+        return "skipped";
+    }
+    /* the first phase not done is where it failed */
+    return !(r->done >> p & 1) && (r->done & before) == before ? "FAILED" : "-";
+}
+
+static bool have_phase(const struct bench_result *r, int p)
+{
+    return (r->done >> p & 1) && r->secs[p] > 0;
+}
+
+static bool phase_shown(const struct bench_cfg *cfg, int p)
+{
+    return p != P_COMMIT1 || cfg->commits > 0;
+}
+
+/* The table of one run at cfg->keys keys. */
+static void print_table(const struct bench_cfg *cfg, const struct size_run *run)
+{
     double val[NENGINES];
     bool have[NENGINES];
     const char *text[NENGINES];
-    char ops[32];
-    int p, e, d;
+    char ops[32], label[64];
+    int p, e;
 
-    printf("\n%-15s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
+    printf("%-19s %9s %12s %12s %12s %10s %10s\n", "phase", "ops", "sop ops/s", "lmdb ops/s",
            "sqlite ops/s", "sop/lmdb", "sop/sqlite");
     for (p = 0; p < NPHASES; p++) {
-        if (p == P_COMMIT1 && cfg->commits == 0) {
+        if (!phase_shown(cfg, p)) {
             continue;
         }
         snprintf(ops, sizeof(ops), "%" PRIu64, p == P_COMMIT1 ? cfg->commits : cfg->keys);
         for (e = 0; e < NENGINES; e++) {
-            const struct bench_result *r = &res[e];
+            const struct bench_result *r = &run->res[e];
 
-            have[e] = (r->done >> p & 1) && r->secs[p] > 0;
+            have[e] = have_phase(r, p);
             val[e] = have[e] ? (double)r->ops[p] / r->secs[p] : 0;
-            if (st[e] == NOT_RUN) {
-                text[e] = "n/a";
-            } else if (r->done >> p & 1) {
-                text[e] = "-";
-            } else {
-                /* the first phase not done is where it failed */
-                unsigned before = (1u << p) - 1;
-
-                text[e] = (r->done & before) == before ? "FAILED" : "-";
-            }
+            text[e] = no_figure(run->st[e], r, p);
         }
-        print_row(phase_names[p], ops, val, have, text, 0);
+        print_row(phase_names[p], ops, val, have, text, 0, false);
     }
     for (e = 0; e < NENGINES; e++) {
-        have[e] = st[e] != NOT_RUN;
-        val[e] = (double)rss[e] / 1024;
-        text[e] = "n/a";
+        have[e] = run->st[e] == RAN_OK || run->st[e] == RAN_FAILED;
+        val[e] = (double)run->rss[e] / 1024;
+        text[e] = run->st[e] == SKIPPED ? "skipped" : "n/a";
     }
-    print_row("peak RSS MiB", "", val, have, text, 1);
-    for (d = 0; d < 2; d++) {
-        for (e = 0; e < NENGINES; e++) {
-            have[e] = res[e].disk_valid[d];
-            val[e] = (double)res[e].disk[d] / 1048576.0;
-            text[e] = st[e] == NOT_RUN ? "n/a" : "-";
+    print_row("peak RSS MiB", "", val, have, text, 1, false);
+    printf("disk MiB at the end of\n");
+    for (p = 0; p < NPHASES; p++) {
+        if (!phase_shown(cfg, p)) {
+            continue;
         }
-        print_row(disk_labels[d], "", val, have, text, 1);
+        for (e = 0; e < NENGINES; e++) {
+            have[e] = run->res[e].done >> p & 1;
+            val[e] = (double)run->res[e].disk[p] / 1048576.0;
+            text[e] = run->st[e] == NOT_RUN ? "n/a" : run->st[e] == SKIPPED ? "skipped" : "-";
+        }
+        snprintf(label, sizeof(label), "  %s", phase_names[p]);
+        print_row(label, "", val, have, text, 1, false);
     }
     printf("(ops/s: higher is better, a ratio above 1 means sop is faster; RSS and disk: lower\n"
-           " is better.  LMDB's RSS counts the pages of its memory map it touched.)\n");
+           " is better.  LMDB's RSS counts the pages of its memory map it touched.  Disk: the\n"
+           " database the phase used, \"seq\" for insert seq, scan seq and commit 1.)\n");
+}
+
+/* The scale summary: per phase the cost per operation at every size, its
+ * growth from the smallest size to the largest, and the speed ratios; then
+ * sop's disk use against LMDB's at the end of every phase, and peak RSS. */
+static void print_scale(const struct bench_cfg *cfg, const struct size_run *runs, int nsizes)
+{
+    const struct size_run *lo = &runs[0], *hi = &runs[nsizes - 1];
+    double val[NENGINES];
+    bool have[NENGINES];
+    const char *text[NENGINES];
+    char keys[32];
+    int p, e, z;
+
+    printf("\ncost per operation in microseconds (lower is better)\n"
+           "  sop/lmdb, sop/sqlite: their cost over sop's = sop's ops/s over theirs (above 1: "
+           "sop is faster)\n");
+    if (nsizes > 1) {
+        printf("  growth: the cost at %" PRIu64 " keys over the cost at %" PRIu64
+               " (lower is better)\n",
+               hi->keys, lo->keys);
+    }
+    if (cfg->commits > 0) {
+        printf("  commit 1: %" PRIu64 " commits at every size\n", cfg->commits);
+    }
+    printf("%-19s %9s %12s %12s %12s %10s %10s\n", "phase", "keys", "sop us/op", "lmdb us/op",
+           "sqlite us/op", "sop/lmdb", "sop/sqlite");
+    for (p = 0; p < NPHASES; p++) {
+        if (!phase_shown(cfg, p)) {
+            continue;
+        }
+        for (z = 0; z < nsizes; z++) {
+            snprintf(keys, sizeof(keys), "%" PRIu64, runs[z].keys);
+            for (e = 0; e < NENGINES; e++) {
+                const struct bench_result *r = &runs[z].res[e];
+
+                have[e] = have_phase(r, p) && r->ops[p] > 0;
+                val[e] = have[e] ? r->secs[p] * 1e6 / (double)r->ops[p] : 0;
+                text[e] = no_figure(runs[z].st[e], r, p);
+            }
+            print_row(z == 0 ? phase_names[p] : "", keys, val, have, text, 3, true);
+        }
+        if (nsizes < 2) {
+            continue;
+        }
+        printf("%-19s %9s", "", "growth");
+        for (e = 0; e < NENGINES; e++) {
+            const struct bench_result *a = &lo->res[e], *b = &hi->res[e];
+
+            if (have_phase(a, p) && have_phase(b, p) && a->ops[p] > 0 && b->ops[p] > 0) {
+                double ca = a->secs[p] / (double)a->ops[p], cb = b->secs[p] / (double)b->ops[p];
+
+                printf(" %11.2fx", cb / ca);
+            } else {
+                printf(" %12s", "-");
+            }
+        }
+        putchar('\n');
+    }
+
+    printf("\nsop's disk use over LMDB's at the end of each phase (lower is better)\n");
+    printf("%-19s", "keys");
+    for (z = 0; z < nsizes; z++) {
+        printf(" %10" PRIu64, runs[z].keys);
+    }
+    putchar('\n');
+    for (p = 0; p < NPHASES; p++) {
+        if (!phase_shown(cfg, p)) {
+            continue;
+        }
+        printf("%-19s", phase_names[p]);
+        for (z = 0; z < nsizes; z++) {
+            const struct bench_result *s = &runs[z].res[E_SOP], *l = &runs[z].res[E_LMDB];
+
+            if ((s->done >> p & 1) && (l->done >> p & 1) && l->disk[p] > 0) {
+                printf(" %10.2f", (double)s->disk[p] / (double)l->disk[p]);
+            } else {
+                printf(" %10s", "-");
+            }
+        }
+        putchar('\n');
+    }
+
+    printf("\npeak RSS in MiB; sop-cache: sop's less its node cache (%" PRIu32
+           " MiB, --cache-mib)\n",
+           cfg->cache_mib);
+    printf("%-19s %9s %12s %12s %12s %10s\n", "", "keys", "sop", "lmdb", "sqlite", "sop-cache");
+    for (z = 0; z < nsizes; z++) {
+        const struct size_run *r = &runs[z];
+
+        printf("%-19s %9" PRIu64, z == 0 ? "peak RSS MiB" : "", r->keys);
+        for (e = 0; e < NENGINES; e++) {
+            if (r->st[e] == RAN_OK || r->st[e] == RAN_FAILED) {
+                printf(" %12.1f", (double)r->rss[e] / 1024);
+            } else {
+                printf(" %12s", r->st[e] == SKIPPED ? "skipped" : "n/a");
+            }
+        }
+        if (r->st[E_SOP] == RAN_OK || r->st[E_SOP] == RAN_FAILED) {
+            printf(" %10.1f", (double)r->rss[E_SOP] / 1024 - cfg->cache_mib);
+        } else {
+            printf(" %10s", "-");
+        }
+        putchar('\n');
+    }
+}
+
+/* --sizes: ascending key counts, comma-separated, plain decimals. */
+static bool parse_sizes(const char *s, uint64_t *sizes, int *n)
+{
+    char buf[512], *tok, *save = NULL;
+
+    if (strlen(s) >= sizeof(buf)) {
+        return false;
+    }
+    strcpy(buf, s);
+    *n = 0;
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_SIZES || !cli_parse_u64(tok, 1, 1ull << 40, false, &sizes[*n]) ||
+            (*n > 0 && sizes[*n] <= sizes[*n - 1])) {
+            return false;
+        }
+        (*n)++;
+    }
+    return *n > 0;
 }
 
 static int bench_engine(int argc, char **argv)
 {
-    enum { O_KEYS = 256, O_BATCH, O_COMMITS, O_DIR, O_ONLY, O_SLOT, O_SEED, O_CACHE };
+    enum {
+        O_KEYS = 256,
+        O_BATCH,
+        O_COMMITS,
+        O_DIR,
+        O_ONLY,
+        O_SLOT,
+        O_SEED,
+        O_CACHE,
+        O_SCALE,
+        O_SIZES
+    };
     static const struct option longopts[] = {
         {"keys", required_argument, NULL, O_KEYS},
         {"batch", required_argument, NULL, O_BATCH},
@@ -1345,24 +1687,29 @@ static int bench_engine(int argc, char **argv)
         {"slot-length", required_argument, NULL, O_SLOT},
         {"seed", required_argument, NULL, O_SEED},
         {"cache-mib", required_argument, NULL, O_CACHE},
+        {"scale", no_argument, NULL, O_SCALE},
+        {"sizes", required_argument, NULL, O_SIZES},
         {NULL, 0, NULL, 0},
     };
+    static const uint64_t scale_sizes[] = {100000, 1000000, 10000000};
     struct bench_cfg cfg = {.keys = 1000000,
                             .batch = 1000,
                             .commits = 10000,
                             .seed = 1,
                             .slot_length = 1000,
                             .cache_mib = 64};
-    struct bench_result res[NENGINES];
-    bool on[NENGINES] = {true, true, true};
-    enum status st[NENGINES] = {NOT_RUN, NOT_RUN, NOT_RUN};
-    long rss[NENGINES] = {0};
+    static struct size_run runs[MAX_SIZES];
+    uint64_t sizes[MAX_SIZES];
+    bool on[NENGINES] = {true, true, true}, failed[NENGINES] = {false, false, false};
     const char *base = getenv("TMPDIR");
-    char root[4096];
+    char root[4096], machine[1024], fs[512], started[64];
     struct sigaction old_int, old_term;
-    bool root_made = false, any_failed = false;
+    bool root_made = false, any_failed = false, scale = false, keys_given = false;
+    time_t started_at;
+    struct tm tm;
+    double t0 = cli_now(), load0;
     uint64_t n;
-    int c, e, ret = CLI_OK;
+    int c, e, z, nsizes = 0, ret = CLI_OK;
 
     if (!base || !base[0]) {
         base = "/tmp";
@@ -1374,6 +1721,7 @@ static int bench_engine(int argc, char **argv)
             if (!cli_parse_u64(optarg, 1, 1ull << 40, true, &cfg.keys)) {
                 return cli_usage("bench", "bench engine: bad --keys '%s'", optarg);
             }
+            keys_given = true;
             break;
         case O_BATCH:
             if (!cli_parse_u64(optarg, 1, 1ull << 32, true, &cfg.batch)) {
@@ -1413,6 +1761,18 @@ static int bench_engine(int argc, char **argv)
                 return cli_usage("bench", "bench engine: bad --seed '%s'", optarg);
             }
             break;
+        case O_SCALE:
+            scale = true;
+            break;
+        case O_SIZES:
+            if (!parse_sizes(optarg, sizes, &nsizes)) {
+                return cli_usage("bench",
+                                 "bench engine: --sizes takes up to %d ascending key counts "
+                                 "(plain decimals, 1..2^40), comma-separated, not '%s'",
+                                 MAX_SIZES, optarg);
+            }
+            scale = true;
+            break;
         default:
             return CLI_USAGE;
         }
@@ -1420,7 +1780,19 @@ static int bench_engine(int argc, char **argv)
     if (optind != argc) {
         return cli_usage("bench", "bench engine: unexpected argument '%s'", argv[optind]);
     }
-    memset(res, 0, sizeof(res));
+    if (scale && keys_given) {
+        return cli_usage("bench", "bench engine: --keys is one size; --scale and --sizes set "
+                                  "theirs: give one or the other");
+    }
+    if (scale && nsizes == 0) {
+        for (z = 0; z < (int)(sizeof(scale_sizes) / sizeof(scale_sizes[0])); z++) {
+            sizes[nsizes++] = scale_sizes[z];
+        }
+    }
+    if (!scale) {
+        sizes[nsizes++] = cfg.keys;
+    }
+    memset(runs, 0, sizeof(runs));
     if (snprintf(root, sizeof(root), "%s/sop-bench-XXXXXX", base) >= (int)sizeof(root) - 64) {
         cli_err("bench: --dir path too long");
         return CLI_FAIL;
@@ -1433,11 +1805,28 @@ static int bench_engine(int argc, char **argv)
     cfg.root = root;
     cli_catch_signals(&old_int, &old_term);
 
-    printf("sop bench engine: %" PRIu64 " keys of %d bytes, values of %d bytes, batches of "
-           "%" PRIu64 ", %" PRIu64 " single-upsert commits\n",
-           cfg.keys, KEY_LEN, VAL_LEN, cfg.batch, cfg.commits);
-    printf("  seed %" PRIu64 " (--seed), folder %s, %ld cpus\n", cfg.seed, root,
-           sysconf(_SC_NPROCESSORS_ONLN));
+    if (scale) {
+        printf("sop bench engine, scale mode: the phases at");
+        for (z = 0; z < nsizes; z++) {
+            printf("%s%" PRIu64, z == 0 ? " " : z + 1 == nsizes ? " and " : ", ", sizes[z]);
+        }
+        printf(" keys\n  of %d bytes, values of %d bytes, batches of %" PRIu64 ", %" PRIu64
+               " single-upsert commits at every size\n",
+               KEY_LEN, VAL_LEN, cfg.batch, cfg.commits);
+    } else {
+        printf("sop bench engine: %" PRIu64 " keys of %d bytes, values of %d bytes, batches of "
+               "%" PRIu64 ", %" PRIu64 " single-upsert commits\n",
+               cfg.keys, KEY_LEN, VAL_LEN, cfg.batch, cfg.commits);
+    }
+    describe_machine(machine, sizeof(machine));
+    describe_fs(root, fs, sizeof(fs));
+    started_at = time(NULL);
+    gmtime_r(&started_at, &tm);
+    strftime(started, sizeof(started), "%Y-%m-%d %H:%M UTC", &tm);
+    printf("  machine: %s\n", machine);
+    load0 = load1();
+    printf("  started %s, load average %.2f; folder %s on %s\n", started, load0, root, fs);
+    printf("  seed %" PRIu64 " (--seed)\n", cfg.seed);
     if (on[E_SOP]) {
         printf("  sop: slot_length %" PRIu32 ", node cache %" PRIu32 " MiB; %s\n", cfg.slot_length,
                cfg.cache_mib, sop_ops.durability);
@@ -1447,8 +1836,10 @@ static int bench_engine(int argc, char **argv)
         int major, minor, patch;
 
         mdb_version(&major, &minor, &patch);
-        printf("  lmdb %d.%d.%d: map size %zu MiB; %s\n", major, minor, patch,
-               lmdb_map_size(&cfg) >> 20, lmdb_ops.durability);
+        cfg.keys = sizes[nsizes - 1];
+        printf("  lmdb %d.%d.%d: map size %zu MiB%s; %s\n", major, minor, patch,
+               lmdb_map_size(&cfg) >> 20, scale ? " (1 KiB a key, at least 1 GiB)" : "",
+               lmdb_ops.durability);
     }
 #else
     printf("  lmdb: not built (configure found no liblmdb-dev); skipped\n");
@@ -1463,23 +1854,52 @@ static int bench_engine(int argc, char **argv)
 #endif
     fflush(stdout);
 
-    for (e = 0; e < NENGINES && !cli_signal; e++) {
-        const struct kv_ops *ops = engine_ops(e);
+    for (z = 0; z < nsizes && !cli_signal; z++) {
+        struct size_run *run = &runs[z];
+        double tz = cli_now();
 
-        if (!on[e] || !ops) {
-            continue;
+        cfg.keys = run->keys = sizes[z];
+        if (scale) {
+            printf("\n%" PRIu64 " keys:\n", run->keys);
         }
-        st[e] = run_child(ops, &cfg, &res[e], &rss[e]);
-        any_failed |= st[e] == RAN_FAILED;
+        for (e = 0; e < NENGINES && !cli_signal; e++) {
+            const struct kv_ops *ops = engine_ops(e);
+
+            if (!on[e] || !ops) {
+                continue;
+            }
+            if (failed[e]) {
+                run->st[e] = SKIPPED; /* it failed at a smaller size */
+                continue;
+            }
+            /* its folder is removed when it ends: the next starts on a clean disk */
+            run->st[e] = run_child(ops, &cfg, &run->res[e], &run->rss[e]);
+            failed[e] = run->st[e] == RAN_FAILED;
+            any_failed |= failed[e];
+        }
+        if (scale && !cli_signal) {
+            printf("\n%" PRIu64 " keys, took %.1f s:\n", run->keys, cli_now() - tz);
+            print_table(&cfg, run);
+            fflush(stdout);
+        }
     }
     if (cli_signal) {
         cli_err("bench: interrupted (signal %d); removing %s", (int)cli_signal, root);
         ret = 128 + cli_signal;
         goto out;
     }
-    print_table(&cfg, st, res, rss);
+    printf("\nmachine: %s\n", machine);
+    printf("run: %s, took %.1f s, load average %.2f before, %.2f after (the bench's own "
+           "included); folder on %s\n",
+           started, cli_now() - t0, load0, load1(), fs);
+    if (scale) {
+        print_scale(&cfg, runs, nsizes);
+    } else {
+        print_table(&cfg, &runs[0]);
+    }
     if (any_failed) {
-        cli_err("bench: an engine failed: see above");
+        cli_err("bench: an engine failed: see above%s",
+                scale ? " (not run at the sizes above the one it failed at)" : "");
         ret = CLI_FAIL;
     }
 out:

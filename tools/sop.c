@@ -151,8 +151,8 @@ static const struct cli_cmd commands[] = {
     {"load", "DIR STORE", "read a dump from stdin into a store (created if absent)", cli_dump_help,
      cli_cmd_load},
     {"bench",
-     "engine [--keys N] [--batch N] [--commits N] [--dir D] [--only LIST]\n"
-     "           [--slot-length N] [--seed S] [--cache-mib N]\n"
+     "engine [--keys N | --scale | --sizes LIST] [--batch N] [--commits N]\n"
+     "           [--dir D] [--only LIST] [--slot-length N] [--seed S] [--cache-mib N]\n"
      "       sop bench fs [--sopfs PATH] [--dir D] [--size-mib N] [--files N] [--tree N]\n"
      "                    [--runs N] [--single-thread]",
      "benchmark libsop against LMDB and SQLite, sopfs against a plain folder", bench_help,
