@@ -8,6 +8,7 @@
  *   names.c   the namespace on top of sop: how files, directories, symlinks
  *             and their metadata are laid out in stores (the layout is
  *             described at the top of names.c)
+ *   path.c    paths (store, key): copied, extended by a name, compared
  *   tx.c      which transaction an operation runs in (a directory scope's,
  *             an open file's, or its own, retried on conflict)
  *   writer.c  auto-commit writers: one transaction per writing process,
@@ -31,6 +32,7 @@
 #define SOPFS_INTERNAL_H
 
 #include "fs.h"
+#include "path.h"
 #include "sop.h"
 
 #include <pthread.h>
@@ -43,8 +45,6 @@
 #define FS_META_STORE ".sopfs"
 /* Longest name of a file, directory or store. */
 #define FS_MAX_NAME 255u
-/* Longest key below a store: the metadata key adds "store/" and a '/'. */
-#define FS_MAX_KEY (SOP_MAX_KEY - SOP_MAX_STORE_NAME - 2u)
 /* Bytes moved per step when a value is copied (rename across keys). */
 #define FS_PIECE (1u << 20)
 /* Times an auto-commit metadata operation is tried when it conflicts. */
@@ -124,13 +124,6 @@ struct fs_attr {
 /* A directory made where its key would be longer is made at a base of its
  * own, with a short key (names.c: the depth of a tree is not bounded). */
 #define FS_REBASE_AT 2048u
-
-/* Where a node lives: store NULL is the root; key "" is the store itself. */
-struct fs_path {
-    char *store;
-    char *key;
-    size_t klen;
-};
 
 /*
  * The auto-commit writers of one file in one process (writer.c): the write
@@ -344,12 +337,6 @@ void fs_nodes_under(struct fs *fs, const struct fs_path *p,
                     void (*fn)(struct fs *, struct fs_node *, void *), void *arg);
 
 /* --------------------------------------------------------------- names.c */
-void fs_path_free(struct fs_path *p);
-int fs_path_child(const struct fs_path *dir, const char *name, struct fs_path *out);
-int fs_path_copy(const struct fs_path *p, struct fs_path *out);
-bool fs_path_equal(const struct fs_path *a, const struct fs_path *b);
-/* Is p at or below dir? */
-bool fs_path_under(const struct fs_path *p, const struct fs_path *dir);
 /*
  * Reserved names (DESIGN.md section 3 reserves ".sop*"): at the root every
  * name starting with ".sop" (the engine's own stores, such as ".sopfs");
