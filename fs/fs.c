@@ -72,7 +72,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef RENAME_NOREPLACE
@@ -92,13 +91,6 @@
 #define BLKSIZE MAX_IO
 
 /* ------------------------------------------------------------ helpers */
-
-int64_t fs_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int errno_of(int rc)
 {
@@ -131,21 +123,6 @@ int fs_sop_err(struct fs *fs, sop_txn *t, int rc, const char *what)
     return -e;
 }
 
-static void ns_to_ts(int64_t ns, struct timespec *ts)
-{
-    ts->tv_sec = (time_t)(ns / 1000000000);
-    ts->tv_nsec = (long)(ns % 1000000000);
-    if (ts->tv_nsec < 0) {
-        ts->tv_sec--;
-        ts->tv_nsec += 1000000000;
-    }
-}
-
-static int64_t ts_to_ns(const struct timespec *ts)
-{
-    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
-}
-
 static void fill_stat(fuse_ino_t ino, const struct fs_attr *a, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
@@ -163,9 +140,9 @@ static void fill_stat(fuse_ino_t ino, const struct fs_attr *a, struct stat *st)
     st->st_size = (off_t)a->size;
     st->st_blksize = BLKSIZE;
     st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
-    ns_to_ts(a->m.atime_ns, &st->st_atim);
-    ns_to_ts(a->m.mtime_ns, &st->st_mtim);
-    ns_to_ts(a->m.ctime_ns, &st->st_ctim);
+    fs_ns_to_timespec(a->m.atime_ns, &st->st_atim);
+    fs_ns_to_timespec(a->m.mtime_ns, &st->st_mtim);
+    fs_ns_to_timespec(a->m.ctime_ns, &st->st_ctim);
 }
 
 static bool is_ctl(const struct fs_node *n)
@@ -507,17 +484,17 @@ static void apply_attr(struct fs_meta *m, const struct stat *attr, int to_set, i
     if (to_set & FUSE_SET_ATTR_ATIME_NOW)
         m->atime_ns = now;
     else if (to_set & FUSE_SET_ATTR_ATIME)
-        m->atime_ns = ts_to_ns(&attr->st_atim);
+        m->atime_ns = fs_timespec_to_ns(&attr->st_atim);
     if (to_set & FUSE_SET_ATTR_MTIME_NOW)
         m->mtime_ns = now;
     else if (to_set & FUSE_SET_ATTR_MTIME)
-        m->mtime_ns = ts_to_ns(&attr->st_mtim);
+        m->mtime_ns = fs_timespec_to_ns(&attr->st_mtim);
     if (to_set & FUSE_SET_ATTR_SIZE)
         m->mtime_ns =
             (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) ? m->mtime_ns : now;
     m->ctime_ns = now;
     if ((to_set & FUSE_SET_ATTR_CTIME) && !(to_set & ~(FUSE_SET_ATTR_CTIME)))
-        m->ctime_ns = ts_to_ns(&attr->st_ctim);
+        m->ctime_ns = fs_timespec_to_ns(&attr->st_ctim);
 }
 
 static int setattr_fn(struct fs *fs, struct fs_tx *tx, void *arg)

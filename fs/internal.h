@@ -19,6 +19,7 @@
  *   xattr.c   store options as extended attributes
  *   notify.c  kernel cache invalidations, sent from a thread of their own
  *   log.c     logging
+ *   clock.c   the time of day, in nanoseconds and as a timespec
  *
  * Lock order: scope->mu, then a handle's mu, then node->mu, then fs->mu (a
  * leaf, held briefly),
@@ -31,6 +32,7 @@
 #ifndef SOPFS_INTERNAL_H
 #define SOPFS_INTERNAL_H
 
+#include "clock.h"
 #include "fs.h"
 #include "path.h"
 #include "sop.h"
@@ -298,7 +300,6 @@ struct fs {
 
 /* ------------------------------------------------------------------ fs.c */
 int fs_sop_err(struct fs *fs, sop_txn *t, int rc, const char *what);
-int64_t fs_now_ns(void);
 
 /* ---------------------------------------------------------------- node.c */
 int fs_nodes_init(struct fs *fs);
