@@ -92,37 +92,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static int errno_of(int rc)
-{
-    switch (rc) {
-#define SOP_XX_ERRNO(name, code, errno_name, msg)                                                  \
-    case code:                                                                                     \
-        return errno_name;
-        SOP_ERRNO_MAP(SOP_XX_ERRNO)
-#undef SOP_XX_ERRNO
-    }
-    return EIO;
-}
-
-int fs_sop_err(struct fs *fs, sop_txn *t, int rc, const char *what)
-{
-    int e = errno_of(rc);
-    if (e == 0)
-        return 0;
-    if (rc == SOP_ENOTFOUND || rc == SOP_EEXIST) {
-        return -e;
-    }
-    const char *why = t ? sop_txn_errmsg(t) : sop_db_errmsg(fs->db);
-    if (rc == SOP_ECONFLICT) {
-        fs_log(LOG_DEBUG, "%s: %s", what, sop_strerror(rc));
-        return -e;
-    }
-    FS_STAT_ADD(fs, errors, 1);
-    fs_log(rc == SOP_EINVAL || rc == SOP_EBUSY || rc == SOP_ENAMETOOLONG ? LOG_INFO : LOG_ERR,
-           "%s: %s%s%s", what, sop_strerror(rc), why && *why ? ": " : "", why ? why : "");
-    return -e;
-}
-
 static void fill_stat(fuse_ino_t ino, const struct fs_attr *a, struct stat *st)
 {
     memset(st, 0, sizeof(*st));
@@ -2397,7 +2366,7 @@ static int ensure_meta_store(struct fs *fs, char *err, size_t errlen)
     int rc = sop_txn_begin(fs->db, SOP_TXN_WRITE, &t);
     if (rc) {
         snprintf(err, errlen, "begin: %s", sop_strerror(rc));
-        return -errno_of(rc);
+        return -fs_errno_of(rc);
     }
     rc = sop_store_open(t, FS_META_STORE, &s);
     if (rc == 0) {
@@ -2417,12 +2386,12 @@ static int ensure_meta_store(struct fs *fs, char *err, size_t errlen)
             if (rc)
                 snprintf(err, errlen, "create the metadata store: %s: %s", sop_strerror(rc),
                          sop_db_errmsg(fs->db));
-            return rc ? -errno_of(rc) : 0;
+            return rc ? -fs_errno_of(rc) : 0;
         }
     }
     snprintf(err, errlen, "open the metadata store: %s: %s", sop_strerror(rc), sop_txn_errmsg(t));
     sop_txn_rollback(t);
-    return -errno_of(rc);
+    return -fs_errno_of(rc);
 }
 
 int fs_open(const struct fs_config *cfg, struct fs **out, char *err, size_t errlen)
@@ -2467,7 +2436,7 @@ int fs_open(const struct fs_config *cfg, struct fs **out, char *err, size_t errl
         else
             snprintf(err, errlen, "open the database in %s: %s%s%s", fs->data_dir, sop_strerror(rc),
                      why && *why ? ": " : "", why ? why : "");
-        rc = -errno_of(rc);
+        rc = -fs_errno_of(rc);
         fs->db = NULL;
         goto fail;
     }

@@ -20,6 +20,7 @@
  *   notify.c  kernel cache invalidations, sent from a thread of their own
  *   log.c     logging
  *   clock.c   the time of day, in nanoseconds and as a timespec
+ *   errors.c  engine codes as errno, their reasons logged
  *
  * Lock order: scope->mu, then a handle's mu, then node->mu, then fs->mu (a
  * leaf, held briefly),
@@ -27,12 +28,13 @@
  * at most a scope's or a node's mutex held (one thread per transaction).
  *
  * Every fs-internal function returns 0 or -errno; engine codes are turned
- * into errno (and their reason logged) once, by fs_sop_err().
+ * into errno (and their reason logged) once, by fs_sop_err() (errors.c).
  */
 #ifndef SOPFS_INTERNAL_H
 #define SOPFS_INTERNAL_H
 
 #include "clock.h"
+#include "errors.h"
 #include "fs.h"
 #include "path.h"
 #include "sop.h"
@@ -297,9 +299,6 @@ struct fs {
     struct fs_handle *handles; /* every open handle (fs->mu), for unmount */
     unsigned open_files;
 };
-
-/* ------------------------------------------------------------------ fs.c */
-int fs_sop_err(struct fs *fs, sop_txn *t, int rc, const char *what);
 
 /* ---------------------------------------------------------------- node.c */
 int fs_nodes_init(struct fs *fs);
