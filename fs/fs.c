@@ -2,7 +2,7 @@
  * fs.c - the FUSE operations of sopfs: paths and file operations onto sop.
  *
  * Why the low-level API (fuse_lowlevel.h): the inode numbers are ours
- * (node.c), so a rename is one change in our table and open handles follow
+ * (inode.c), so a rename is one change in our table and open handles follow
  * it; lookup counts and forget tell us when a name may be dropped; every
  * open handle carries its own state (the transaction a writer holds until
  * close, the snapshot a reader reads); and replies may come from any thread

@@ -3,7 +3,7 @@
  *
  *   fs.c      the FUSE operations: fs_do_<op>() does the work and returns 0
  *             or -errno, op_<op>() replies exactly once
- *   node.c    the inode table: numbers the kernel knows, lookup counts,
+ *   inode.c   the inode table: numbers the kernel knows, lookup counts,
  *             the name tree that turns an inode into a (store, key) path
  *   names.c   the namespace on top of sop: how files, directories, symlinks
  *             and their metadata are laid out in stores (the layout is
@@ -300,7 +300,7 @@ struct fs {
     unsigned open_files;
 };
 
-/* ---------------------------------------------------------------- node.c */
+/* --------------------------------------------------------------- inode.c */
 int fs_nodes_init(struct fs *fs);
 void fs_nodes_free(struct fs *fs);
 /* The node numbered ino, with one reference more; NULL if unknown. */

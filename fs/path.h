@@ -2,7 +2,7 @@
  * path.h - where an entry lives in sop: a store and a key inside it.
  *
  * A path is the pair the namespace (names.c) maps a name to: the store, and
- * the key of the entry inside it.  The inode table (node.c) builds a
+ * the key of the entry inside it.  The inode table (inode.c) builds a
  * node's path from the names on its way up; scopes (scope.c) compare paths
  * to find which scope covers an operation.  This module knows nothing of
  * nodes, transactions or metadata: it copies, extends and compares.

@@ -1,5 +1,5 @@
 /*
- * node.c - the inode table.
+ * inode.c - the inode table.
  *
  * The kernel knows files by the numbers this table hands out.  A node is one
  * name the kernel looked up: (parent node, name), with the kind of thing it
