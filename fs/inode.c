@@ -182,7 +182,7 @@ static void maybe_free(struct fs *fs, struct fs_node *n)
             name_remove(fs, n);
         if (n->linked)
             link_remove(fs, n);
-        fs_writer_free_all(n); /* none: writers hold references */
+        fs_wgroup_free_all(n); /* none: writers hold references */
         pthread_mutex_destroy(&n->mu);
         free(n->name);
         free(n);
@@ -215,7 +215,7 @@ void fs_nodes_free(struct fs *fs)
         for (size_t i = 0; i < fs->nbuckets; i++)
             for (struct fs_node *n = fs->by_ino[i], *next; n; n = next) {
                 next = n->next_ino;
-                fs_writer_free_all(n);
+                fs_wgroup_free_all(n);
                 pthread_mutex_destroy(&n->mu);
                 free(n->name);
                 free(n);

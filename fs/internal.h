@@ -13,6 +13,7 @@
  *             an open file's, or its own, retried on conflict)
  *   writer.c  auto-commit writers: one transaction per writing process,
  *             committed at the opener's own last close
+ *   wgroup.c  a node's writer groups dropped with it (unmount)
  *   proc.c    who closes a file: the process behind a request and the
  *             descriptors it still holds (/proc)
  *   scope.c   directory-scoped transactions (.sop-txn) and .sop-stats
@@ -445,8 +446,10 @@ struct fs_wgroup *fs_writer_for(struct fs_node *n, pid_t pid);
 /* The attributes of n as g's transaction has them.  n->mu held. */
 int fs_writer_attr(struct fs *fs, struct fs_node *n, struct fs_wgroup *g, const struct fs_path *p,
                    struct fs_attr *a);
-/* Free every group of n, rolling back (unmount). */
-void fs_writer_free_all(struct fs_node *n);
+
+/* -------------------------------------------------------------- wgroup.c */
+/* Roll back and free every writer group of n, a node being freed (unmount). */
+void fs_wgroup_free_all(struct fs_node *n);
 
 /* ---------------------------------------------------------------- proc.c */
 /* The process (thread group) of thread pid; 0 when unknown. */

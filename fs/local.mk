@@ -4,7 +4,7 @@ bin_PROGRAMS += src/sopfs
 src_sopfs_SOURCES = src/sopfs.c \
 	fs/fs.h fs/internal.h fs/path.h fs/clock.h fs/errors.h \
 	fs/fs.c fs/inode.c fs/names.c fs/path.c fs/clock.c fs/errors.c fs/tx.c fs/scope.c \
-	fs/xattr.c fs/notify.c fs/log.c fs/query.c fs/loop.c fs/writer.c fs/proc.c
+	fs/xattr.c fs/notify.c fs/log.c fs/query.c fs/loop.c fs/writer.c fs/wgroup.c fs/proc.c
 src_sopfs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fs $(FUSE3_CFLAGS)
 src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
 

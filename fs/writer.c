@@ -452,14 +452,3 @@ int fs_writer_attr(struct fs *fs, struct fs_node *n, struct fs_wgroup *g, const 
     }
     return rc ? fs_sop_err(fs, g->t, rc, "value size") : 0;
 }
-
-void fs_writer_free_all(struct fs_node *n)
-{
-    while (n->wgroups) {
-        struct fs_wgroup *g = n->wgroups;
-        n->wgroups = g->next;
-        if (g->t)
-            sop_txn_rollback(g->t);
-        free(g);
-    }
-}
