@@ -1,8 +1,16 @@
 /*
  * internal.h - what the modules of the FUSE layer share.
  *
- *   fs.c      the FUSE operations: fs_do_<op>() does the work and returns 0
- *             or -errno, op_<op>() replies exactly once
+ *   fs.c      the FUSE session: the operations table, init, fs_open, fs_close;
+ *             each operation is fs_do_<op>(), which does the work and returns
+ *             0 or -errno, and fs_op_<op>(), which replies exactly once, in
+ *   entry.c   entries: lookup, mknod, mkdir, symlink, link, unlink, rmdir, rename
+ *   attr.c    attributes: getattr, setattr, readlink
+ *   file.c    open files and their I/O: open, create, read, write, flush,
+ *             release, fsync
+ *   dir.c     open directories: opendir, readdir(plus), releasedir, fsyncdir
+ *   statfs.c  statfs
+ *   handle.c  open handles, listed for the unmount
  *   inode.c   the inode table: numbers the kernel knows, lookup counts,
  *             the name tree that turns an inode into a (store, key) path
  *   names.c   the namespace on top of sop: how files, directories, symlinks
@@ -17,7 +25,7 @@
  *   proc.c    who closes a file: the process behind a request and the
  *             descriptors it still holds (/proc)
  *   scope.c   directory-scoped transactions (.sop-txn) and .sop-stats
- *   xattr.c   store options as extended attributes
+ *   xattr.c   store options as extended attributes, and the xattr operations
  *   notify.c  kernel cache invalidations, sent from a thread of their own
  *   log.c     logging
  *   clock.c   the time of day, in nanoseconds and as a timespec
@@ -54,6 +62,9 @@
 #define FS_PIECE (1u << 20)
 /* Times an auto-commit metadata operation is tried when it conflicts. */
 #define FS_RETRIES 8
+/* The largest read or write the kernel sends in one request: max_write
+ * (fs.c's init), told as st_blksize (attr.c). */
+#define FS_MAX_IO (1u << 20)
 
 /* What an entry is.  Special files (FIFOs, sockets, devices) are records
  * like files: an empty item and a metadata record saying what it is. */
@@ -495,6 +506,11 @@ int fs_xattr_set(struct fs *fs, const struct fs_path *p, const char *name, const
                  size_t len, int flags);
 int fs_xattr_list(struct fs *fs, const struct fs_path *p, char **list, size_t *len);
 int fs_xattr_remove(struct fs *fs, const struct fs_path *p, const char *name);
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                    size_t size, int flags);
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* -------------------------------------------------------------- notify.c */
 int fs_notify_start(struct fs *fs);

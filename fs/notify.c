@@ -40,7 +40,7 @@ static void *note_main(void *arg)
             int rc;
             if (n->name)
                 rc = fuse_lowlevel_notify_inval_entry(se, n->ino, n->name, strlen(n->name));
-            else /* attributes only: open readers keep their pages (fs.c) */
+            else /* attributes only: open readers keep their pages (file.c) */
                 rc = fuse_lowlevel_notify_inval_inode(se, n->ino, -1, 0);
             if (rc && rc != -ENOENT)
                 fs_log(LOG_DEBUG, "invalidate %llu%s%s: %s", (unsigned long long)n->ino,
