@@ -21,7 +21,18 @@
  * writer.c (a group's view); a readlink reads the link's value.
  */
 #include "attr.h"
-#include "internal.h"
+#include "clock.h"
+#include "errors.h"
+#include "handle.h"
+#include "inode.h"
+#include "log.h"
+#include "names.h"
+#include "path.h"
+#include "sop.h"
+#include "tx.h"
+#include "types.h"
+#include "wgroup.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <stdlib.h>

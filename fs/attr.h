@@ -4,7 +4,12 @@
 #ifndef SOPFS_ATTR_H
 #define SOPFS_ATTR_H
 
-#include "internal.h"
+#include "path.h"
+#include "types.h"
+#include "wgroup.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
 
 /* The entry the kernel is told of node n with attributes a (what lookup,
  * readdirplus and the calls that make a node answer); a control file's

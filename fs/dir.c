@@ -22,7 +22,13 @@
 #include "attr.h"
 #include "file.h"
 #include "handle.h"
-#include "internal.h"
+#include "inode.h"
+#include "log.h"
+#include "names.h"
+#include "path.h"
+#include "sop.h"
+#include "tx.h"
+#include "types.h"
 
 #include <dirent.h>
 #include <errno.h>

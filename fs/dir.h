@@ -4,7 +4,7 @@
 #ifndef SOPFS_DIR_H
 #define SOPFS_DIR_H
 
-#include "internal.h"
+#include "options.h"
 
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

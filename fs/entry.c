@@ -29,7 +29,18 @@
  */
 #include "entry.h"
 #include "attr.h"
-#include "internal.h"
+#include "clock.h"
+#include "errors.h"
+#include "inode.h"
+#include "log.h"
+#include "names.h"
+#include "path.h"
+#include "query.h"
+#include "scope.h"
+#include "sop.h"
+#include "tx.h"
+#include "types.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,10 @@
 #ifndef SOPFS_ENTRY_H
 #define SOPFS_ENTRY_H
 
-#include "internal.h"
+#include "options.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 /* Make an entry of `type` named name in parent: a file, a directory (a
  * store at the root), a symbolic link to target, or a special file (device

@@ -7,7 +7,9 @@
  * and log.c; counts in fs->stats.
  */
 #include "errors.h"
-#include "internal.h"
+#include "log.h"
+#include "sop.h"
+#include "types.h"
 
 #include <errno.h>
 #include <syslog.h>

@@ -10,8 +10,7 @@
 #define SOPFS_ERRORS_H
 
 #include "sop.h"
-
-struct fs;
+#include "types.h"
 
 /* The errno of engine code rc, by the one error table (SOP_ERRNO_MAP in
  * sop.h): 0 for 0, EIO for a code not in it. */

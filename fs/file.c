@@ -46,9 +46,21 @@
  * entry.c (create).
  */
 #include "file.h"
+#include "clock.h"
 #include "entry.h"
+#include "errors.h"
 #include "handle.h"
-#include "internal.h"
+#include "inode.h"
+#include "log.h"
+#include "names.h"
+#include "path.h"
+#include "query.h"
+#include "scope.h"
+#include "sop.h"
+#include "tx.h"
+#include "types.h"
+#include "wgroup.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,8 @@
 #ifndef SOPFS_FILE_H
 #define SOPFS_FILE_H
 
-#include "internal.h"
+#include "handle.h"
+#include "types.h"
 
 /* fsync: commit the writer group of h (NULL: none, as for a directory)
  * and make the database durable. */

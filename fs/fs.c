@@ -34,13 +34,23 @@
  * notification thread (notify.c); fs_close rolls back what is still open
  * (a file never closed was never committed) and closes the database.
  */
+#include "fs.h"
 #include "attr.h"
+#include "clock.h"
 #include "dir.h"
 #include "entry.h"
+#include "errors.h"
 #include "file.h"
 #include "handle.h"
-#include "internal.h"
+#include "inode.h"
+#include "log.h"
+#include "names.h"
+#include "notify.h"
+#include "scope.h"
+#include "sop.h"
 #include "statfs.h"
+#include "types.h"
+#include "xattr.h"
 
 #include <errno.h>
 #include <stdio.h>

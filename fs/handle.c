@@ -11,7 +11,11 @@
  * list and fs->open_files, which counts what is on it (.sop-stats shows it).
  */
 #include "handle.h"
-#include "internal.h"
+#include "inode.h"
+#include "path.h"
+#include "scope.h"
+#include "sop.h"
+#include "types.h"
 
 #include <stdlib.h>
 

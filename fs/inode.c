@@ -20,7 +20,12 @@
  *    inode's (names.c), so nothing of it depends on which name it has;
  *  - inode numbers are never reused while the daemon runs.
  */
-#include "internal.h"
+#include "inode.h"
+#include "names.h"
+#include "path.h"
+#include "sop.h"
+#include "types.h"
+#include "wgroup.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -88,7 +88,13 @@
  *
  * Every function takes the transaction it works in and returns 0 or -errno.
  */
-#include "internal.h"
+#include "names.h"
+#include "clock.h"
+#include "errors.h"
+#include "log.h"
+#include "path.h"
+#include "sop.h"
+#include "types.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,7 +8,9 @@
  * the attribute or entry timeout, never data.  Attributes alone are the
  * exception (fs_notify_attr_now): they need no lock and go out at once.
  */
-#include "internal.h"
+#include "notify.h"
+#include "log.h"
+#include "types.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -7,6 +7,7 @@
  * and fs_path_child never makes one longer than FS_MAX_KEY.
  */
 #include "path.h"
+#include "sop.h"
 
 #include <errno.h>
 #include <stdlib.h>

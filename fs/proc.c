@@ -23,7 +23,8 @@
  * callers get "unknown" and fall back to committing at the flush, as before
  * this existed.
  */
-#include "internal.h"
+#include "proc.h"
+#include "types.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,7 +8,10 @@
  * writers, so df shows it as used, as ext4's reserved blocks.
  */
 #include "statfs.h"
-#include "internal.h"
+#include "log.h"
+#include "names.h"
+#include "sop.h"
+#include "types.h"
 
 #include <errno.h>
 #include <string.h>

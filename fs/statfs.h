@@ -4,7 +4,7 @@
 #ifndef SOPFS_STATFS_H
 #define SOPFS_STATFS_H
 
-#include "internal.h"
+#include "options.h"
 
 void fs_op_statfs(fuse_req_t req, fuse_ino_t ino);
 

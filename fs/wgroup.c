@@ -11,7 +11,9 @@
  * Calls the engine only (sop_txn_rollback).  Takes no lock: the node is
  * being freed and nothing else reaches it.
  */
-#include "internal.h"
+#include "wgroup.h"
+#include "sop.h"
+#include "types.h"
 
 #include <stdlib.h>
 

@@ -48,7 +48,19 @@
  * the writer's view the committed one; a failed one, or a view the kernel
  * may hold from elsewhere, is invalidated before the close returns.
  */
-#include "internal.h"
+#include "writer.h"
+#include "errors.h"
+#include "handle.h"
+#include "inode.h"
+#include "log.h"
+#include "names.h"
+#include "notify.h"
+#include "path.h"
+#include "proc.h"
+#include "sop.h"
+#include "tx.h"
+#include "types.h"
+#include "wgroup.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -19,7 +19,15 @@
  * then go on without them).  The FUSE operations (fs_op_*xattr, at the
  * end) treat the control files the same way; listing theirs gives nothing.
  */
-#include "internal.h"
+#include "xattr.h"
+#include "errors.h"
+#include "inode.h"
+#include "log.h"
+#include "names.h"
+#include "path.h"
+#include "sop.h"
+#include "tx.h"
+#include "types.h"
 
 #include <errno.h>
 #include <stdio.h>
