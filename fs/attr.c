@@ -17,8 +17,9 @@
  * was last told, and a writer's commit learns whether anything but its
  * own view was told meanwhile (node->attr_told).
  *
- * Calls names.c (records), inode.c (nodes and their paths), tx.c and
- * writer.c (a group's view); a readlink reads the link's value.
+ * Calls names.c (records), inode.c (nodes and their paths), tx.c, writer.c
+ * (a group's view), and errors.c, clock.c, log.c; reads a handle's snapshot
+ * (handle.h); a readlink reads the link's value.
  */
 #include "attr.h"
 #include "clock.h"

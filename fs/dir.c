@@ -16,7 +16,8 @@
  * through its own transaction, which lookup uses).
  *
  * fsyncdir makes the database durable (file.c's fsync, without a handle).
- * Calls names.c (fs_ns_list), inode.c, tx.c, attr.c, handle.c, file.c.
+ * Calls names.c (fs_ns_list), inode.c, tx.c, attr.c, handle.c, file.c and
+ * log.c.
  */
 #include "dir.h"
 #include "attr.h"

@@ -6,7 +6,10 @@
  * Each change runs in one transaction of its own, retried on conflict, or
  * in the transaction of the scope it is in (fs_run, tx.c); the layout of
  * entries in stores is names.c's, the nodes the kernel holds inode.c's,
- * and what the kernel is told of an entry attr.c's.
+ * and what the kernel is told of an entry attr.c's.  Also calls writer.c
+ * (open writers settle before a rename or link), scope.c (a rename or
+ * rmdir may not take an open scope's directory away), query.c (which
+ * stores have .sop-search), and errors.c, clock.c, log.c.
  *
  * Invariants:
  *  - a reply that hands the kernel an entry (lookup, mknod, mkdir, symlink,

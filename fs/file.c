@@ -42,8 +42,8 @@
  * the handle's text (.sop-txn's state, .sop-stats, a query's answer), a
  * write runs a scope command (scope.c) or a query (query.c).
  *
- * Calls writer.c (groups), handle.c, inode.c, names.c, scope.c, query.c,
- * entry.c (create).
+ * Calls writer.c (groups), handle.c, inode.c, names.c, tx.c, scope.c,
+ * query.c, entry.c (create makes the file), and errors.c, clock.c, log.c.
  */
 #include "file.h"
 #include "clock.h"

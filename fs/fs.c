@@ -33,6 +33,8 @@
  * the metadata store (names.c) when it is missing and starts the
  * notification thread (notify.c); fs_close rolls back what is still open
  * (a file never closed was never committed) and closes the database.
+ * They call inode.c, scope.c, handle.c, notify.c, names.c (FS_META_STORE),
+ * errors.c, clock.c and log.c.
  */
 #include "fs.h"
 #include "attr.h"

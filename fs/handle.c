@@ -7,8 +7,9 @@
  * reference on its node and, when opened inside a scope, on the scope; a
  * reader's snapshot is its own.
  *
- * Calls inode.c and scope.c to give references back.  fs->mu guards the
- * list and fs->open_files, which counts what is on it (.sop-stats shows it).
+ * Calls inode.c and scope.c to give references back, path.c to free the
+ * reader's path.  fs->mu guards the list and fs->open_files, which counts
+ * what is on it (.sop-stats shows it).
  */
 #include "handle.h"
 #include "inode.h"

@@ -5,7 +5,8 @@
  * The numbers are those of the file system holding the database folder
  * (statvfs); names are at most FS_MAX_NAME bytes.  The reserve the engine
  * keeps for deletes and reclamation (sop_db_get_space) is not free for
- * writers, so df shows it as used, as ext4's reserved blocks.
+ * writers, so df shows it as used, as ext4's reserved blocks.  Calls the
+ * engine and log.c.
  */
 #include "statfs.h"
 #include "log.h"
