@@ -2,9 +2,12 @@
 if HAVE_FUSE
 bin_PROGRAMS += src/sopfs
 src_sopfs_SOURCES = src/sopfs.c \
-	fs/fs.h fs/internal.h \
-	fs/fs.c fs/node.c fs/names.c fs/tx.c fs/scope.c fs/xattr.c fs/notify.c fs/log.c \
-	fs/query.c fs/loop.c fs/writer.c fs/proc.c
+	fs/fs.h fs/options.h fs/types.h fs/entry.h fs/attr.h fs/file.h fs/dir.h fs/statfs.h \
+	fs/handle.h fs/inode.h fs/names.h fs/path.h fs/tx.h fs/scope.h fs/writer.h fs/wgroup.h \
+	fs/proc.h fs/query.h fs/xattr.h fs/notify.h fs/loop.h fs/log.h fs/clock.h fs/errors.h \
+	fs/fs.c fs/entry.c fs/attr.c fs/file.c fs/dir.c fs/statfs.c fs/handle.c fs/inode.c \
+	fs/names.c fs/path.c fs/tx.c fs/scope.c fs/writer.c fs/wgroup.c fs/proc.c fs/query.c \
+	fs/xattr.c fs/notify.c fs/loop.c fs/log.c fs/clock.c fs/errors.c
 src_sopfs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fs $(FUSE3_CFLAGS)
 src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
 

@@ -5,7 +5,7 @@
  * writes to syslog (facility daemon, tag "sopfs").  LOG_DEBUG lines are
  * written only with -o debug.  Safe from any thread: one fprintf per line.
  */
-#include "fs.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -20,7 +20,10 @@
  * costs next to nothing) and comes back once requests follow each other
  * closely again.  With one CPU it never polls: the caller could not run.
  */
-#include "internal.h"
+#include "loop.h"
+#include "inode.h"
+#include "log.h"
+#include "types.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,9 @@
  * the attribute or entry timeout, never data.  Attributes alone are the
  * exception (fs_notify_attr_now): they need no lock and go out at once.
  */
-#include "internal.h"
+#include "notify.h"
+#include "log.h"
+#include "types.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -40,7 +42,7 @@ static void *note_main(void *arg)
             int rc;
             if (n->name)
                 rc = fuse_lowlevel_notify_inval_entry(se, n->ino, n->name, strlen(n->name));
-            else /* attributes only: open readers keep their pages (fs.c) */
+            else /* attributes only: open readers keep their pages (file.c) */
                 rc = fuse_lowlevel_notify_inval_inode(se, n->ino, -1, 0);
             if (rc && rc != -ENOENT)
                 fs_log(LOG_DEBUG, "invalidate %llu%s%s: %s", (unsigned long long)n->ino,

@@ -5,7 +5,7 @@
  * The kernel sends FLUSH at every close(2) of a descriptor, by whichever
  * process closes it: the opener, a forked child that inherited it, or the
  * opener closing one of its dup(2)s.  An auto-commit writer commits at the
- * opener's own last close (fs.c), so a flush must tell who closes and
+ * opener's own last close (writer.c), so a flush must tell who closes and
  * whether that process still holds the file.  The request carries the
  * closing thread's id; /proc tells its thread group (the process) and its
  * descriptors.
@@ -23,7 +23,8 @@
  * callers get "unknown" and fall back to committing at the flush, as before
  * this existed.
  */
-#include "internal.h"
+#include "proc.h"
+#include "types.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -22,7 +22,14 @@
  * transaction of its own: the committed state.  `sop search MOUNT/STORE
  * QUERY` and `sop vector MOUNT/STORE ...` do exactly this.
  */
-#include "internal.h"
+#include "query.h"
+#include "errors.h"
+#include "log.h"
+#include "names.h"
+#include "path.h"
+#include "sop.h"
+#include "tx.h"
+#include "types.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -31,7 +31,15 @@
  * directory ended.  A scope's mutex is held by the one operation using its
  * transaction.
  */
-#include "internal.h"
+#include "scope.h"
+#include "clock.h"
+#include "errors.h"
+#include "inode.h"
+#include "log.h"
+#include "notify.h"
+#include "path.h"
+#include "sop.h"
+#include "types.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -16,7 +16,12 @@
  * write operation again, a few times with a growing pause, when its commit
  * conflicts; the operation must therefore do all its work inside fn.
  */
-#include "internal.h"
+#include "tx.h"
+#include "errors.h"
+#include "path.h"
+#include "scope.h"
+#include "sop.h"
+#include "types.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -48,7 +48,19 @@
  * the writer's view the committed one; a failed one, or a view the kernel
  * may hold from elsewhere, is invalidated before the close returns.
  */
-#include "internal.h"
+#include "writer.h"
+#include "errors.h"
+#include "handle.h"
+#include "inode.h"
+#include "log.h"
+#include "names.h"
+#include "notify.h"
+#include "path.h"
+#include "proc.h"
+#include "sop.h"
+#include "tx.h"
+#include "types.h"
+#include "wgroup.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -451,15 +463,4 @@ int fs_writer_attr(struct fs *fs, struct fs_node *n, struct fs_wgroup *g, const 
         rc = 0;
     }
     return rc ? fs_sop_err(fs, g->t, rc, "value size") : 0;
-}
-
-void fs_writer_free_all(struct fs_node *n)
-{
-    while (n->wgroups) {
-        struct fs_wgroup *g = n->wgroups;
-        n->wgroups = g->next;
-        if (g->t)
-            sop_txn_rollback(g->t);
-        free(g);
-    }
 }

@@ -16,15 +16,25 @@
  * before the engine sees it.  Each change is one transaction (tx.c).
  * Other nodes have no extended attributes: reads answer ENODATA, writes
  * ENOTSUP, as a filesystem without xattr support does (cp -a and rsync -X
- * then go on without them).
+ * then go on without them).  The FUSE operations (fs_op_*xattr, at the
+ * end) treat the control files the same way; listing theirs gives nothing.
  */
-#include "internal.h"
+#include "xattr.h"
+#include "errors.h"
+#include "inode.h"
+#include "log.h"
+#include "names.h"
+#include "path.h"
+#include "sop.h"
+#include "tx.h"
+#include "types.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <syslog.h>
 
 enum { X_SLOT, X_UNIQUE, X_VIN, X_CHUNK, X_KIND, X_DESC, X_REL, X_COUNT, X_N };
 
@@ -455,4 +465,85 @@ int fs_xattr_remove(struct fs *fs, const struct fs_path *p, const char *name)
     if (which == X_DESC || which == X_REL)
         return fs_xattr_set(fs, p, name, "", 0, 0);
     return -EPERM;
+}
+
+/* ------------------------------------------------------------ operations */
+
+static int node_path_of(struct fs *fs, fuse_ino_t ino, struct fs_path *p)
+{
+    struct fs_node *n = fs_node_get(fs, ino);
+    if (!n)
+        return -ENOENT;
+    int rc = fs_kind_ctl(n->kind) ? -ENODATA : fs_node_path(fs, n, p);
+    fs_node_put(fs, n);
+    return rc;
+}
+
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                    size_t size, int flags)
+{
+    struct fs *fs = fuse_req_userdata(req);
+    struct fs_path p = {0};
+    int rc = node_path_of(fs, ino, &p);
+    if (rc == -ENODATA)
+        rc = -ENOTSUP;
+    if (rc == 0)
+        rc = fs_xattr_set(fs, &p, name, value, size, flags);
+    fs_log(LOG_DEBUG, "setxattr %llu %s: %s", (unsigned long long)ino, name,
+           rc ? strerror(-rc) : "ok");
+    fs_path_free(&p);
+    fuse_reply_err(req, -rc);
+}
+
+static void reply_xattr(fuse_req_t req, int rc, const char *val, size_t len, size_t size)
+{
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else if (size == 0)
+        fuse_reply_xattr(req, len);
+    else if (len > size)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, val, len);
+}
+
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    struct fs *fs = fuse_req_userdata(req);
+    struct fs_path p = {0};
+    char *val = NULL;
+    size_t len = 0;
+    int rc = node_path_of(fs, ino, &p);
+    if (rc == 0)
+        rc = fs_xattr_get(fs, &p, name, &val, &len);
+    reply_xattr(req, rc, val, len, size);
+    free(val);
+    fs_path_free(&p);
+}
+
+void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    struct fs *fs = fuse_req_userdata(req);
+    struct fs_path p = {0};
+    char *val = NULL;
+    size_t len = 0;
+    int rc = node_path_of(fs, ino, &p);
+    if (rc == -ENODATA)
+        rc = 0;
+    else if (rc == 0)
+        rc = fs_xattr_list(fs, &p, &val, &len);
+    reply_xattr(req, rc, val, len, size);
+    free(val);
+    fs_path_free(&p);
+}
+
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    struct fs *fs = fuse_req_userdata(req);
+    struct fs_path p = {0};
+    int rc = node_path_of(fs, ino, &p);
+    if (rc == 0)
+        rc = fs_xattr_remove(fs, &p, name);
+    fs_path_free(&p);
+    fuse_reply_err(req, -rc);
 }

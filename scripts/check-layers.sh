@@ -1,10 +1,68 @@
 #!/bin/sh
 # Layering rules (STYLE.md): the engine includes no FUSE header; only os.c
-# makes data system calls; fs/ includes sop.h and FUSE only; tools/ use sop.h.
+# makes data system calls; fs/ includes sop.h and FUSE only; tools/ use sop.h;
+# the modules of a folder named in $cycle_free do not include each other in
+# a cycle.
 set -u
 src=${1:-.}
+# Folders whose modules must form no cycle of includes.  engine/ joins once
+# its cycles are cut (btree and txn include each other); to see what it
+# would say: CHECK_LAYERS_CYCLE_FREE="fs engine" scripts/check-layers.sh
+cycle_free=${CHECK_LAYERS_CYCLE_FREE:-fs}
 fail=0
 bad() { echo "check-layers: $*" >&2; fail=1; }
+
+# include_cycles DIR: the modules of DIR must not depend on each other in a
+# cycle.  X.c and X.h are module X; X depends on Y when X.c or X.h includes
+# "Y.h", a header of DIR.  A dependence through other headers is a path of
+# such edges, so any cycle is a cycle of edges; tsort finds them, and each
+# is said with the includes that make it.
+include_cycles() {
+    dir=$1
+    tmp=$(mktemp) || {
+        bad "$dir: no temporary file"
+        return
+    }
+    for f in "$dir"/*.c "$dir"/*.h; do
+        [ -f "$f" ] || continue
+        b=${f##*/}
+        m=${b%.*}
+        sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"/]*\)\.h".*/\1/p' "$f" |
+            while read -r h; do
+                if [ "$h" != "$m" ] && [ -f "$dir/$h.h" ]; then echo "$m $h $b"; fi
+            done
+    done | sort -u >"$tmp"
+    loops=$(awk '{ print $1, $2 }' "$tmp" | sort -u | tsort 2>&1 >/dev/null)
+    if [ -n "$loops" ]; then
+        printf '%s\n' "$loops" | awk -v dir="${dir#"$src"/}" '
+            FNR == NR { if (!(($1 " " $2) in by)) by[$1 " " $2] = $3; next }
+            function say(   i, to, path, how, ok) {
+                if (n == 0) return
+                path = m[1]; how = ""; ok = 1
+                for (i = 1; i <= n; i++) {
+                    to = m[i % n + 1]
+                    if (!((m[i] " " to) in by)) ok = 0
+                    path = path " -> " to
+                    how = how (i > 1 ? ", " : "") by[m[i] " " to] " includes " to ".h"
+                }
+                if (ok)
+                    print "check-layers: " dir "/: modules include each other in a cycle: " path " (" how ")"
+                else {
+                    path = m[1]
+                    for (i = 2; i <= n; i++) path = path ", " m[i]
+                    print "check-layers: " dir "/: modules include each other in a cycle: " path
+                }
+                n = 0
+            }
+            /input contains a loop/ { say(); next }
+            /^tsort: / { sub(/^tsort: /, ""); m[++n] = $0; next }
+            { print "check-layers: " dir "/: tsort: " $0 }
+            END { say() }
+        ' "$tmp" - >&2
+        fail=1
+    fi
+    rm -f "$tmp"
+}
 calls='(open|pread|pwrite|fsync|fdatasync|rename|unlink|mkdir|opendir|flock|ftruncate)'
 for f in "$src"/engine/*.c; do
     case "$f" in */os.c) continue ;; esac
@@ -28,4 +86,7 @@ for f in "$src"/engine/*.c "$src"/engine/*.h; do
     if grep -q '#include *<fuse' "$f"; then bad "$f includes a FUSE header"; fi
 done
 if grep -l 'hiredis' "$src"/engine/*.c 2>/dev/null | grep -v redis >/dev/null; then bad "only the Redis modules include hiredis"; fi
+for d in $cycle_free; do
+    include_cycles "$src/$d"
+done
 exit $fail

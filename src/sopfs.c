@@ -16,8 +16,12 @@
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
-/* the FUSE layer's interface (fs/fs.h, found through -I fs) */
+/* the FUSE layer's interface (fs/fs.h and the three headers it names,
+ * found through -I fs) */
 #include <fs.h>
+#include <log.h>
+#include <loop.h>
+#include <notify.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /*
- * node.c - the inode table.
+ * inode.c - the inode table.
  *
  * The kernel knows files by the numbers this table hands out.  A node is one
  * name the kernel looked up: (parent node, name), with the kind of thing it
@@ -20,7 +20,12 @@
  *    inode's (names.c), so nothing of it depends on which name it has;
  *  - inode numbers are never reused while the daemon runs.
  */
-#include "internal.h"
+#include "inode.h"
+#include "names.h"
+#include "path.h"
+#include "sop.h"
+#include "types.h"
+#include "wgroup.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -182,7 +187,7 @@ static void maybe_free(struct fs *fs, struct fs_node *n)
             name_remove(fs, n);
         if (n->linked)
             link_remove(fs, n);
-        fs_writer_free_all(n); /* none: writers hold references */
+        fs_wgroup_free_all(n); /* none: writers hold references */
         pthread_mutex_destroy(&n->mu);
         free(n->name);
         free(n);
@@ -215,7 +220,7 @@ void fs_nodes_free(struct fs *fs)
         for (size_t i = 0; i < fs->nbuckets; i++)
             for (struct fs_node *n = fs->by_ino[i], *next; n; n = next) {
                 next = n->next_ino;
-                fs_writer_free_all(n);
+                fs_wgroup_free_all(n);
                 pthread_mutex_destroy(&n->mu);
                 free(n->name);
                 free(n);
