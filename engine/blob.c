@@ -135,7 +135,7 @@ int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32
     memset(l, 0, sizeof(*l));
     l->os = os;
     l->dir = os_strdup(dir);
-    l->seg_max = 256ull << 20;
+    l->seg_max = BLOB_SEG_MAX;
     if (!l->dir)
         return SOP_ENOMEM;
     pthread_mutex_init(&l->mu, NULL);
@@ -472,6 +472,21 @@ int blob_roll(struct seglog *l)
             l->cur = next;
             l->cur_off = 0;
         }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int blob_seg_size(struct seglog *l, uint32_t seg, uint64_t *size)
+{
+    int fd, rc;
+    pthread_mutex_lock(&l->mu);
+    if (seg == l->cur) {
+        *size = l->cur_off;
+        rc = 0;
+    } else if ((rc = seg_fd(l, seg, false, &fd)) == 0) {
+        int r = l->os->fsize(l->os, fd, size);
+        rc = r < 0 ? os_err(r) : 0;
     }
     pthread_mutex_unlock(&l->mu);
     return rc;

@@ -47,6 +47,9 @@ struct os_ops;
 
 #define REC_HDR 40u
 #define BLOB_PREZERO (1u << 20)
+/* A segment rolls over past this size: what the cleaner (reclaim.c) copies
+ * and removes at a time. */
+#define BLOB_SEG_MAX (64ull << 20)
 #define REC_MAGIC 0x52504F53u
 enum { REC_NODE = 1, REC_DELTA = 2, REC_CHUNK = 3, REC_COMMIT = 4 };
 /* Not a record type: blob_scan's fn is told of damage it skips so (the
@@ -124,6 +127,8 @@ int blob_scan(const struct os_ops *os, const char *dir, uint32_t seg, uint64_t o
 
 /* Start a new segment (when the current one holds anything). */
 int blob_roll(struct seglog *l);
+/* The size of segment seg's file (the current one: where appending goes on). */
+int blob_seg_size(struct seglog *l, uint32_t seg, uint64_t *size);
 /* Close and remove an old segment (compaction; never the current one). */
 int blob_drop_segment(struct seglog *l, uint32_t seg);
 

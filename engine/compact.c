@@ -1,5 +1,6 @@
 /*
- * compact.c - space reclamation.  Records are never overwritten, so every
+ * compact.c - offline space reclamation (sop compact; the cleaner in
+ * reclaim.c is the online one, and shares its copy step).  Records are never overwritten, so every
  * commit leaves superseded node images, deltas and chunks behind.  Compaction
  * copies every live record of the log (the newest version of each registry
  * key; nodes as full images, so no delta chain reaches back into old
@@ -18,22 +19,15 @@
  * database's write lock while it copies, so new transactions wait for it:
  * no snapshot can need an old version it removes.
  */
-#include "btree.h"
-#include "corrupt.h"
 #include "db.h"
 #include "os.h"
+#include "reclaim.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Every live registry key, with its location: old, then new (absolute). */
-struct centry_list {
-    struct commit_reg *e;
-    size_t n, cap;
-};
-
 struct collect_arg {
-    struct centry_list *c;
+    struct moves *m;
     struct seglog *log;
 };
 
@@ -43,111 +37,25 @@ struct collect_arg {
 static int collect(const struct rkey *k, const struct loc *l, void *arg)
 {
     struct collect_arg *a = arg;
-    struct centry_list *c = a->c;
     if (blob_is_vseg(a->log, l->seg))
         return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        struct commit_reg *ne = os_realloc(c->e, cap * sizeof(*ne));
-        if (!ne)
-            return SOP_ENOMEM;
-        c->e = ne;
-        c->cap = cap;
-    }
-    c->e[c->n++] = (struct commit_reg){.key = *k, .kind = 0, .loc = *l};
-    return 0;
+    return moves_add(a->m, k, l);
 }
 
-/* Append the batch; the records' batch offsets in e[from..to) become
- * absolute locations. */
-static int flush(sop_db *db, struct wbuf *w, struct commit_reg *e, size_t from, size_t to)
-{
-    uint32_t seg;
-    uint64_t base;
-    if (!w->len)
-        return 0;
-    int rc = blob_append(&db->log, w->p, w->len, &seg, &base);
-    if (rc)
-        return rc;
-    for (size_t i = from; i < to; i++) {
-        e[i].loc.seg = seg;
-        e[i].loc.off += base;
-    }
-    w->len = 0;
-    return 0;
-}
-
-static int copy_all(sop_db *db, struct centry_list *c)
-{
-    struct wbuf w;
-    size_t first = 0;
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    int rc = 0;
-    wb_init(&w);
-    for (size_t i = 0; i < c->n && !rc; i++) {
-        struct loc old = c->e[i].loc;
-        int type = -1;
-        if (old.len + 1 > cap) {
-            uint8_t *b = os_realloc(buf, old.len + 1);
-            if (!b) {
-                rc = SOP_ENOMEM;
-                break;
-            }
-            buf = b;
-            cap = old.len + 1;
-        }
-        if ((rc = blob_read(&db->log, &old, &type, &c->e[i].key, buf)) != 0) {
-            db_seterr(db, "compact: read segment %08u offset %llu: %s%s%s", old.seg,
-                      (unsigned long long)old.off, sop_strerror(rc), FOUND_BY(rc));
-            break;
-        }
-        size_t start;
-        if (type == REC_CHUNK) {
-            start = blob_rec_begin(&w, REC_CHUNK, &c->e[i].key);
-            wb_bytes(&w, buf, old.len);
-        } else if (type == REC_NODE || type == REC_DELTA) {
-            struct node *n;
-            if ((rc = bt_load_copy(db, &c->e[i].key.id, c->e[i].key.idx, &old, &n)) != 0)
-                break;
-            start = blob_rec_begin(&w, REC_NODE, &c->e[i].key);
-            rc = node_encode(n, &w);
-            node_unref(n);
-            if (rc)
-                break;
-        } else {
-            rc = SOP_CORRUPT_REC(old.seg, old.off, "compact: a live record of no copyable type");
-            break;
-        }
-        blob_rec_end(&w, start);
-        if (w.err) {
-            rc = SOP_ENOMEM;
-            break;
-        }
-        c->e[i].loc.seg = 0;
-        c->e[i].loc.off = start;
-        c->e[i].loc.len = (uint32_t)(w.len - start - REC_HDR);
-        if (w.len >= (8u << 20)) {
-            rc = flush(db, &w, c->e, first, i + 1);
-            first = i + 1;
-        }
-    }
-    if (!rc)
-        rc = flush(db, &w, c->e, first, c->n);
-    os_free(buf);
-    wb_free(&w);
-    return rc;
-}
-
-static int commit_moves(sop_db *db, struct centry_list *c)
+static int commit_moves(sop_db *db, struct moves *m)
 {
     struct wbuf w;
     uint32_t seg;
     uint64_t base;
     int rc;
+    struct commit_reg *e = os_malloc((m->n ? m->n : 1) * sizeof(*e));
+    if (!e)
+        return SOP_ENOMEM;
+    for (size_t i = 0; i < m->n; i++)
+        e[i] = (struct commit_reg){.key = m->v[i].key, .kind = COMMIT_ABSOLUTE, .loc = m->v[i].to};
     wb_init(&w);
     struct db_apply ap = {0};
-    db_commit_encode(db, &w, db->seq + 1, c->e, c->n, NULL, 0);
+    db_commit_encode(db, &w, db->seq + 1, e, m->n, NULL, 0);
     if (w.err) {
         rc = SOP_ENOMEM;
         goto out;
@@ -164,15 +72,17 @@ static int commit_moves(sop_db *db, struct centry_list *c)
 out:
     db_apply_free(&ap);
     wb_free(&w);
+    os_free(e);
     return rc;
 }
 
 SOP_API int sop_db_compact(sop_db *db)
 {
-    struct centry_list c = {0};
+    struct moves m = {0};
     int rc;
     if (!db)
         return SOP_EINVAL;
+    pthread_mutex_lock(&db->reclaim_mu); /* no cleaning round meanwhile */
     pthread_mutex_lock(&db->commit_mu);
     pthread_rwlock_wrlock(&db->lock);
     pthread_mutex_lock(&db->txn_mu);
@@ -194,9 +104,9 @@ SOP_API int sop_db_compact(sop_db *db)
         goto unlock;
     }
     uint32_t floor = db->log.cur;
-    struct collect_arg ca = {.c = &c, .log = &db->log};
-    if ((rc = reg_foreach(&db->reg, collect, &ca)) != 0 || (rc = copy_all(db, &c)) != 0 ||
-        (rc = commit_moves(db, &c)) != 0)
+    struct collect_arg ca = {.m = &m, .log = &db->log};
+    if ((rc = reg_foreach(&db->reg, collect, &ca)) != 0 ||
+        (rc = reclaim_copy(db, &m, 0, m.n, false)) != 0 || (rc = commit_moves(db, &m)) != 0)
         goto unlock;
     pthread_rwlock_unlock(&db->lock);
     /* new transactions see only the new locations from here on */
@@ -210,6 +120,7 @@ unlock:
     pthread_rwlock_unlock(&db->lock);
 out:
     pthread_mutex_unlock(&db->commit_mu);
-    os_free(c.e);
+    pthread_mutex_unlock(&db->reclaim_mu);
+    moves_free(&m);
     return rc;
 }

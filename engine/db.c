@@ -28,6 +28,7 @@
 #include "db.h"
 
 #include "corrupt.h"
+#include "reclaim.h"
 
 #include "codec.h"
 #include "os.h"
@@ -43,6 +44,9 @@
 #include <time.h>
 
 #define CKPT_MAGIC "SOPCKPT1"
+/* 1: entries {id, index, segment, offset, length}; 2: and the segment
+ * where the entry's delta chain begins (registry.h, rver.base) */
+#define CKPT_FORMAT 2
 #define MARKER "sop database format 1\n"
 
 uint64_t now_ns(void)
@@ -345,14 +349,15 @@ struct ckw {
     uint64_t n;
 };
 
-static int ck_one(const struct rkey *k, const struct loc *l, void *arg)
+static int ck_one(const struct rkey *k, const struct rver *v, void *arg)
 {
     struct ckw *c = arg;
     wb_bytes(c->w, k->id.b, 16);
     wb_u64(c->w, k->idx);
-    wb_u32(c->w, l->seg);
-    wb_u64(c->w, l->off);
-    wb_u32(c->w, l->len);
+    wb_u32(c->w, v->loc.seg);
+    wb_u64(c->w, v->loc.off);
+    wb_u32(c->w, v->loc.len);
+    wb_u32(c->w, v->base);
     c->n++;
     return c->w->err ? SOP_ENOMEM : 0;
 }
@@ -370,18 +375,19 @@ int db_checkpoint(sop_db *db)
     wb_init(&w);
     pthread_rwlock_rdlock(&db->lock);
     wb_bytes(&w, CKPT_MAGIC, 8);
-    wb_u32(&w, 1);
+    wb_u32(&w, CKPT_FORMAT);
     wb_u64(&w, db->seq);
     pthread_mutex_lock(&db->log.mu);
     wb_u32(&w, db->log.cur);
     wb_u64(&w, db->log.cur_off);
+    uint32_t ckpt_seg = db->log.cur;
     uint64_t appended = db->log.appended;
     wb_u32(&w, db->floor_seg);
     pthread_mutex_unlock(&db->log.mu);
     size_t npos = w.len;
     wb_u64(&w, 0);
     struct ckw c = {.w = &w, .n = 0};
-    rc = reg_foreach(&db->reg, ck_one, &c);
+    rc = reg_foreach_ver(&db->reg, ck_one, &c);
     if (!w.err)
         put_u64(w.p + npos, c.n);
     uint32_t nst = 0;
@@ -437,6 +443,8 @@ int db_checkpoint(sop_db *db)
         goto out;
     }
     db->ckpt_at = appended;
+    db->ckpt_seg[1] = db->ckpt_seg[0];
+    db->ckpt_seg[0] = ckpt_seg;
 out:
     wb_free(&w);
     return rc;
@@ -477,7 +485,8 @@ static int load_one(sop_db *db, const char *name, uint32_t *seg, uint64_t *off)
     }
     struct rbuf r;
     rb_init(&r, buf + 8, size - 12);
-    if (rb_u32(&r) != 1) {
+    uint32_t format = rb_u32(&r);
+    if (format < 1 || format > CKPT_FORMAT) {
         rc = SOP_CORRUPT("checkpoint: unknown format");
         goto bad;
     }
@@ -497,7 +506,9 @@ static int load_one(sop_db *db, const char *name, uint32_t *seg, uint64_t *off)
         l.seg = rb_u32(&r);
         l.off = rb_u64(&r);
         l.len = rb_u32(&r);
-        if ((rc = reg_set(&db->reg, &k, db->seq, &l, false, db->seq)) != 0)
+        /* format 1 did not say where delta chains begin: anywhere */
+        uint32_t base = format >= 2 ? rb_u32(&r) : 0;
+        if ((rc = reg_set(&db->reg, &k, db->seq, &l, base, false, db->seq)) != 0)
             goto out;
     }
     uint32_t m = rb_u32(&r);
@@ -526,6 +537,24 @@ out:
     return rc;
 }
 
+/* The segment where checkpoint file `name` starts replay, read from its
+ * header without checking the rest; 0 when it cannot be read (reclaim.c
+ * then removes no segment it might need). */
+static uint32_t ckpt_start(sop_db *db, const char *name)
+{
+    char p[4096];
+    uint8_t h[24];
+    snprintf(p, sizeof(p), "%s/%s", db->path, name);
+    int fd = db->os->open(db->os, p, O_RDONLY, 0);
+    if (fd < 0)
+        return 0;
+    int r = os_pread_full(db->os, fd, h, sizeof(h), 0);
+    db->os->close(db->os, fd);
+    if (r < 0 || memcmp(h, CKPT_MAGIC, 8))
+        return 0;
+    return get_u32(h + 20);
+}
+
 /* Forget what a checkpoint that failed half-way loaded. */
 static int clear_loaded(sop_db *db)
 {
@@ -545,8 +574,11 @@ static int load_checkpoint(sop_db *db, uint32_t *seg, uint64_t *off)
     *seg = 1;
     *off = 0;
     int rc = load_one(db, "checkpoint", seg, off);
-    if (rc == 0)
+    if (rc == 0) {
+        db->ckpt_seg[0] = *seg;
+        db->ckpt_seg[1] = ckpt_start(db, "checkpoint.prev");
         return 0;
+    }
     int first = rc;
     char why[512];
     snprintf(why, sizeof(why), "%s", db->errmsg);
@@ -558,6 +590,9 @@ static int load_checkpoint(sop_db *db, uint32_t *seg, uint64_t *off)
     db->ckpt_heal = first == SOP_ECORRUPT;
     rc = load_one(db, "checkpoint.prev", seg, off);
     if (rc == 0) {
+        /* "checkpoint" is damaged or absent: no replay start to trust there */
+        db->ckpt_seg[0] = 0;
+        db->ckpt_seg[1] = *seg;
         if (first == SOP_ECORRUPT) {
             db->report_problems++;
             db_report(db,
@@ -616,7 +651,7 @@ size_t db_commit_encode(sop_db *db, struct wbuf *w, uint64_t seq, const struct c
                         size_t n, const struct wbuf *stores, uint32_t nst)
 {
     size_t start = blob_rec_begin(w, REC_COMMIT, NULL);
-    wb_u8(w, 1);
+    wb_u8(w, COMMIT_FORMAT);
     wb_u64(w, seq);
     wb_u64(w, now_ns());
     pthread_mutex_lock(&db->log.mu);
@@ -665,7 +700,8 @@ int db_apply_prepare(sop_db *db, const uint8_t *p, size_t len, struct db_apply *
     (void)db;
     memset(a, 0, sizeof(*a));
     rb_init(&r, p, len);
-    if (rb_u8(&r) != 1)
+    uint8_t format = rb_u8(&r);
+    if (format < 1 || format > COMMIT_FORMAT)
         return SOP_CORRUPT("commit record: unknown format");
     a->seq = rb_u64(&r);
     rb_u64(&r); /* time */
@@ -690,14 +726,18 @@ int db_apply_prepare(sop_db *db, const uint8_t *p, size_t len, struct db_apply *
         g->loc.seg = rb_u32(&r);
         g->loc.off = rb_u64(&r);
         g->loc.len = rb_u32(&r);
-        if (r.err || g->kind > 2) {
+        if (r.err || g->kind > COMMIT_DELTA || (format < 2 && g->kind == COMMIT_DELTA)) {
             rc = SOP_CORRUPT("commit record: a registry change does not decode");
             goto fail;
         }
+        /* format 1 did not tell deltas from images: any record in the
+         * batch may be a delta (registry.h, rver.base) */
+        if (format < 2 && g->kind == COMMIT_BATCH)
+            g->kind = COMMIT_DELTA;
         /* a version, and an entry in case the key is new by then (a prune
          * may remove the entry before the commit applies) */
         if (!(g->v = os_malloc(sizeof(*g->v))) ||
-            (g->kind != 2 && !(g->e = os_malloc(sizeof(*g->e)))))
+            (g->kind != COMMIT_REMOVED && !(g->e = os_malloc(sizeof(*g->e)))))
             goto fail;
     }
     uint32_t nst = rb_u32(&r);
@@ -739,14 +779,15 @@ void db_apply_finish(sop_db *db, struct db_apply *a, uint32_t seg, uint64_t base
         struct db_apply_reg *g = &a->reg[i];
         struct rver *v = g->v;
         v->seq = a->seq;
-        v->dead = g->kind == 2;
+        v->dead = g->kind == COMMIT_REMOVED;
         v->loc = g->loc;
-        if (g->kind == 1) { /* in this batch */
+        if (g->kind == COMMIT_BATCH || g->kind == COMMIT_DELTA) { /* in this batch */
             v->loc.seg = seg;
             v->loc.off += base;
-        } else if (g->kind == 2) {
+        } else if (g->kind == COMMIT_REMOVED) {
             memset(&v->loc, 0, sizeof(v->loc));
         }
+        v->base = g->kind == COMMIT_DELTA ? REG_BASE_CHAIN : v->loc.seg;
         g->v = NULL;
         reg_link(&db->reg, &g->key, v, &g->e, keep_from);
     }
@@ -1064,6 +1105,9 @@ static sop_db *db_alloc(const char *path, const sop_db_options *opts, const stru
     pthread_mutex_init(&db->flush_mu, NULL);
     pthread_mutex_init(&db->vdead_mu, NULL);
     pthread_cond_init(&db->flush_cv, NULL);
+    pthread_mutex_init(&db->reclaim_mu, NULL);
+    pthread_mutex_init(&db->reclaim_wmu, NULL);
+    pthread_cond_init(&db->reclaim_cv, NULL);
     if (!db->path || reg_init(&db->reg) != 0 || cache_init(&db->cache, db->opts.cache_bytes)) {
         reg_free(&db->reg);
         os_free(db->path);
@@ -1094,6 +1138,10 @@ static void db_free(sop_db *db)
     pthread_mutex_destroy(&db->flush_mu);
     pthread_mutex_destroy(&db->vdead_mu);
     pthread_cond_destroy(&db->flush_cv);
+    pthread_mutex_destroy(&db->reclaim_mu);
+    pthread_mutex_destroy(&db->reclaim_wmu);
+    pthread_cond_destroy(&db->reclaim_cv);
+    os_free(db->rpend);
     os_free(db->vdead);
     os_free(db->report);
     os_free(db->path);
@@ -1171,11 +1219,15 @@ static int open_any(const char *path, const sop_db_options *opts, const struct o
         goto fail;
     if (!salvage && (rc = drop_dead_at_open(db)) != 0)
         goto fail;
+    if (!salvage && (rc = reclaim_sweep(db)) != 0)
+        goto fail;
     os_free(db->reg.zeroed); /* what recovery's replay killed is gone now */
     db->reg.zeroed = NULL;
     db->reg.nzeroed = db->reg.capzeroed = 0;
     if (pthread_create(&db->flusher, NULL, flusher_main, db) == 0)
         db->flusher_on = true;
+    if (!salvage)
+        reclaim_start(db);
     *out = db;
     return 0;
 fail:
@@ -1401,6 +1453,7 @@ SOP_API void sop_db_close(sop_db *db)
 {
     if (!db)
         return;
+    reclaim_stop(db); /* before what it uses goes */
     if (db->flusher_on) {
         pthread_mutex_lock(&db->flush_mu);
         db->stopping = true;

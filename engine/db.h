@@ -115,6 +115,24 @@ struct sop_db {
     size_t report_len;
     unsigned report_problems; /* lines of it that say data was damaged or lost */
     bool salvage;             /* opened by sop_db_open_salvage: read-only, tolerant */
+    /* where the newest checkpoint and the one before it start replay
+     * (0: unknown); a log segment below both is read by no replay */
+    uint32_t ckpt_seg[2];
+    /* the segment cleaner (reclaim.c).  Lock order: reclaim_mu (one round
+     * at a time; compaction takes it too) before commit_mu. */
+    pthread_mutex_t reclaim_mu;
+    pthread_t reclaimer;
+    bool reclaimer_on;
+    pthread_mutex_t reclaim_wmu; /* the fields below, and waking the thread */
+    pthread_cond_t reclaim_cv;
+    bool reclaim_quit, reclaim_off;
+    struct rpend { /* emptied segments waiting for older snapshots to end */
+        uint32_t seg;
+        uint64_t seq; /* the last commit that moved something out of it */
+    } * rpend;
+    size_t nrpend, caprpend;
+    uint64_t rc_rounds, rc_removed, rc_copied, rc_freed, rc_appended_at;
+    char rc_err[256]; /* why the last round failed ("" when it did not) */
     pthread_mutex_t vdead_mu;
     struct vdead {
         uint32_t seg;
@@ -180,8 +198,17 @@ void wset_free(struct wset *w);
 /* One registry change of a commit record. */
 struct commit_reg {
     struct rkey key;
-    uint8_t kind; /* 0 absolute, 1 batch-relative, 2 removed */
+    uint8_t kind; /* COMMIT_* */
     struct loc loc;
+};
+/* Commit record format 2 (1: kind 1 meant any record of the batch, a
+ * delta or not, and kind 3 did not exist).  A registry change's kind: */
+#define COMMIT_FORMAT 2
+enum {
+    COMMIT_ABSOLUTE = 0, /* a record that stands alone, at loc */
+    COMMIT_BATCH = 1,    /* one that stands alone, at loc within this batch */
+    COMMIT_REMOVED = 2,  /* the key is gone */
+    COMMIT_DELTA = 3     /* a node delta onto the key's newest version, in this batch */
 };
 /* Append a commit record to w (its batch starts at offset 0 of w), for
  * commit `seq`: the registry changes, then `nst` store infos already
@@ -199,7 +226,7 @@ size_t db_commit_encode(sop_db *db, struct wbuf *w, uint64_t seq, const struct c
  * and the offset where its batch starts; it frees a. */
 struct db_apply_reg {
     struct rkey key;
-    uint8_t kind; /* 0 absolute, 1 batch-relative, 2 removed */
+    uint8_t kind; /* COMMIT_* */
     struct loc loc;
     struct rver *v;
     struct rent *e;

@@ -203,6 +203,10 @@ void reg_link(struct registry *r, const struct rkey *key, struct rver *v, struct
         if (r->count > r->nb * 2)
             grow(r);
     }
+    if (v->base == REG_BASE_CHAIN) {
+        const struct rver *o = e->ver;
+        v->base = o && !o->dead && o->base < v->loc.seg ? o->base : v->loc.seg;
+    }
     v->older = e->ver;
     e->ver = v;
     live_add(r, v, 1);
@@ -210,7 +214,7 @@ void reg_link(struct registry *r, const struct rkey *key, struct rver *v, struct
 }
 
 int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const struct loc *loc,
-            bool dead, uint64_t keep_from)
+            uint32_t base, bool dead, uint64_t keep_from)
 {
     struct rver *v = os_malloc(sizeof(*v));
     struct rent *e = NULL; /* for a new key */
@@ -222,6 +226,7 @@ int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const stru
         return SOP_ENOMEM;
     v->seq = seq;
     v->dead = dead;
+    v->base = base;
     if (loc)
         v->loc = *loc;
     else
@@ -261,6 +266,25 @@ int reg_foreach(const struct registry *r,
                     return rc;
             }
     return 0;
+}
+
+int reg_foreach_ver(const struct registry *r,
+                    int (*fn)(const struct rkey *, const struct rver *, void *), void *arg)
+{
+    for (size_t i = 0; i < r->nb; i++)
+        for (const struct rent *e = r->b[i]; e; e = e->next)
+            if (e->ver && !e->ver->dead) {
+                int rc = fn(&e->key, e->ver, arg);
+                if (rc)
+                    return rc;
+            }
+    return 0;
+}
+
+const struct rver *reg_newest(const struct registry *r, const struct rkey *key)
+{
+    const struct rent *e = find(r, key);
+    return e ? e->ver : NULL;
 }
 
 /* The version of chain v that snapshot snap sees (NULL: none). */

@@ -36,8 +36,17 @@ struct rver {
     uint64_t seq;
     struct loc loc;
     bool dead; /* removed at seq */
+    /* the lowest segment a read of this version touches: loc.seg for a
+     * record that stands alone (node image, chunk), the chain's oldest
+     * record's for a node delta (reclaim.c must rewrite a node whose chain
+     * reaches a segment it empties).  Never above the truth; 0: unknown,
+     * any segment. */
+    uint32_t base;
     struct rver *older;
 };
+/* What a caller of reg_link puts in v->base for a node delta: the version
+ * it follows (the key's newest) gives the chain's base. */
+#define REG_BASE_CHAIN UINT32_MAX
 
 struct rent {
     struct rkey key;
@@ -74,13 +83,18 @@ void reg_link(struct registry *r, const struct rkey *key, struct rver *v, struct
 /* Record a new version made by commit `seq` (dead: a removal), pruning
  * versions older than what snapshot `keep_from` needs.  SOP_ENOMEM. */
 int reg_set(struct registry *r, const struct rkey *key, uint64_t seq, const struct loc *loc,
-            bool dead, uint64_t keep_from);
+            uint32_t base, bool dead, uint64_t keep_from);
 /* Prune every chain for snapshots >= keep_from; drops entries whose only
  * visible version is a removal. */
 void reg_prune(struct registry *r, uint64_t keep_from);
 /* Call fn for the newest live version of each key (checkpoints). */
 int reg_foreach(const struct registry *r,
                 int (*fn)(const struct rkey *, const struct loc *, void *), void *arg);
+/* The same, with the whole version (its base too). */
+int reg_foreach_ver(const struct registry *r,
+                    int (*fn)(const struct rkey *, const struct rver *, void *), void *arg);
+/* The newest version of key (dead or not), or NULL. */
+const struct rver *reg_newest(const struct registry *r, const struct rkey *key);
 
 /* Call fn for the index of every key of `id` with index >= from that
  * snapshot snap sees (live): a scan of the whole table, for the callers

@@ -139,6 +139,42 @@ typedef struct sop_db_stats {
 SOP_API int sop_db_get_stats(sop_db *db, sop_db_stats *out);
 
 /*
+ * Space reclamation (addition).  Records are never overwritten: a change
+ * appends, and what it replaced becomes garbage in the log.  A thread of the
+ * database (the cleaner) copies what is still live out of log segments that
+ * are mostly garbage and removes them, while transactions run: a commit
+ * waits for it at most while one group of copies (8 MiB) is committed.  A
+ * segment is removed once no live snapshot can read it, so a long read
+ * transaction delays (never loses) the space.  It runs by itself; these
+ * calls are for tools and tests.
+ */
+typedef struct sop_reclaim_info {
+    uint64_t log_bytes;        /* bytes of log segment files now (value segments apart)      */
+    uint64_t live_bytes;       /* what the newest versions in them hold (a lower bound: a
+                                  node's older deltas count only where the node is read)     */
+    uint32_t log_segments;     /* log segment files now                                      */
+    uint32_t waiting;          /* emptied segments waiting for older snapshots to end        */
+    uint64_t rounds;           /* cleaning rounds since the open                             */
+    uint64_t segments_removed; /* log segments removed by them                               */
+    uint64_t bytes_copied;     /* live bytes they copied                                     */
+    uint64_t bytes_freed;      /* segment bytes they gave back                               */
+    int on;                    /* the cleaner runs by itself (sop_db_set_reclaim)            */
+} sop_reclaim_info;
+
+/* Clean now, whatever the share of garbage: copy the live records out of
+ * every closed log segment that holds any garbage, write the checkpoints
+ * that let them go, and remove those no live snapshot reads (the others go
+ * when the snapshots end).  Runs beside transactions.  Errors: SOP_EIO,
+ * SOP_ENOSPC (nothing is lost: the segments stay), SOP_ECORRUPT (a live
+ * record does not check; sop_db_errmsg says which), SOP_ENOMEM, SOP_EINVAL. */
+SOP_API int sop_db_reclaim(sop_db *db);
+/* Fill *out.  0, or SOP_EINVAL. */
+SOP_API int sop_db_reclaim_info(sop_db *db, sop_reclaim_info *out);
+/* Let the cleaner run by itself (on, the default) or only when asked
+ * (sop_db_reclaim).  0, or SOP_EINVAL. */
+SOP_API int sop_db_set_reclaim(sop_db *db, int on);
+
+/*
  * Checking and salvaging (addition; sop check).  sop_db_check reads every
  * live record once: what recovery found at this open, the registry against
  * the segment files, and every store (hidden ones too) walked in key order

@@ -363,10 +363,11 @@ static int write_mirror(sop_store *s, struct batch *b, struct dnode *d, bool ful
     bool critical = !n->leaf || !memcmp(d->id.b, s->info.root.b, 16);
     bool had = has_mirror(s->t->b.db, &d->id, &prev);
     if (!critical)
-        return had ? batch_reg(b, &mk, 2, NULL) : 0;
+        return had ? batch_reg(b, &mk, COMMIT_REMOVED, NULL) : 0;
     size_t start;
     int rc;
-    if (!full && had) {
+    bool delta = !full && had;
+    if (delta) {
         start = blob_rec_begin(&b->w, REC_DELTA, &mk);
         rc = node_encode_delta(n, d->changed, d->nchanged, &prev, (uint16_t)(n->chain + 1), &b->w);
     } else {
@@ -377,7 +378,7 @@ static int write_mirror(sop_store *s, struct batch *b, struct dnode *d, bool ful
         return rc;
     blob_rec_end(&b->w, start);
     struct loc rel = {.seg = 0, .off = start, .len = (uint32_t)(b->w.len - start - REC_HDR)};
-    return batch_reg(b, &mk, 1, &rel);
+    return batch_reg(b, &mk, delta ? COMMIT_DELTA : COMMIT_BATCH, &rel);
 }
 
 /* A node removed from the tree: its registry keys go, the second copy's too. */
@@ -385,12 +386,28 @@ static int drop_keys(sop_store *s, struct batch *b, const struct lid *id)
 {
     struct rkey k = {.id = *id, .idx = 0};
     struct loc ml;
-    int rc = batch_reg(b, &k, 2, NULL);
+    int rc = batch_reg(b, &k, COMMIT_REMOVED, NULL);
     if (rc == 0 && has_mirror(s->t->b.db, id, &ml)) {
         k.idx = 1;
-        rc = batch_reg(b, &k, 2, NULL);
+        rc = batch_reg(b, &k, COMMIT_REMOVED, NULL);
     }
     return rc;
+}
+
+/* Was the node's record at `at` moved since it was read?  Reclamation
+ * (reclaim.c) copies a live node to a new place without changing it, so a
+ * store's catalog version (C4) does not tell: a delta must follow the
+ * newest record, not one in a segment about to go.  Under commit_mu, so
+ * nothing moves it meanwhile. */
+static bool moved_away(sop_db *db, const struct lid *id, const struct loc *at)
+{
+    struct rkey k = {.id = *id, .idx = 0};
+    struct loc now;
+    pthread_rwlock_rdlock(&db->lock);
+    bool moved = reg_get(&db->reg, &k, db->seq, &now) != 0 || now.seg != at->seg ||
+                 now.off != at->off;
+    pthread_rwlock_unlock(&db->lock);
+    return moved;
 }
 
 static int write_node(sop_store *s, struct batch *b, struct dnode *d)
@@ -399,8 +416,8 @@ static int write_node(sop_store *s, struct batch *b, struct dnode *d)
     int rc = node_seal(n);
     if (rc)
         return rc;
-    bool full =
-        d->fresh || d->full || !n->at.seg || n->chain + 1 >= DELTA_CHAIN_MAX || !d->nchanged;
+    bool full = d->fresh || d->full || !n->at.seg || n->chain + 1 >= DELTA_CHAIN_MAX ||
+                !d->nchanged || moved_away(s->t->b.db, &d->id, &n->at);
     struct rkey k = {.id = d->id, .idx = 0};
     size_t start;
     if (!full) {
@@ -422,7 +439,8 @@ static int write_node(sop_store *s, struct batch *b, struct dnode *d)
         return rc;
     blob_rec_end(&b->w, start);
     struct loc rel = {.seg = 0, .off = start, .len = (uint32_t)(b->w.len - start - REC_HDR)};
-    if ((rc = batch_reg(b, &k, 1, &rel)) != 0 || (rc = write_mirror(s, b, d, full)) != 0)
+    if ((rc = batch_reg(b, &k, full ? COMMIT_BATCH : COMMIT_DELTA, &rel)) != 0 ||
+        (rc = write_mirror(s, b, d, full)) != 0)
         return rc;
     if (b->nwritten == b->capwritten) {
         size_t c = b->capwritten ? b->capwritten * 2 : 64;
@@ -620,7 +638,8 @@ static int do_commit(sop_txn *t)
         struct chunk_ent *e = &t->b.ch[i];
         if (e->loc.seg == 0 && !e->dead)
             continue;
-        rc = batch_reg(&b, &e->key, e->dead ? 2 : 0, e->dead ? NULL : &e->loc);
+        rc = batch_reg(&b, &e->key, e->dead ? COMMIT_REMOVED : COMMIT_ABSOLUTE,
+                       e->dead ? NULL : &e->loc);
     }
     if (rc)
         goto out;

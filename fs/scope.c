@@ -527,6 +527,17 @@ int fs_stats_text(struct fs *fs, char **text, size_t *len)
         OUT("disk_reserve", sp.reserve);
         OUT("value_segments", sp.value_segments);
     }
+    sop_reclaim_info ri;
+    if (sop_db_reclaim_info(fs->db, &ri) == 0) {
+        OUT("log_segment_bytes", ri.log_bytes);
+        OUT("log_live_bytes", ri.live_bytes);
+        OUT("log_segments", ri.log_segments);
+        OUT("reclaim_rounds", ri.rounds);
+        OUT("reclaim_segments_removed", ri.segments_removed);
+        OUT("reclaim_bytes_copied", ri.bytes_copied);
+        OUT("reclaim_bytes_freed", ri.bytes_freed);
+        OUT("reclaim_waiting", ri.waiting);
+    }
     OUT("uptime_s", (uint64_t)((fs_now_ns() - fs->start_ns) / 1000000000));
 #undef OUT
     /* what recovery found at mount: one "recovery:" line each (damage

@@ -11,7 +11,7 @@ tests_lib_libtestlib_la_SOURCES = tests/lib/testlib.h tests/lib/testlib.c \
 tests_lib_libtestlib_la_CPPFLAGS = $(TEST_CPPFLAGS)
 
 UNIT_TESTS = tests/test_codec tests/test_os tests/test_registry tests/test_blob \
-	tests/test_btree tests/test_txn tests/test_recovery tests/test_search tests/test_vector
+	tests/test_btree tests/test_txn tests/test_recovery tests/test_reclaim tests/test_search tests/test_vector
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_test_codec_SOURCES = tests/test_codec.c
@@ -35,6 +35,9 @@ tests_test_txn_LDADD = $(TEST_LDADD)
 tests_test_recovery_SOURCES = tests/test_recovery.c
 tests_test_recovery_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_test_recovery_LDADD = $(TEST_LDADD)
+tests_test_reclaim_SOURCES = tests/test_reclaim.c
+tests_test_reclaim_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_reclaim_LDADD = $(TEST_LDADD)
 
 tests_test_search_SOURCES = tests/test_search.c
 tests_test_search_CPPFLAGS = $(TEST_CPPFLAGS)

@@ -1,0 +1,69 @@
+/*
+ * reclaim.h - online space reclamation: the segment cleaner.
+ *
+ * Records are never overwritten, so every commit leaves superseded node
+ * images, deltas and chunks behind in the log.  The cleaner, a thread of
+ * the database's own, picks closed log segments whose live bytes (registry.h
+ * counts them) are a small share of their size, copies what is live in them
+ * to the log's end (nodes as full images: no delta chain may reach back into
+ * a segment that goes), commits the new locations, and removes the segments
+ * once no snapshot can read them and two checkpoints (db.c) start replay
+ * past them.  Transactions run meanwhile: a commit waits for the cleaner
+ * only while one group of copies (at most RECLAIM_GROUP bytes) is checked
+ * and committed, never while records are read or copied.
+ *
+ * Crash safety: copies not yet committed are unreferenced records that
+ * recovery ignores; a relocation commit is an ordinary commit record (it
+ * changes locations, no key), replayed like any other; a segment is removed
+ * only after two checkpoints written after its last relocation, so neither
+ * checkpoint's replay reads it; a segment emptied before a crash but not yet
+ * removed is found and removed at the next open (reclaim_sweep).
+ *
+ * sop_db_compact (compact.c) shares the copy step (reclaim_copy).
+ */
+#ifndef SOP_RECLAIM_H
+#define SOP_RECLAIM_H
+
+#include "db.h"
+#include "node.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bytes of copies committed in one step: what a commit may wait for. */
+#define RECLAIM_GROUP (8u << 20)
+
+/* A live record to move: its key, where it is, where its copy went
+ * (absolute, filled by reclaim_copy), and the node copied (a reference, for
+ * the cache; NULL for a chunk). */
+struct move {
+    struct rkey key;
+    struct loc from, to;
+    struct node *n;
+};
+struct moves {
+    struct move *v;
+    size_t n, cap;
+};
+int moves_add(struct moves *m, const struct rkey *key, const struct loc *from);
+void moves_free(struct moves *m);
+
+/* Copy the records of m->v[from..to) to the log's end (unsynced), filling
+ * each `to`, and keep each node copied in `n` when keep_nodes: chunks as
+ * they are, nodes (image or delta chain) as one full image.  Appends in
+ * batches of at most RECLAIM_GROUP bytes.  SOP_EIO, SOP_ENOSPC,
+ * SOP_ECORRUPT (a record does not check), SOP_ENOMEM; db->errmsg says which
+ * record. */
+int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to, bool keep_nodes);
+
+/* The background cleaner: started at open (unless the database is opened
+ * for salvage), stopped at close, before anything it uses goes. */
+int reclaim_start(sop_db *db);
+void reclaim_stop(sop_db *db);
+
+/* At open, after recovery: remove the log segments below both checkpoints'
+ * replay start that nothing references (a cleaner's work cut by a crash). */
+int reclaim_sweep(sop_db *db);
+
+#endif
