@@ -394,7 +394,16 @@ static int drop_ready(sop_db *db)
     for (size_t i = 0; i < n; i++) {
         uint64_t size = 0;
         blob_seg_size(&db->log, segs[i], &size);
-        int r = blob_drop_segment(&db->log, segs[i]);
+        int r;
+        pthread_mutex_lock(&db->log.mu);
+        bool gone = segs[i] >= db->log.cur; /* a value segment that went by itself */
+        pthread_mutex_unlock(&db->log.mu);
+        if (!blob_is_vseg(&db->log, segs[i]) && gone)
+            continue;
+        if (!blob_is_vseg(&db->log, segs[i]))
+            r = blob_drop_segment(&db->log, segs[i]);
+        else if ((r = blob_vseg_drop(&db->log, segs[i])) == SOP_EINVAL)
+            r = 0; /* it went by itself meanwhile (db.c, its last chunk died) */
         if (r) {
             db_seterr(db, "reclaim: %s", db->log.err);
             rc = rc ? rc : r;
@@ -429,25 +438,41 @@ static int pick(sop_db *db, bool force, uint32_t **sel, size_t *nsel)
     size_t nc = 0;
     *sel = NULL;
     *nsel = 0;
+    uint32_t *vsegs = NULL;
+    size_t nv = 0;
     int rc = blob_list_segments(db->os, db->path, &segs, &n);
-    if (rc)
-        return rc;
-    if (n && !(c = os_malloc(n * sizeof(*c)))) {
+    if (!rc && (rc = blob_list_vsegs(db->os, db->path, &vsegs, &nv)) == 0 && n + nv) {
+        uint32_t *all = os_realloc(segs, (n + nv) * sizeof(*all));
+        if (all) {
+            memcpy(all + n, vsegs, nv * sizeof(*all));
+            segs = all;
+        }
+        if (!all || !(c = os_malloc((n + nv) * sizeof(*c))))
+            rc = SOP_ENOMEM;
+    }
+    os_free(vsegs);
+    if (rc) {
         os_free(segs);
-        return SOP_ENOMEM;
+        return rc;
     }
     pthread_mutex_lock(&db->log.mu);
     uint32_t cur = db->log.cur;
     pthread_mutex_unlock(&db->log.mu);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n + nv; i++) {
         uint64_t size;
-        if (segs[i] >= cur || segs[i] < db->floor_seg || pending(db, segs[i]) ||
+        bool vseg = i >= n;
+        if ((!vseg && (segs[i] >= cur || segs[i] < db->floor_seg)) || pending(db, segs[i]) ||
             blob_seg_size(&db->log, segs[i], &size) != 0)
             continue;
         pthread_rwlock_rdlock(&db->lock);
         uint64_t live = reg_seg_live(&db->reg, segs[i]);
         pthread_rwlock_unlock(&db->lock);
         if (live >= size && size)
+            continue;
+        /* a value segment with nothing live goes by itself (db.c), and one
+         * being written belongs to a transaction not yet committed: its
+         * chunks are not in the registry, so it looks empty */
+        if (vseg && !live)
             continue;
         if (!force && live * RECLAIM_LIVE_SHARE >= size)
             continue;

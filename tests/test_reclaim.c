@@ -240,6 +240,69 @@ static void a_writer_older_than_the_move_commits_after_it(void **state)
     sop_db_close(db);
 }
 
+/* Big values rewritten in part: the value segment of their first write
+ * stays a quarter live; the cleaner moves that quarter and removes it. */
+static void partly_rewritten_values_give_their_segments_back(void **state)
+{
+    (void)state;
+    enum { NV = 8, CH = 4096, NCH = 16 };
+    static uint8_t want[NV][NCH * CH], got[NCH * CH];
+    sop_db *db = open_at(tl_dir, NULL);
+    sop_db_set_reclaim(db, 0);
+    sop_txn *t;
+    sop_store *s;
+    sop_store_options o = {.slot_length = 16, .unique = true, .chunk_size = CH};
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_create(t, "big", &o, &s), 0);
+    for (int v = 0; v < NV; v++) {
+        char k[16];
+        snprintf(k, sizeof(k), "v%d", v);
+        memset(want[v], 'A' + v, sizeof(want[v]));
+        assert_int_equal(sop_value_write(s, k, strlen(k), 0, want[v], sizeof(want[v])), 0);
+    }
+    assert_int_equal(sop_txn_commit(t), 0);
+    sop_db_space sp0, sp1, sp2;
+    assert_int_equal(sop_db_get_space(db, &sp0), 0);
+    /* each later transaction rewrites whole chunks 0..11 of every value */
+    for (int r = 0; r < 3; r++) {
+        assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+        assert_int_equal(sop_store_open(t, "big", &s), 0);
+        for (int v = 0; v < NV; v++) {
+            char k[16];
+            snprintf(k, sizeof(k), "v%d", v);
+            memset(want[v], 'a' + r, 12 * CH);
+            assert_int_equal(sop_value_write(s, k, strlen(k), 0, want[v], 12 * CH), 0);
+        }
+        assert_int_equal(sop_txn_commit(t), 0);
+    }
+    assert_int_equal(sop_db_sync(db), 0);
+    assert_int_equal(sop_db_get_space(db, &sp1), 0);
+    assert_int_equal(sop_db_reclaim(db), 0);
+    assert_int_equal(sop_db_get_space(db, &sp2), 0);
+    print_message("# value segments: %llu after the first write, %llu after the rewrites, "
+                  "%llu after a round\n",
+                  (unsigned long long)sp0.value_segments, (unsigned long long)sp1.value_segments,
+                  (unsigned long long)sp2.value_segments);
+    assert_true(sp2.value_segments < sp1.value_segments);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+        assert_int_equal(sop_store_open(t, "big", &s), 0);
+        for (int v = 0; v < NV; v++) {
+            char k[16];
+            size_t n;
+            snprintf(k, sizeof(k), "v%d", v);
+            assert_int_equal(sop_value_read(s, k, strlen(k), 0, got, sizeof(got), &n), 0);
+            assert_int_equal(n, sizeof(got));
+            assert_memory_equal(got, want[v], sizeof(got));
+        }
+        assert_int_equal(sop_txn_commit(t), 0);
+        sop_db_close(db);
+        db = open_at(tl_dir, NULL);
+    }
+    check_clean(db);
+    sop_db_close(db);
+}
+
 struct cleaner {
     sop_db *db;
     volatile int stop;
@@ -457,6 +520,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(reclaim_gives_space_back_and_changes_nothing,
                                         tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(a_writer_older_than_the_move_commits_after_it,
+                                        tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(partly_rewritten_values_give_their_segments_back,
                                         tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(writers_and_the_cleaner_run_together, tl_dir_setup,
                                         tl_dir_teardown),
