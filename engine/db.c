@@ -118,7 +118,7 @@ void info_free(struct store_info *i)
 
 static int sdup(char **dst, const char *src)
 {
-    *dst = strdup(src ? src : "");
+    *dst = os_strdup(src ? src : "");
     return *dst ? 0 : SOP_ENOMEM;
 }
 
@@ -156,7 +156,7 @@ static int rb_str(struct rbuf *r, char **out)
     const uint8_t *p = rb_blob(r, &n);
     if ((!p && n) || r->err)
         return SOP_CORRUPT("store info: a name does not decode");
-    *out = malloc(n + 1);
+    *out = os_malloc(n + 1);
     if (!*out)
         return SOP_ENOMEM;
     if (n)
