@@ -1,6 +1,6 @@
 /*
- * blob.c - the segment log (see blob.h for the record format).  Calls only
- * the OS seam (os.h).
+ * blob.c - the segment log (see blob.h for the record format).  Every I/O
+ * goes through the OS seam (os.h); damage is said through corrupt.h.
  */
 #define _GNU_SOURCE
 #include "blob.h"

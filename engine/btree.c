@@ -1,11 +1,12 @@
 /*
- * btree.c - the B+tree of a store inside a transaction (see btree.h), and
- * the chunks of external values.
+ * btree.c - the B+tree of a store inside a transaction (see btree.h); the
+ * chunks of external values are value.c's.
  *
  * Invariants kept here:
- *  - every node but the root holds between max(1, slot/2) and slot items; an
- *    internal node's item 0 key is unused, item i >= 1 keys separate
- *    children; keys of child i lie in [key[i], key[i+1]];
+ *  - every node but the root holds between a quarter of slot (at least 1
+ *    item, 2 children: min_items) and slot items; an internal node's item 0
+ *    key is unused, item i >= 1 keys separate children; keys of child i lie
+ *    in [key[i], key[i+1]];
  *  - a changed node is a clone owned by the transaction (dirty set); the
  *    clean version stays shared and immutable;
  *  - a node that changed only by item edits records the keys it changed, so

@@ -2,8 +2,9 @@
  * btree.h - the B+tree of one store, as one transaction sees it: clean nodes
  * resolved through the registry at the store's snapshot (and the cache),
  * changed nodes cloned into the transaction's dirty set (copy-on-write by
- * logical ID).  Splits keep every node at most slot_length items; removals
- * borrow from or merge with a sibling below slot_length/2, so the tree stays
+ * logical ID).  Splits keep every node at most slot_length items; a node a
+ * removal leaves below a quarter of slot_length merges with a sibling when
+ * both fit in one node, else the pair is split evenly, so the tree stays
  * balanced under any mix of operations.  External values' chunks are
  * value.h's.
  */

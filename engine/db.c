@@ -28,7 +28,6 @@
 #include "db.h"
 
 #include "corrupt.h"
-#include "reclaim.h"
 
 #include "codec.h"
 #include "os.h"
@@ -122,7 +121,7 @@ void info_free(struct store_info *i)
 
 static int sdup(char **dst, const char *src)
 {
-    *dst = strdup(src ? src : "");
+    *dst = os_strdup(src ? src : "");
     return *dst ? 0 : SOP_ENOMEM;
 }
 
@@ -160,7 +159,7 @@ static int rb_str(struct rbuf *r, char **out)
     const uint8_t *p = rb_blob(r, &n);
     if ((!p && n) || r->err)
         return SOP_CORRUPT("store info: a name does not decode");
-    *out = malloc(n + 1);
+    *out = os_malloc(n + 1);
     if (!*out)
         return SOP_ENOMEM;
     if (n)
@@ -1148,21 +1147,8 @@ static void db_free(sop_db *db)
     os_free(db);
 }
 
-static int open_any(const char *path, const sop_db_options *opts, const struct os_ops *os,
-                    bool salvage, sop_db **out);
-
-int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops *os, sop_db **out)
-{
-    return open_any(path, opts, os, false, out);
-}
-
-SOP_API int sop_db_open_salvage(const char *path, sop_db **out)
-{
-    return open_any(path, NULL, &os_default, true, out);
-}
-
-static int open_any(const char *path, const sop_db_options *opts, const struct os_ops *os,
-                    bool salvage, sop_db **out)
+int db_open_any(const char *path, const sop_db_options *opts, const struct os_ops *os,
+                bool salvage, int (*settle)(sop_db *), sop_db **out)
 {
     char p[4096];
     int rc, r;
@@ -1219,26 +1205,19 @@ static int open_any(const char *path, const sop_db_options *opts, const struct o
         goto fail;
     if (!salvage && (rc = drop_dead_at_open(db)) != 0)
         goto fail;
-    if (!salvage && (rc = reclaim_sweep(db)) != 0)
+    if (settle && (rc = settle(db)) != 0)
         goto fail;
     os_free(db->reg.zeroed); /* what recovery's replay killed is gone now */
     db->reg.zeroed = NULL;
     db->reg.nzeroed = db->reg.capzeroed = 0;
     if (pthread_create(&db->flusher, NULL, flusher_main, db) == 0)
         db->flusher_on = true;
-    if (!salvage)
-        reclaim_start(db);
     *out = db;
     return 0;
 fail:
     snprintf(open_err, sizeof(open_err), "%s", db->errmsg[0] ? db->errmsg : sop_strerror(rc));
     db_free(db);
     return rc;
-}
-
-SOP_API int sop_db_open(const char *path, const sop_db_options *opts, sop_db **out)
-{
-    return db_open_os(path, opts, &os_default, out);
 }
 
 /* ------------------------------------------------------------ space */
@@ -1449,11 +1428,8 @@ SOP_API int sop_db_get_stats(sop_db *db, sop_db_stats *out)
     return 0;
 }
 
-SOP_API void sop_db_close(sop_db *db)
+void db_close(sop_db *db)
 {
-    if (!db)
-        return;
-    reclaim_stop(db); /* before what it uses goes */
     if (db->flusher_on) {
         pthread_mutex_lock(&db->flush_mu);
         db->stopping = true;

@@ -143,6 +143,13 @@ struct sop_db {
 
 /* Open with an explicit OS layer (tests inject faults through it). */
 int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops *os, sop_db **out);
+/* The open itself (open.c calls it and starts what runs above the
+ * database): lock, recover, then settle(db) when not NULL (the cleaner's
+ * sweep), then the flusher.  Errors as sop_db_open; sop_open_errmsg says why. */
+int db_open_any(const char *path, const sop_db_options *opts, const struct os_ops *os,
+                bool salvage, int (*settle)(sop_db *), sop_db **out);
+/* The close (sop_db_close, once what runs above the database stopped). */
+void db_close(sop_db *db);
 
 /* The reserve for a disk of `total` bytes (see sop.h, sop_db_space). */
 uint64_t db_reserve(const sop_db *db, uint64_t total);

@@ -2,7 +2,7 @@
  * kind.h - the kinds of store ("records", "search", "vector") and what each
  * adds to the transaction core: a table the kinds register into by defining
  * their entry (kind_search in search.c, kind_vector in vector.c), which
- * txn.c consults without knowing any kind by name.
+ * store.c, txn.c and check.c consult without knowing any kind by name.
  *
  * A kind may keep stores of its own beside the user's (search keeps an
  * inverted index per search store): their names start with the kind's

@@ -12,8 +12,9 @@
  *    and its merges (sop_merge), which commit checks against the
  *    transactions that committed since the snapshot, and re-applies.
  *
- * Below txn.h: btree.c and value.c include this, never txn.h, and reach the
- * transaction only through s->tb (txnbase.h).
+ * btree.c and value.c include this (through btree.h and value.h) for the
+ * store's overlay, and reach the transaction only through s->tb
+ * (txnbase.h); db.c sees txnbase.h alone.
  */
 #ifndef SOP_OVERLAY_H
 #define SOP_OVERLAY_H
@@ -67,7 +68,7 @@ struct merge {
 };
 
 struct sop_store {
-    sop_txn *t;             /* its transaction (opaque below txn.h)          */
+    sop_txn *t;             /* its transaction (btree.c, value.c use tb)     */
     struct txn_base *tb;    /* the part of it the layers below see: &t->b    */
     struct store_info info; /* working copy: root and count change here */
     uint64_t base_seq;      /* catalog version this started from (0: created here) */

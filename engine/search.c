@@ -32,8 +32,9 @@
  *
  * Tokenizer: a word is a run of ASCII letters and digits and bytes >= 0x80
  * (so UTF-8 words stay whole), ASCII case-folded; a word is cut to
- * SOP_SEARCH_MAX_WORD bytes.  Calls sop.h's own functions only, plus txn.h
- * for the stores a transaction wrote.
+ * SOP_SEARCH_MAX_WORD bytes.  Calls sop.h's own functions, plus overlay.h
+ * for the stores a transaction wrote and its message, kind.h, codec.h and
+ * os.h (memory).
  */
 #define _GNU_SOURCE
 #include "search.h"

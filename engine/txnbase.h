@@ -8,8 +8,9 @@
  * snapshot), a place for its error message and its poison, the value chunks
  * it wrote and the chunk buffers it is filling (value.c owns those), its
  * value segment, and the bytes it appended and freed (db.c's reserve).
- * They reach it only through this struct, so none of them includes txn.h:
- * txn.c sits above all of them.
+ * They reach it only through this struct (db.c includes nothing else of a
+ * transaction; btree.c and value.c use s->tb, not s->t): txn.c and the
+ * modules of the public calls (store.c, item.c, cursor.c) sit above them.
  */
 #ifndef SOP_TXNBASE_H
 #define SOP_TXNBASE_H

@@ -14,7 +14,9 @@
  * never the payload), parsed and compared, and a bounded max-heap keeps the
  * k best.  No approximate index (IVF, HNSW) yet: an exact scan needs no
  * extra structure to keep transactional, is always right, and reads
- * ~10 bytes per dimension per item.  Calls sop.h's functions only.
+ * ~10 bytes per dimension per item.  Calls sop.h's functions, plus
+ * overlay.h for the store's kind and the transaction's message, kind.h and
+ * os.h (memory).
  */
 #define _GNU_SOURCE
 #include "overlay.h"

@@ -186,6 +186,11 @@ int fs_open(const struct fs_config *cfg, struct fs **out, char *err, size_t errl
     pthread_mutex_init(&fs->scope_mu, NULL);
     pthread_mutex_init(&fs->note_mu, NULL);
     pthread_cond_init(&fs->note_cv, NULL);
+    pthread_condattr_t ca; /* fs_notify_flush waits by the monotonic clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&fs->note_sent_cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (!fs->data_dir || (rc = fs_nodes_init(fs)) != 0) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
@@ -250,6 +255,7 @@ void fs_close(struct fs *fs)
     pthread_mutex_destroy(&fs->scope_mu);
     pthread_mutex_destroy(&fs->note_mu);
     pthread_cond_destroy(&fs->note_cv);
+    pthread_cond_destroy(&fs->note_sent_cv);
     free(fs->data_dir);
     free(fs->mountpoint);
     free(fs);

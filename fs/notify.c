@@ -7,6 +7,16 @@
  * sent by a thread of their own.  Losing one costs staleness for at most
  * the attribute or entry timeout, never data.  Attributes alone are the
  * exception (fs_notify_attr_now): they need no lock and go out at once.
+ *
+ * A request whose effect the caller must see as soon as it returns (a
+ * scope's rollback: the names it made are gone) waits for the notes it
+ * queued with fs_notify_flush: every note has a number (note_queued at its
+ * push), the thread counts the ones it has sent (note_sent), and the wait
+ * ends when the count reaches the number of the last note queued before
+ * it.  An entry invalidation takes the lock of its directory in the
+ * kernel, an inode one (attributes only, here) none; so a request may wait
+ * only when it holds no directory lock its notes need and no lock of ours,
+ * and only for a bounded time (scope.c says why both hold for .sop-txn).
  */
 #include "notify.h"
 #include "log.h"
@@ -16,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 struct fs_note {
     struct fs_note *next;
@@ -51,6 +62,8 @@ static void *note_main(void *arg)
         free(n->name);
         free(n);
         pthread_mutex_lock(&fs->note_mu);
+        fs->note_sent++;
+        pthread_cond_broadcast(&fs->note_sent_cv);
     }
     pthread_mutex_unlock(&fs->note_mu);
     return NULL;
@@ -74,6 +87,7 @@ void fs_notify_stop(struct fs *fs)
     pthread_cond_signal(&fs->note_cv);
     pthread_mutex_unlock(&fs->note_mu);
     pthread_join(fs->note_thread, NULL);
+    pthread_mutex_lock(&fs->note_mu);
     fs->note_started = false;
     while (fs->notes) {
         struct fs_note *n = fs->notes;
@@ -82,6 +96,9 @@ void fs_notify_stop(struct fs *fs)
         free(n);
     }
     fs->notes_tail = NULL;
+    fs->note_sent = fs->note_queued; /* dropped: nobody waits for them */
+    pthread_cond_broadcast(&fs->note_sent_cv);
+    pthread_mutex_unlock(&fs->note_mu);
 }
 
 static void push(struct fs *fs, fuse_ino_t ino, const char *name)
@@ -106,6 +123,7 @@ static void push(struct fs *fs, fuse_ino_t ino, const char *name)
     else
         fs->notes = n;
     fs->notes_tail = n;
+    fs->note_queued++;
     pthread_cond_signal(&fs->note_cv);
     pthread_mutex_unlock(&fs->note_mu);
 }
@@ -134,6 +152,23 @@ void fs_notify_attr_now(struct fs *fs, fuse_ino_t ino)
 void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name)
 {
     push(fs, parent, name);
+}
+
+int fs_notify_flush(struct fs *fs, unsigned timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)timeout_ms * 1000000u;
+    until.tv_sec += (time_t)(ns / 1000000000u);
+    until.tv_nsec = (long)(ns % 1000000000u);
+    int rc = 0;
+    pthread_mutex_lock(&fs->note_mu);
+    const uint64_t last = fs->note_queued;
+    while (fs->note_started && fs->note_sent < last && rc == 0)
+        if (pthread_cond_timedwait(&fs->note_sent_cv, &fs->note_mu, &until) == ETIMEDOUT)
+            rc = fs->note_sent < last ? -ETIMEDOUT : 0;
+    pthread_mutex_unlock(&fs->note_mu);
+    return rc;
 }
 
 void fs_set_session(struct fs *fs, struct fuse_session *se)

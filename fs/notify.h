@@ -20,5 +20,11 @@ void fs_notify_inode(struct fs *fs, fuse_ino_t ino);
 void fs_notify_attr_now(struct fs *fs, fuse_ino_t ino);
 /* Drop the kernel's entry name in parent. */
 void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name);
+/* Wait until every invalidation queued before the call has been sent (the
+ * kernel has acted on it), at most timeout_ms: 0, or -ETIMEDOUT when some
+ * are still queued or being sent then.  Only from a request on an inode
+ * whose invalidations are not among them, with no lock of the layer held
+ * (notify.c says why). */
+int fs_notify_flush(struct fs *fs, unsigned timeout_ms);
 
 #endif /* SOPFS_NOTIFY_H */

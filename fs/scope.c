@@ -377,8 +377,39 @@ static int scope_rollback(struct fs *fs, const struct fs_path *dir)
     return rc;
 }
 
+/*
+ * A scope's end queued invalidations of what the kernel cached of its
+ * subtree (invalidate): after a rollback, the names the scope made must be
+ * gone when `echo rollback > DIR/.sop-txn` returns, not some moments later
+ * when the notification thread gets to them (a `test -e` right after would
+ * still find them in the kernel's dentry cache, for up to the entry
+ * timeout).  So the command waits until they are sent (fs_notify_flush).
+ *
+ * Why it cannot deadlock: an entry invalidation takes, in the kernel, the
+ * lock of the directory the entry is in; an attribute invalidation takes
+ * none.  This request is a write to the .sop-txn file, for which the kernel
+ * holds that file's inode lock and no directory's, and it waits here with
+ * no lock of ours held (the scope's mutex was let go), so every other
+ * request, one inside the subtree included, is answered meanwhile and lets
+ * go of its directory.  The wait is bounded all the same (SETTLE_MS): a
+ * note may be stuck behind a caller that holds a directory's lock while its
+ * request waits for a worker (all busy) or for the reading thread (-s), and
+ * then the command returns, its names stale until the entry timeout.
+ */
+#define SETTLE_MS 2000
+
+static void settle(struct fs *fs, const char *cmd)
+{
+    if (fs_notify_flush(fs, SETTLE_MS) == -ETIMEDOUT)
+        fs_log(LOG_INFO,
+               ".sop-txn %s: the kernel's cache was not invalidated within %u ms; "
+               "names may look stale for up to the entry timeout",
+               cmd, SETTLE_MS);
+}
+
 int fs_scope_command(struct fs *fs, const struct fs_path *dir, const char *cmd, size_t len)
 {
+    int rc;
     while (len && isspace((unsigned char)*cmd)) {
         cmd++;
         len--;
@@ -387,10 +418,16 @@ int fs_scope_command(struct fs *fs, const struct fs_path *dir, const char *cmd, 
         len--;
     if (len == 5 && !memcmp(cmd, "begin", 5))
         return scope_begin(fs, dir);
-    if (len == 6 && !memcmp(cmd, "commit", 6))
-        return scope_commit(fs, dir);
-    if (len == 8 && !memcmp(cmd, "rollback", 8))
-        return scope_rollback(fs, dir);
+    if (len == 6 && !memcmp(cmd, "commit", 6)) {
+        rc = scope_commit(fs, dir);
+        settle(fs, "commit");
+        return rc;
+    }
+    if (len == 8 && !memcmp(cmd, "rollback", 8)) {
+        rc = scope_rollback(fs, dir);
+        settle(fs, "rollback");
+        return rc;
+    }
     fs_log(LOG_DEBUG, ".sop-txn: unknown command '%.*s'", (int)(len > 64 ? 64 : len), cmd);
     return -EINVAL;
 }

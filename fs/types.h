@@ -178,6 +178,11 @@ struct fs {
     struct fuse_session *se;
     pthread_t note_thread;
     bool note_started, note_stop;
+    /* notes queued since the start, and of those the ones sent (or dropped
+     * at the stop): fs_notify_flush waits for the second to reach the
+     * first; note_sent_cv (CLOCK_MONOTONIC) says it moved */
+    uint64_t note_queued, note_sent;
+    pthread_cond_t note_sent_cv;
 
     struct fs_stats stats;
     struct fs_handle *handles; /* every open handle (fs->mu), for unmount */

@@ -1,16 +1,54 @@
 #!/bin/sh
 # Layering rules (STYLE.md): the engine includes no FUSE header; only os.c
-# makes data system calls; fs/ includes sop.h and FUSE only; tools/ use sop.h;
-# the modules of a folder named in $cycle_free do not include each other in
-# a cycle.
+# makes data system calls, and only os.c allocates (malloc, calloc, realloc,
+# strdup, free: the others use os_malloc and its kin, os.h); fs/ includes
+# sop.h and FUSE only; tools/ use sop.h; only the Redis modules include
+# hiredis; the modules of engine/ and of fs/ do not include each other in a
+# cycle.  Exit status 1 and a line on stderr for each violation.
+#
+# Usage: scripts/check-layers.sh [SRCDIR]
 set -u
 src=${1:-.}
-# Folders whose modules must form no cycle of includes.  engine/ joins once
-# its cycles are cut (btree and txn include each other); to see what it
-# would say: CHECK_LAYERS_CYCLE_FREE="fs engine" scripts/check-layers.sh
-cycle_free=${CHECK_LAYERS_CYCLE_FREE:-fs}
+# Folders whose modules must form no cycle of includes.
+cycle_free=${CHECK_LAYERS_CYCLE_FREE:-engine fs}
 fail=0
 bad() { echo "check-layers: $*" >&2; fail=1; }
+
+# code FILE: FILE's C code with comments, string and character literals
+# blanked out (newlines kept, so grep -n gives the file's line numbers): a
+# call named in a comment or a message is not a call.
+code() {
+    awk '
+        BEGIN { st = 0 } # 0 code, 1 block comment, 2 string, 3 character
+        {
+            line = $0; out = ""; n = length(line)
+            for (i = 1; i <= n; i++) {
+                c = substr(line, i, 1); d = substr(line, i, 2)
+                if (st == 1) {
+                    if (d == "*/") { st = 0; i++; out = out "  " } else out = out " "
+                } else if (st == 2 || st == 3) {
+                    if (c == "\\") { i++; out = out "  " }
+                    else if ((st == 2 && c == "\"") || (st == 3 && c == "\047")) { st = 0; out = out c }
+                    else out = out " "
+                } else if (d == "/*") { st = 1; i++; out = out "  " }
+                else if (d == "//") break
+                else if (c == "\"") { st = 2; out = out c }
+                else if (c == "\047") { st = 3; out = out c }
+                else out = out c
+            }
+            if (st == 2 || st == 3) st = 0 # an unterminated literal ends with its line
+            print out
+        }
+    ' "$1"
+}
+
+# calls_in FILE NAMES: the lines of FILE whose code calls one of NAMES (an
+# ERE alternation) directly, as "N: line": not through a table (os->pread,
+# m.free) nor a function whose name merely ends so (os_malloc, bt_free).
+calls_in() {
+    code "$1" | grep -nE "(^|[^>._a-zA-Z0-9])$2[[:space:]]*\(" | cut -d: -f1 |
+        while read -r n; do printf '%s: %s\n' "$n" "$(sed -n "${n}p" "$1")"; done
+}
 
 # include_cycles DIR: the modules of DIR must not depend on each other in a
 # cycle.  X.c and X.h are module X; X depends on Y when X.c or X.h includes
@@ -64,12 +102,17 @@ include_cycles() {
     rm -f "$tmp"
 }
 calls='(open|pread|pwrite|fsync|fdatasync|rename|unlink|mkdir|opendir|flock|ftruncate)'
+allocs='(malloc|calloc|realloc|strdup|strndup|free)'
 for f in "$src"/engine/*.c; do
     case "$f" in */os.c) continue ;; esac
-    # code lines only (no comment lines), calls not through the os_ops table
-    hits=$(grep -nE "(^|[^>._a-zA-Z0-9])$calls *\(" "$f" | grep -vE '^[0-9]+: *(/\*|\*)')
+    hits=$(calls_in "$f" "$calls")
     if [ -n "$hits" ]; then
         bad "$f calls a data system call directly (only os.c may):"
+        echo "$hits" >&2
+    fi
+    hits=$(calls_in "$f" "$allocs")
+    if [ -n "$hits" ]; then
+        bad "$f allocates directly (only os.c may; use os_malloc, os_calloc, os_realloc, os_strdup, os_free):"
         echo "$hits" >&2
     fi
 done

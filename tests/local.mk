@@ -49,6 +49,10 @@ tests_test_vector_LDADD = $(TEST_LDADD) -lm
 # The command line's search and vector commands (TAP from a shell script).
 TESTS += tests/cli_search.sh
 dist_check_SCRIPTS += tests/cli_search.sh
+# A tiny `sop bench engine` (2000 and 5000 keys, a few seconds) on the
+# engines the build has: the bench exits 1 on a wrong answer.
+TESTS += tests/cli_bench_engine.sh
+dist_check_SCRIPTS += tests/cli_bench_engine.sh
 
 include $(srcdir)/tests/more.mk
 include $(srcdir)/tests/examples/local.mk
