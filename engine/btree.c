@@ -3,8 +3,10 @@
  * chunks of external values are value.c's.
  *
  * Invariants kept here:
- *  - every node but the root holds between a quarter of slot (at least 1
- *    item, 2 children: min_items) and slot items; an internal node's item 0
+ *  - every node but the root holds at most slot items, and at most
+ *    BT_NODE_BYTES bytes unless it holds a single item (three children);
+ *    and at least a quarter of slot items or a quarter of BT_NODE_BYTES,
+ *    and 1 item (2 children) whatever their size; an internal node's item 0
  *    key is unused, item i >= 1 keys separate children; keys of child i lie
  *    in [key[i], key[i+1]];
  *  - a changed node is a clone owned by the transaction (dirty set); the
@@ -466,8 +468,30 @@ int bt_find(sop_store *s, const void *k, size_t kl, struct node **leaf, uint32_t
 
 /* ------------------------------------------------------------ insert */
 
-/* The fewest items a node but the root holds (see rebalance): a quarter of
- * slot_length, and at least 2 children for an internal node. */
+/*
+ * How full a node may be.  A node holds at most slot_length items and, once
+ * it holds more than one item (three children), at most BT_NODE_BYTES bytes
+ * of full image: a node not in the cache costs a read, a crc and a decode of
+ * its whole image, so the bytes bound what a cache miss costs whatever the
+ * item size (1000 items of 100 bytes made a 130 KB leaf, and a random read
+ * past the cache cost 80 us).  Nodes written before the bound may be bigger;
+ * they split at their next insert.
+ */
+static size_t bt_node_bytes = BT_NODE_BYTES;
+
+static size_t bytes_max(void)
+{
+    return __atomic_load_n(&bt_node_bytes, __ATOMIC_RELAXED);
+}
+
+void bt_set_node_bytes(size_t bytes)
+{
+    __atomic_store_n(&bt_node_bytes, bytes ? bytes : BT_NODE_BYTES, __ATOMIC_RELAXED);
+}
+
+/* The fewest items a node but the root must hold: 1 (a leaf) or 2 (an
+ * internal node) always; and a quarter of slot_length unless it holds a
+ * quarter of BT_NODE_BYTES (see rebalance). */
 static uint32_t min_items(const sop_store *s, const struct node *n)
 {
     uint32_t m = s->info.slot_length / 4;
@@ -475,47 +499,110 @@ static uint32_t min_items(const sop_store *s, const struct node *n)
     return m > floor ? m : floor;
 }
 
+static bool underfull(const sop_store *s, const struct node *n)
+{
+    if (n->n < (n->leaf ? 1u : 2u))
+        return true;
+    return n->n < min_items(s, n) && n->bytes < bytes_max() / 4;
+}
+
+static bool overfull(const sop_store *s, const struct node *n)
+{
+    return n->n > s->info.slot_length || (n->n > (n->leaf ? 1u : 3u) && n->bytes > bytes_max());
+}
+
+/* Would a and b fit in one node? */
+static bool fit_together(const sop_store *s, const struct node *a, const struct node *b)
+{
+    return a->n + b->n <= s->info.slot_length && a->bytes + b->bytes <= bytes_max();
+}
+
+/*
+ * Where to cut node n, which overflows: items [at, n) move to a new right
+ * sibling.  The left part takes half of what there is, or as much as half a
+ * node holds when there is more than two nodes' worth (a node written before
+ * the byte bound): what is left on the right is split again.  An overflow by
+ * an item that went last (ascending keys: logs, sequence numbers, bulk loads
+ * in order) leaves the right node with only the minimum and the left one
+ * nearly full: even splits would leave every leaf of an ascending load half
+ * empty and rewrite each twice as often.
+ */
+static uint32_t split_at(const sop_store *s, const struct node *n, bool last)
+{
+    uint32_t floor = n->leaf ? 1 : 2, cnt = n->n;
+    size_t bytes = n->bytes;
+    if (last) {
+        /* the fewest items from the end that make a node of the minimum */
+        uint32_t k = 0;
+        size_t b = 0;
+        while (k < cnt - floor && (k < floor || (k < min_items(s, n) && b < bytes_max() / 4)))
+            b += item_size(n, &n->it[cnt - 1 - k++]);
+        if (cnt - k <= s->info.slot_length && bytes - b <= bytes_max())
+            return cnt - k;
+    }
+    if (cnt > s->info.slot_length) /* too many items: half of them, or half a node */
+        return cnt <= 2 * s->info.slot_length ? cnt / 2 : s->info.slot_length / 2;
+    /* too many bytes: half of them, or half a node's */
+    size_t bmax = bytes <= 2 * bytes_max() ? bytes / 2 : bytes_max() / 2;
+    uint32_t at = 0;
+    size_t b = 6;
+    while (at < cnt - floor) {
+        size_t sz = item_size(n, &n->it[at]);
+        if (at >= floor && b + sz > bmax)
+            break;
+        b += sz;
+        at++;
+    }
+    return at;
+}
+
 /*
  * Split d (and its ancestors, as they overflow) after an insert at position
- * pos of d.  An overflow by an item that went last (ascending keys: logs,
- * sequence numbers, bulk loads in order) leaves the right node with only
- * the minimum and the left one three quarters full: even splits would leave
- * every leaf of an ascending load half empty and rewrite each twice as often.
+ * pos of d.  A node may need more than one cut (one written before the byte
+ * bound): the left part of each cut is cut again while it overflows, then
+ * the right part is; each new node goes into the parent right after the
+ * node it was cut from.
  */
 static int split_up(sop_store *s, struct tpos *tp, int depth, struct dnode *d, uint32_t pos)
 {
     int rc;
     assert(depth >= 0 && depth <= tp->depth);
-    while (d->n->n > s->info.slot_length) {
-        struct dnode *nd;
-        if ((rc = bt_new(s, d->n->leaf, &nd)) != 0)
-            return rc;
-        uint32_t half = d->n->n / 2;
-        if (pos == d->n->n - 1 && d->n->n - min_items(s, d->n) >= min_items(s, d->n))
-            half = d->n->n - min_items(s, d->n);
-        if ((rc = node_move_tail(d->n, half, nd->n)) != 0)
-            return rc;
-        /* both halves keep at least half a node: a split never leaves a
-         * node under the minimum the removals keep */
-        assert(d->n->n >= min_items(s, d->n) && nd->n->n >= min_items(s, nd->n));
-        d->full = true;
-        struct item sep = {.k = nd->n->it[0].k, .kl = nd->n->it[0].kl, .vid = nd->id};
-        if (depth == 0) {
-            struct dnode *root;
-            struct item left = {.k = (const uint8_t *)"", .kl = 0, .vid = d->id};
-            if ((rc = bt_new(s, false, &root)) != 0 || (rc = node_insert(root->n, 0, &left)) != 0 ||
-                (rc = node_insert(root->n, 1, &sep)) != 0)
-                return rc;
-            s->info.root = root->id;
-            return 0;
-        }
+    bool last = pos == d->n->n - 1;
+    while (overfull(s, d->n)) {
         struct dnode *p;
-        if ((rc = bt_mut(s, &tp->id[depth - 1], &p)) != 0)
-            return rc;
-        pos = tp->ix[depth - 1] + 1;
-        if ((rc = node_insert(p->n, pos, &sep)) != 0)
-            return rc;
-        p->full = true;
+        uint32_t cpos;
+        if (depth == 0) { /* a new root above d */
+            struct item left = {.k = (const uint8_t *)"", .kl = 0, .vid = d->id};
+            if ((rc = bt_new(s, false, &p)) != 0 || (rc = node_insert(p->n, 0, &left)) != 0)
+                return rc;
+            s->info.root = p->id;
+            cpos = 0;
+        } else {
+            if ((rc = bt_mut(s, &tp->id[depth - 1], &p)) != 0)
+                return rc;
+            cpos = tp->ix[depth - 1];
+        }
+        struct dnode *cur = d;
+        while (overfull(s, cur->n)) {
+            struct dnode *nd;
+            uint32_t at = split_at(s, cur->n, last && cur == d);
+            if ((rc = bt_new(s, cur->n->leaf, &nd)) != 0 ||
+                (rc = node_move_tail(cur->n, at, nd->n)) != 0)
+                return rc;
+            assert(!underfull(s, cur->n) && !underfull(s, nd->n));
+            cur->full = true;
+            struct item sep = {.k = nd->n->it[0].k, .kl = nd->n->it[0].kl, .vid = nd->id};
+            if ((rc = node_insert(p->n, cpos + 1, &sep)) != 0)
+                return rc;
+            p->full = true;
+            if (!overfull(s, cur->n)) { /* the right part may hold more than a node yet */
+                cur = nd;
+                cpos++;
+            }
+        }
+        if (depth == 0)
+            return 0;
+        last = cpos == p->n->n - 1;
         d = p;
         depth--;
     }
@@ -626,7 +713,7 @@ static int rebalance(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
             }
             return 0;
         }
-        if (n->n >= min_items(s, n))
+        if (!underfull(s, n))
             return 0;
         struct dnode *p, *sib;
         if ((rc = bt_mut(s, &tp->id[depth - 1], &p)) != 0)
@@ -639,15 +726,22 @@ static int rebalance(sop_store *s, struct tpos *tp, int depth, struct dnode *d)
         struct node *peek;
         if ((rc = bt_node(s, &sid, &peek)) != 0)
             return rc;
-        uint32_t sn = peek->n;
         node_unref(peek);
         if ((rc = bt_mut(s, &sid, &sib)) != 0)
             return rc;
-        if (n->n + sn > s->info.slot_length) {
-            /* even them out */
-            uint32_t k = (sn - n->n) / 2;
-            for (uint32_t i = 0; i < (k ? k : 1); i++) {
-                rc = left ? borrow_left(p->n, ci, n, sib->n) : borrow_right(p->n, ci, n, sib->n);
+        if (!fit_together(s, n, sib->n)) {
+            /* even them out: by items when the count is what does not
+             * fit, else by bytes */
+            bool by_count = n->n + sib->n->n > s->info.slot_length;
+            uint32_t k = by_count ? (sib->n->n - n->n) / 2 : 0;
+            for (uint32_t i = 0;; i++) {
+                struct node *sb = sib->n;
+                size_t next = item_size(sb, &sb->it[left ? sb->n - 1 : 0]);
+                if (by_count ? i >= (k ? k : 1)
+                             : i > 0 && (sb->n <= 1 ||
+                                         2 * (n->bytes + next) > n->bytes + sb->bytes))
+                    break;
+                rc = left ? borrow_left(p->n, ci, n, sb) : borrow_right(p->n, ci, n, sb);
                 if (rc)
                     return rc;
             }
@@ -728,12 +822,21 @@ int bt_replace_first(sop_store *s, const struct item *it)
         tp_release(&tp);
         return SOP_ENOTFOUND;
     }
-    struct lid id = tp.id[depth];
-    tp_release(&tp);
+    for (int i = 0; i <= tp.depth; i++) { /* keep ids and indices, drop refs */
+        node_unref(tp.nd[i]);
+        tp.nd[i] = NULL;
+    }
     s->tb->gen++;
-    if ((rc = bt_mut(s, &id, &d)) != 0 || (rc = changed(d, it->k, it->kl)) != 0)
+    if ((rc = bt_mut(s, &tp.id[depth], &d)) != 0 || (rc = changed(d, it->k, it->kl)) != 0 ||
+        (rc = node_replace(d->n, pos, it)) != 0)
         return rc;
-    return node_replace(d->n, pos, it);
+    /* a value of another size may take the node past its bytes, or under
+     * its minimum */
+    if (overfull(s, d->n))
+        return split_up(s, &tp, depth, d, pos);
+    if (underfull(s, d->n))
+        return rebalance(s, &tp, depth, d);
+    return 0;
 }
 
 int bt_group(sop_store *s, const void *k, size_t kl, struct item **out, size_t *n)
@@ -865,7 +968,7 @@ static int check_node(sop_store *s, const struct lid *id, int depth, const struc
     rc = SOP_ECORRUPT;  /* until the checks of this node pass */
     if (n->n > s->info.slot_length)
         goto out;
-    if (depth > 0 && n->n < min_items(s, n))
+    if (depth > 0 && underfull(s, n))
         goto out;
     for (uint32_t i = n->leaf ? 1 : 2; i < n->n; i++)
         if (key_cmp(n->it[i - 1].k, n->it[i - 1].kl, n->it[i].k, n->it[i].kl) > 0)
@@ -949,8 +1052,9 @@ static int visit_node(sop_store *s, const struct lid *id, int depth, const struc
     if (n->n > s->info.slot_length)
         visit_bad(v, s, "a node holds %u items, over the slot length %u", n->n,
                   s->info.slot_length);
-    if (depth > 0 && n->n < min_items(s, n))
-        visit_bad(v, s, "a node holds %u items, under the minimum %u", n->n, min_items(s, n));
+    if (depth > 0 && underfull(s, n))
+        visit_bad(v, s, "a node holds %u items of %zu bytes, under the minimum %u items or %zu bytes",
+                  n->n, n->bytes, min_items(s, n), bytes_max() / 4);
     for (uint32_t i = n->leaf ? 1 : 2; i < n->n; i++)
         if (key_cmp(n->it[i - 1].k, n->it[i - 1].kl, n->it[i].k, n->it[i].kl) > 0)
             visit_bad(v, s, "a node's keys are out of order (at item %u)", i);

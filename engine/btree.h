@@ -68,4 +68,9 @@ int bt_visit(sop_store *s, struct bt_visit *v);
 /* Check the tree invariants (tests): 0 or SOP_ECORRUPT. */
 int bt_check(sop_store *s);
 
+/* The byte bound of a node's image (btree.c): BT_NODE_BYTES, 32 KiB.  Tests
+ * change it (0: back to the default) to make nodes of another bound. */
+#define BT_NODE_BYTES (32u << 10)
+void bt_set_node_bytes(size_t bytes);
+
 #endif

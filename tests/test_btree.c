@@ -149,6 +149,7 @@ static void duplicates_keep_insertion_order(void **st)
 
 struct fill {
     uint64_t leaves, items;
+    size_t max_bytes; /* of the nodes holding more than one item */
 };
 
 static int count_leaf(sop_store *s, const struct lid *id, struct node *n, void *arg)
@@ -160,6 +161,8 @@ static int count_leaf(sop_store *s, const struct lid *id, struct node *n, void *
         f->leaves++;
         f->items += n->n;
     }
+    if (n->n > (n->leaf ? 1u : 3u) && n->bytes > f->max_bytes)
+        f->max_bytes = n->bytes;
     return 0;
 }
 
@@ -212,6 +215,87 @@ static void ordered_loads_fill_and_balance(void **st)
     }
 }
 
+/* Items of every size in 1000-slot nodes: nodes split by bytes and stay
+ * within BT_NODE_BYTES (unless one item), rebalance by bytes, and nodes
+ * written under a looser bound (as before the bound existed) split at
+ * their next insert and keep the invariants. */
+static void nodes_are_bounded_by_bytes(void **st)
+{
+    (void)st;
+    char *dir = tl_tmpdir("btree-bytes");
+    sop_db *db;
+    sop_txn *t;
+    sop_store *s;
+    enum { N = 3000 };
+    static uint16_t len[N];
+    static bool in[N];
+    uint64_t seed = tl_seed("nodes_are_bounded_by_bytes");
+    static char v[4096];
+    memset(v, 'v', sizeof(v));
+    assert_int_equal(sop_db_open(dir, NULL, &db), 0);
+    sop_store_options o = {.slot_length = 1000, .unique = true, .value_in_node = true};
+    /* first 1000 items of 100 bytes under a 1 MiB bound: 130 KB leaves */
+    bt_set_node_bytes(1u << 20);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_create(t, "s", &o, &s), 0);
+    for (int i = 0; i < N; i += 3) {
+        char k[16];
+        snprintf(k, sizeof(k), "%06d", i);
+        len[i] = 100;
+        in[i] = true;
+        assert_int_equal(sop_add(s, k, 6, v, len[i]), 0);
+    }
+    assert_int_equal(sop_txn_commit(t), 0);
+    bt_set_node_bytes(0);
+    for (int round = 0; round < 30; round++) {
+        assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+        assert_int_equal(sop_store_open(t, "s", &s), 0);
+        for (int op = 0; op < 200; op++) {
+            int i = (int)(tl_rand(&seed) % N);
+            char k[16];
+            snprintf(k, sizeof(k), "%06d", i);
+            if (in[i] && tl_rand(&seed) % 3 == 0) {
+                assert_int_equal(sop_remove(s, k, 6), 0);
+                in[i] = false;
+            } else {
+                len[i] = (uint16_t)(1 + tl_rand(&seed) % (tl_rand(&seed) % 8 ? 200 : 500));
+                assert_int_equal(sop_upsert(s, k, 6, v, len[i]), 0);
+                in[i] = true;
+            }
+        }
+        if (bt_check(s) != 0)
+            fail_msg("round %d: tree invariants broken", round);
+        assert_int_equal(sop_txn_commit(t), 0);
+    }
+    /* every node but the first ones' leftovers is within the bound */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "s", &s), 0);
+    struct fill f = {0};
+    assert_int_equal(bt_walk(s, count_leaf, &f), 0);
+    uint64_t want = 0;
+    for (int i = 0; i < N; i++)
+        want += in[i];
+    assert_int_equal(f.items, want);
+    print_message("# %llu leaves for %llu items, the biggest node %zu bytes\n",
+                  (unsigned long long)f.leaves, (unsigned long long)f.items, f.max_bytes);
+    assert_true(f.max_bytes <= BT_NODE_BYTES);
+    assert_true(f.leaves > 1);
+    for (int i = 0; i < N; i++) {
+        char k[16];
+        const void *got;
+        size_t gl;
+        snprintf(k, sizeof(k), "%06d", i);
+        int rc = sop_get(s, k, 6, &got, &gl);
+        assert_int_equal(rc, in[i] ? 0 : SOP_ENOTFOUND);
+        if (in[i])
+            assert_int_equal(gl, len[i]);
+    }
+    assert_int_equal(sop_txn_commit(t), 0);
+    sop_db_close(db);
+    tl_rmrf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +304,7 @@ int main(void)
         cmocka_unit_test(duplicates_slot8_stay_balanced),
         cmocka_unit_test(duplicates_keep_insertion_order),
         cmocka_unit_test(ordered_loads_fill_and_balance),
+        cmocka_unit_test(nodes_are_bounded_by_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
