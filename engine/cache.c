@@ -131,6 +131,14 @@ static void evict(struct cache *c)
     }
 }
 
+void cache_trim(struct cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->bytes > c->budget)
+        evict(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
 static void grow(struct cache *c)
 {
     size_t nb = c->nb * 2;

@@ -174,6 +174,15 @@ size_t item_size(const struct node *n, const struct item *it)
     return it->ext ? s + 28 : s + 5 + it->vl;
 }
 
+/* Do item it's bytes lie in raw r? */
+static bool in_raw(const struct raw *r, const struct item *it)
+{
+    const uint8_t *lo = r->data, *hi = r->data + r->len;
+    if (!it->kl || it->k < lo || it->k >= hi)
+        return false;
+    return it->ext || !it->vl || (it->v >= lo && it->v + it->vl <= hi);
+}
+
 int node_seal(struct node *n)
 {
     size_t total = 0;
@@ -183,22 +192,39 @@ int node_seal(struct node *n)
             own++;
             total += n->it[i].kl + (n->it[i].ext ? 0 : n->it[i].vl);
         }
-    /* many small raws (after many deltas) are folded into one as well */
+    /* many small raws (after many deltas) are folded into one as well; the
+     * biggest one (the image the deltas apply to, usually) is kept, and
+     * only the items outside it are copied */
     bool fold = n->nraws > 8;
+    struct raw *keep = NULL;
     if (!own && !fold)
         return 0;
     if (fold) {
+        for (uint32_t i = 0; i < n->nraws; i++)
+            if (!keep || n->raws[i]->len > keep->len)
+                keep = n->raws[i];
         total = 0;
         for (uint32_t i = 0; i < n->n; i++)
-            total += n->it[i].kl + (n->it[i].ext ? 0 : n->it[i].vl);
+            if (n->it[i].own || !in_raw(keep, &n->it[i]))
+                total += n->it[i].kl + (n->it[i].ext ? 0 : n->it[i].vl);
     }
     struct raw *r = raw_new(total);
     if (!r)
         return SOP_ENOMEM;
+    if (!fold) { /* room for r first: once items point into it, nothing may fail */
+        struct raw **v = os_realloc(n->raws, (n->nraws + 1) * sizeof(*v));
+        if (!v) {
+            raw_unref(r);
+            return SOP_ENOMEM;
+        }
+        n->raws = v;
+    }
     size_t off = 0;
     for (uint32_t i = 0; i < n->n && (fold || n->nown); i++) {
         struct item *it = &n->it[i];
         if (!fold && !it->own)
+            continue;
+        if (fold && !it->own && in_raw(keep, it))
             continue;
         n->nown -= it->own;
         size_t vl = it->ext ? 0 : it->vl;
@@ -214,16 +240,18 @@ int node_seal(struct node *n)
         it->own = 0;
         off += it->kl + vl;
     }
+    assert(off == total);
     if (fold) {
+        /* the array holds more than 8: two fit without growing it */
         for (uint32_t i = 0; i < n->nraws; i++)
-            raw_unref(n->raws[i]);
-        n->nraws = 0;
+            if (n->raws[i] != keep)
+                raw_unref(n->raws[i]);
+        n->raws[0] = keep;
+        n->raws[1] = r;
+        n->nraws = 2;
+        return 0;
     }
-    if (add_raw(n, r) != 0) {
-        /* cannot happen after fold (array kept); keep r alive via a leak-free path */
-        raw_unref(r);
-        return SOP_ENOMEM;
-    }
+    n->raws[n->nraws++] = r;
     return 0;
 }
 

@@ -444,7 +444,8 @@ static int pick(sop_db *db, bool force, uint32_t **sel, size_t *nsel)
     if (!rc && (rc = blob_list_vsegs(db->os, db->path, &vsegs, &nv)) == 0 && n + nv) {
         uint32_t *all = os_realloc(segs, (n + nv) * sizeof(*all));
         if (all) {
-            memcpy(all + n, vsegs, nv * sizeof(*all));
+            if (nv)
+                memcpy(all + n, vsegs, nv * sizeof(*all));
             segs = all;
         }
         if (!all || !(c = os_malloc((n + nv) * sizeof(*c))))

@@ -51,7 +51,7 @@
  * record to read when the node is loaded cold (bt_load); recovery reads
  * neither. */
 #ifndef DELTA_CHAIN_MAX
-#define DELTA_CHAIN_MAX 64
+#define DELTA_CHAIN_MAX 16
 #endif
 #ifndef DELTA_CHAIN_SHARE
 #define DELTA_CHAIN_SHARE 2
@@ -149,7 +149,11 @@ static void txn_free(sop_txn *t)
     for (size_t i = 0; i < t->nnames; i++)
         os_free(t->names[i]);
     os_free(t->names);
+    struct cache *c = &t->b.db->cache;
     os_free(t);
+    /* what the transaction held (the nodes it pinned, those its commit put
+     * in the cache) may go now: back to the budget */
+    cache_trim(c);
 }
 
 SOP_API void sop_txn_rollback(sop_txn *t)
