@@ -106,22 +106,13 @@ uint64_t key_prefix(const void *k, size_t kl)
     return v;
 }
 
+/* item_copy_own, with the key's prefix worked out (src may not have it). */
 static int dup_item(struct item *dst, const struct item *src)
 {
-    *dst = *src;
-    dst->pfx = key_prefix(src->k, src->kl);
-    size_t vl = src->ext ? 0 : src->vl;
-    uint8_t *m = os_malloc(src->kl + vl + 1);
-    if (!m)
-        return SOP_ENOMEM;
-    if (src->kl)
-        memcpy(m, src->k, src->kl);
-    if (vl)
-        memcpy(m + src->kl, src->v, vl);
-    dst->k = m;
-    dst->v = vl ? m + src->kl : NULL;
-    dst->own = 1;
-    return 0;
+    int rc = item_copy_own(dst, src);
+    if (rc == 0)
+        dst->pfx = key_prefix(src->k, src->kl);
+    return rc;
 }
 
 struct node *node_clone(const struct node *src)
