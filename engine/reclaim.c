@@ -6,7 +6,8 @@
  *      than the last commit that moved something out of them;
  *   2. pick the closed log segments whose live bytes are under
  *      RECLAIM_LIVE_SHARE of their size (every one holding garbage when
- *      forced), fewest live bytes first, up to RECLAIM_ROUND live bytes;
+ *      forced), fewest live bytes first, up to RECLAIM_ROUND live bytes
+ *      and what the disk has free beyond half the reserve;
  *   3. collect, under the read lock, every registry key whose newest
  *      version is in one of them or whose delta chain reaches one
  *      (rver.base);
@@ -481,9 +482,17 @@ static int pick(sop_db *db, bool force, uint32_t **sel, size_t *nsel)
     }
     os_free(segs);
     qsort(c, nc, sizeof(*c), cand_by_live);
+    /* the copies come before the space they free: a round leaves at least
+     * half the reserve free (db.c), which deletes need on a full disk */
+    uint64_t avail, total, budget = force ? UINT64_MAX : RECLAIM_ROUND;
+    if (os_space(db->os, db->path, &avail, &total) == 0) {
+        uint64_t keep = db_reserve(db, total) / 2;
+        uint64_t room = avail > keep ? avail - keep : 0;
+        budget = budget < room ? budget : room;
+    }
     uint64_t live = 0, gain = 0;
     size_t k = 0;
-    while (k < nc && (force || live + c[k].live <= RECLAIM_ROUND)) {
+    while (k < nc && live + c[k].live <= budget) {
         live += c[k].live;
         gain += c[k].size - (c[k].live < c[k].size ? c[k].live : c[k].size);
         k++;

@@ -240,6 +240,40 @@ static void a_writer_older_than_the_move_commits_after_it(void **state)
     sop_db_close(db);
 }
 
+/* The copies come before the space they free: on a disk whose free space
+ * is under half the reserve, a round copies nothing; with room, it cleans. */
+static void a_nearly_full_disk_keeps_half_the_reserve(void **state)
+{
+    (void)state;
+    int want[KEYS] = {0};
+    struct fault_os f;
+    fault_os_init(&f);
+    sop_db *db = open_at(tl_dir, &f.ops);
+    sop_db_set_reclaim(db, 0);
+    seed(db);
+    churn(db, want, 10);
+    sop_reclaim_info a, b;
+    assert_int_equal(sop_db_reclaim_info(db, &a), 0);
+    f.space_set = true;
+    f.space_total = 1ull << 30; /* a reserve of 32 MiB: half of it is 16 */
+    f.space_avail = 15ull << 20;
+    assert_int_equal(sop_db_reclaim(db), 0);
+    assert_int_equal(sop_db_reclaim_info(db, &b), 0);
+    /* segments with nothing live went (that needs no room), nothing was copied */
+    assert_int_equal(b.bytes_copied, a.bytes_copied);
+    assert_true(b.log_segments <= a.log_segments);
+    f.space_avail = 600ull << 20;
+    sop_reclaim_info c;
+    assert_int_equal(sop_db_reclaim(db), 0);
+    assert_int_equal(sop_db_reclaim_info(db, &c), 0);
+    print_message("# segments %u, %u with 15 MiB free, %u with 600 MiB\n", a.log_segments,
+                  b.log_segments, c.log_segments);
+    assert_true(c.bytes_copied > b.bytes_copied);
+    assert_true(c.log_segments < b.log_segments);
+    verify(db, want);
+    sop_db_close(db);
+}
+
 /* Big values rewritten in part: the value segment of their first write
  * stays a quarter live; the cleaner moves that quarter and removes it. */
 static void partly_rewritten_values_give_their_segments_back(void **state)
@@ -521,6 +555,8 @@ int main(void)
                                         tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(a_writer_older_than_the_move_commits_after_it,
                                         tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(a_nearly_full_disk_keeps_half_the_reserve, tl_dir_setup,
+                                        tl_dir_teardown),
         cmocka_unit_test_setup_teardown(partly_rewritten_values_give_their_segments_back,
                                         tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(writers_and_the_cleaner_run_together, tl_dir_setup,
