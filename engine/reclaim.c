@@ -563,8 +563,8 @@ static int round_locked(sop_db *db, bool force)
         last = db->seq;
         pthread_rwlock_unlock(&db->lock);
     }
-    for (size_t i = 0; i < nsel && !rc; i++)
-        if (sel[i] < below)
+    for (size_t i = 0; i < nsel && !rc; i++) /* recovery never reads value segments */
+        if (sel[i] < below || blob_is_vseg(&db->log, sel[i]))
             rc = pend_add(db, sel[i], last);
     if (!rc)
         rc = drop_ready(db);
