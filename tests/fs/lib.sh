@@ -136,9 +136,17 @@ mount_fs() {
 }
 
 # umount_fs: unmount and wait for the daemon to end (kill it past a bound).
+# mounted: the kernel lists $MNT as a mount (also when its daemon died and
+# every access to it answers ENOTCONN, which mountpoint takes for "not one")
+mounted() {
+    awk -v m="$MNT" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
+}
+
 umount_fs() {
     if mountpoint -q "$MNT" 2>/dev/null; then
         fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null
+    elif mounted; then
+        fusermount3 -u -z "$MNT" 2>/dev/null
     fi
     if [ -n "$PID" ]; then
         if ! wait_until 20 sh -c "! kill -0 $PID 2>/dev/null"; then
