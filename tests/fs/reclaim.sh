@@ -37,8 +37,10 @@ same "144 rewrites of a chunk in place, each its own commit" 0 echo $ok
 check "every file is what was written" sh -c \
     "for i in 0 1 2 3 4 5; do cmp '$T/model'\$i '$MNT/s/f'\$i || exit 1; done"
 # 96 MiB live; the first writes' value segments hold 72 MiB of dead chunks
-check "the cleaner removes segments while the mount runs" \
-    wait_until 60 sh -c "[ \$(sed -n 's/^reclaim_segments_removed: //p' '$MNT/.sop-stats') -ge 1 ]"
+# (once their live chunks moved, the segments go by the cleaner's hand or,
+# when no snapshot needed the old versions, by themselves: either is right)
+check "the cleaner moves the live chunks out while the mount runs" \
+    wait_until 60 sh -c "[ \$(sed -n 's/^reclaim_bytes_copied: //p' '$MNT/.sop-stats') -gt 0 ]"
 check "  and the data folder comes back under 130 MiB (96 live)" \
     wait_until 60 sh -c "[ \$(du -sm '$DATA' | cut -f1) -lt 130 ]"
 echo "# data folder $(du_mib) MiB; reclaim_bytes_copied $(stat_of reclaim_bytes_copied)," \
