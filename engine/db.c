@@ -485,6 +485,15 @@ static int load_one(sop_db *db, const char *name, uint32_t *seg, uint64_t *off)
     struct rbuf r;
     rb_init(&r, buf + 8, size - 12);
     uint32_t format = rb_u32(&r);
+    if (format > CKPT_FORMAT && format < 1024) {
+        /* whole (its crc holds) but newer than this build: not damage */
+        db_seterr(db,
+                  "open: %s was written by a newer sop (checkpoint format %u; this build reads "
+                  "formats 1 to %u): open it with that version",
+                  p, format, CKPT_FORMAT);
+        rc = SOP_EINVAL;
+        goto out;
+    }
     if (format < 1 || format > CKPT_FORMAT) {
         rc = SOP_CORRUPT("checkpoint: unknown format");
         goto bad;

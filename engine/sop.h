@@ -102,7 +102,8 @@ typedef struct sop_db_options {
  * Standalone, the folder is locked (flock): a second process opening it gets
  * SOP_EBUSY.  On success *out owns the handle; close it with sop_db_close().
  * Errors: SOP_EBUSY (locked by another process), SOP_ECORRUPT, SOP_EIO,
- * SOP_EINVAL (NULL arguments or redis_url given to a build without Redis).
+ * SOP_EINVAL (NULL arguments, redis_url given to a build without Redis, or a
+ * database written by a newer sop: sop_open_errmsg says which).
  */
 SOP_API int sop_db_open(const char *path, const sop_db_options *opts, sop_db **out);
 
