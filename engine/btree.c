@@ -140,8 +140,25 @@ int bt_load(sop_db *db, const struct lid *id, const struct loc *loc, struct node
     return bt_load_copy(db, id, 0, loc, out);
 }
 
+static int load(sop_db *db, const struct lid *id, uint64_t idx, const struct loc *loc, bool keep,
+                struct node **out);
+
 int bt_load_copy(sop_db *db, const struct lid *id, uint64_t idx, const struct loc *loc,
                  struct node **out)
+{
+    return load(db, id, idx, loc, true, out);
+}
+
+int bt_load_uncached(sop_db *db, const struct lid *id, uint64_t idx, const struct loc *loc,
+                     struct node **out)
+{
+    return load(db, id, idx, loc, false, out);
+}
+
+/* keep: the node enters the cache (a reader's load); the cleaner's loads
+ * do not, or every node it moves would push a hot one out. */
+static int load(sop_db *db, const struct lid *id, uint64_t idx, const struct loc *loc, bool keep,
+                struct node **out)
 {
     struct node *n = cache_get(&db->cache, loc), *base = NULL;
     struct raw **deltas = NULL;
@@ -204,7 +221,8 @@ int bt_load_copy(sop_db *db, const struct lid *id, uint64_t idx, const struct lo
         n->chain_bytes += delta_bytes;
     }
     n->at = *loc;
-    cache_put(&db->cache, loc, n);
+    if (keep)
+        cache_put(&db->cache, loc, n);
     *out = n;
     n = NULL;
     goto out;

@@ -20,6 +20,9 @@ int bt_load(sop_db *db, const struct lid *id, const struct loc *loc, struct node
 /* The same for registry key {id, idx}: idx 1 is a node's second copy. */
 int bt_load_copy(sop_db *db, const struct lid *id, uint64_t idx, const struct loc *loc,
                  struct node **out);
+/* The same, leaving the cache as it was (what it holds is still used). */
+int bt_load_uncached(sop_db *db, const struct lid *id, uint64_t idx, const struct loc *loc,
+                     struct node **out);
 
 /* Find the first item with key k: *leaf referenced, *pos its index.
  * SOP_ENOTFOUND when absent (no reference then). */
@@ -70,7 +73,9 @@ int bt_check(sop_store *s);
 
 /* The byte bound of a node's image (btree.c): BT_NODE_BYTES, 32 KiB.  Tests
  * change it (0: back to the default) to make nodes of another bound. */
+#ifndef BT_NODE_BYTES
 #define BT_NODE_BYTES (32u << 10)
+#endif
 void bt_set_node_bytes(size_t bytes);
 
 #endif

@@ -187,7 +187,7 @@ void cache_put(struct cache *c, const struct loc *loc, struct node *n)
     pthread_mutex_unlock(&c->mu);
 }
 
-void cache_drop(struct cache *c, const struct loc *loc)
+struct node *cache_take(struct cache *c, const struct loc *loc)
 {
     struct node *n = NULL;
     pthread_mutex_lock(&c->mu);
@@ -199,11 +199,15 @@ void cache_drop(struct cache *c, const struct loc *loc)
         unlink_lru(c, e);
         c->bytes -= e->mem;
         c->count--;
-        n = e->n;
+        n = e->n; /* the entry's reference passes to the caller */
     }
     pthread_mutex_unlock(&c->mu);
-    if (e) {
-        node_unref(n); /* outside the lock: freeing a node takes a while */
-        os_free(e);
-    }
+    os_free(e);
+    return n;
 }
+
+void cache_drop(struct cache *c, const struct loc *loc)
+{
+    node_unref(cache_take(c, loc)); /* outside the lock: freeing a node takes a while */
+}
+

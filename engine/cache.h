@@ -36,6 +36,8 @@ void cache_put(struct cache *c, const struct loc *loc, struct node *n);
 /* Forget the node at loc, if cached: a commit replaced it, and only an older
  * snapshot could still ask for it (it reloads it then). */
 void cache_drop(struct cache *c, const struct loc *loc);
+/* Remove the node at loc and hand over the cache's reference (NULL: none). */
+struct node *cache_take(struct cache *c, const struct loc *loc);
 /* Evict down to the budget now (nodes in use stay): after a transaction let
  * go of what it held, which nothing else would evict until the next miss. */
 void cache_trim(struct cache *c);

@@ -106,7 +106,7 @@ SOP_API int sop_db_compact(sop_db *db)
     uint32_t floor = db->log.cur;
     struct collect_arg ca = {.m = &m, .log = &db->log};
     if ((rc = reg_foreach(&db->reg, collect, &ca)) != 0 ||
-        (rc = reclaim_copy(db, &m, 0, m.n, false)) != 0 || (rc = commit_moves(db, &m)) != 0)
+        (rc = reclaim_copy(db, &m, 0, m.n)) != 0 || (rc = commit_moves(db, &m)) != 0)
         goto unlock;
     pthread_rwlock_unlock(&db->lock);
     /* new transactions see only the new locations from here on */

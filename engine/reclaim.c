@@ -58,9 +58,6 @@ int moves_add(struct moves *m, const struct rkey *key, const struct loc *from)
 
 void moves_free(struct moves *m)
 {
-    for (size_t i = 0; i < m->n; i++)
-        if (m->v[i].n)
-            node_unref(m->v[i].n);
     os_free(m->v);
     memset(m, 0, sizeof(*m));
 }
@@ -86,7 +83,7 @@ static int flush(sop_db *db, struct wbuf *w, struct moves *m, size_t from, size_
     return 0;
 }
 
-int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to, bool keep_nodes)
+int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to)
 {
     struct wbuf w;
     size_t first = from;
@@ -112,19 +109,17 @@ int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to, bool keep_
             break;
         }
         size_t start;
-        if (type == REC_CHUNK) {
-            start = blob_rec_begin(&w, REC_CHUNK, &mv->key);
+        if (type == REC_CHUNK || type == REC_NODE) {
+            /* checked by blob_read, and nothing in them names where they are */
+            start = blob_rec_begin(&w, type, &mv->key);
             wb_bytes(&w, buf, mv->from.len);
-        } else if (type == REC_NODE || type == REC_DELTA) {
+        } else if (type == REC_DELTA) {
             struct node *n;
-            if ((rc = bt_load_copy(db, &mv->key.id, mv->key.idx, &mv->from, &n)) != 0)
+            if ((rc = bt_load_uncached(db, &mv->key.id, mv->key.idx, &mv->from, &n)) != 0)
                 break;
             start = blob_rec_begin(&w, REC_NODE, &mv->key);
             rc = node_encode(n, &w);
-            if (keep_nodes && !rc)
-                mv->n = n;
-            else
-                node_unref(n);
+            node_unref(n);
             if (rc)
                 break;
         } else {
@@ -223,16 +218,18 @@ static int commit_group(sop_db *db, struct moves *m, size_t i, size_t j, uint64_
     if (dead)
         pthread_cond_signal(&db->flush_cv);
     pthread_mutex_unlock(&db->flush_mu);
-    /* the copies enter the cache in place of what they copy */
+    /* a cached node is cached again under its copy (now a full image);
+     * what the cache did not hold stays out of it */
     for (size_t k = i; k < j; k++) {
         struct move *mv = &m->v[k];
         if (!mv->to.seg)
             continue;
         *copied += mv->to.len + REC_HDR;
-        if (!mv->n)
+        struct node *old = cache_take(&db->cache, &mv->from);
+        if (!old)
             continue;
-        cache_drop(&db->cache, &mv->from);
-        struct node *c = node_clone(mv->n);
+        struct node *c = node_clone(old);
+        node_unref(old);
         if (c) {
             c->at = mv->to;
             c->chain = 0;
@@ -248,11 +245,6 @@ out:
     db_apply_free(&ap);
     wb_free(&w);
     os_free(e);
-    for (size_t k = i; k < j; k++)
-        if (m->v[k].n) {
-            node_unref(m->v[k].n);
-            m->v[k].n = NULL;
-        }
     return rc;
 }
 
@@ -540,7 +532,7 @@ static int round_locked(sop_db *db, bool force)
             while (j < m.n && bytes < RECLAIM_GROUP)
                 bytes += m.v[j++].from.len + REC_HDR;
             if ((rc = db_space_check(db, NULL, bytes)) == 0 &&
-                (rc = reclaim_copy(db, &m, i, j, true)) == 0)
+                (rc = reclaim_copy(db, &m, i, j)) == 0)
                 rc = commit_group(db, &m, i, j, &last, &copied);
             i = j;
         }

@@ -34,13 +34,11 @@
 /* Bytes of copies committed in one step: what a commit may wait for. */
 #define RECLAIM_GROUP (8u << 20)
 
-/* A live record to move: its key, where it is, where its copy went
- * (absolute, filled by reclaim_copy), and the node copied (a reference, for
- * the cache; NULL for a chunk). */
+/* A live record to move: its key, where it is, and where its copy went
+ * (absolute, filled by reclaim_copy). */
 struct move {
     struct rkey key;
     struct loc from, to;
-    struct node *n;
 };
 struct moves {
     struct move *v;
@@ -50,12 +48,13 @@ int moves_add(struct moves *m, const struct rkey *key, const struct loc *from);
 void moves_free(struct moves *m);
 
 /* Copy the records of m->v[from..to) to the log's end (unsynced), filling
- * each `to`, and keep each node copied in `n` when keep_nodes: chunks as
- * they are, nodes (image or delta chain) as one full image.  Appends in
+ * each `to`: chunks and node images as they are (no decode), a delta chain
+ * as one full image (loaded past the cache: the cleaner's reads must not
+ * push out what the cache holds).  Appends in
  * batches of at most RECLAIM_GROUP bytes.  SOP_EIO, SOP_ENOSPC,
  * SOP_ECORRUPT (a record does not check), SOP_ENOMEM; db->errmsg says which
  * record. */
-int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to, bool keep_nodes);
+int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to);
 
 /* The background cleaner: started at open (unless the database is opened
  * for salvage), stopped at close, before anything it uses goes. */
