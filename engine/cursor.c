@@ -36,9 +36,9 @@ static int span_fix(struct sop_cursor *c)
 {
     int rc = 0;
     if (c->hi_cur && !c->span.hi_inf)
-        rc = span_set(&c->span.hi, c->key, c->kl);
+        rc = span_set(&c->span.hi, c->kp, c->kl);
     if (!rc && c->lo_cur && !c->span.lo_inf)
-        rc = span_set(&c->span.lo, c->key, c->kl);
+        rc = span_set(&c->span.lo, c->kp, c->kl);
     c->hi_cur = c->lo_cur = false;
     return rc;
 }
@@ -58,6 +58,7 @@ void cursor_free(struct sop_cursor *c)
 {
     bt_tp_release(&c->tp);
     span_clear(&c->span);
+    node_unref(c->kleaf);
     os_free(c->key);
     os_free(c);
 }
@@ -101,12 +102,29 @@ static int cur_item(struct sop_cursor *c, struct item **it)
     return 0;
 }
 
-/* Remember the current key (to re-find it after changes). */
+/* Remember the current key (to re-find it after changes): a pointer into
+ * the leaf when the leaf is a node nothing changes (one read from the
+ * cache or the log; the transaction's changes go to clones of it), else a
+ * copy. */
 static int cur_save(struct sop_cursor *c)
 {
     struct item *it = NULL;
     if (cur_item(c, &it) != 0)
         return 0;
+    struct node *leaf = c->tp.nd[c->tp.depth];
+    struct dnode *d;
+    if (leaf == c->kleaf ||
+        !((d = bt_dirty(c->s, &c->tp.id[c->tp.depth])) != NULL && d->n == leaf)) {
+        if (leaf != c->kleaf) {
+            node_ref(leaf);
+            node_unref(c->kleaf);
+            c->kleaf = leaf;
+        }
+        c->kp = it->kl ? it->k : (const uint8_t *)"";
+        c->kl = it->kl;
+        c->gen = c->s->t->b.gen;
+        return 0;
+    }
     if (it->kl + 1 > c->keycap) {
         uint8_t *k = os_realloc(c->key, it->kl + 1);
         if (!k)
@@ -116,6 +134,7 @@ static int cur_save(struct sop_cursor *c)
     }
     if (it->kl)
         memcpy(c->key, it->k, it->kl);
+    c->kp = c->key;
     c->kl = it->kl;
     c->gen = c->s->t->b.gen;
     return 0;
@@ -129,7 +148,7 @@ static int cur_refind(struct sop_cursor *c)
     if (c->tp.depth < 0 || c->gen == s->t->b.gen)
         return 0;
     bt_tp_release(&c->tp);
-    int rc = bt_tp_seek(s, c->key, c->kl, &c->tp);
+    int rc = bt_tp_seek(s, c->kp, c->kl, &c->tp);
     if (rc)
         return rc;
     for (uint32_t i = 0; i < c->dup; i++) {
@@ -137,7 +156,7 @@ static int cur_refind(struct sop_cursor *c)
         if ((rc = bt_tp_step(s, &c->tp, 1)) != 0)
             return rc;
         cur_item(c, &it);
-        if (key_cmp(it->k, it->kl, c->key, c->kl) != 0)
+        if (key_cmp(it->k, it->kl, c->kp, c->kl) != 0)
             break;
     }
     c->gen = s->t->b.gen;
@@ -259,7 +278,7 @@ static int cur_step(struct sop_cursor *c, int dir)
     if (rc)
         return rc;
     cur_item(c, &it);
-    bool same = key_cmp(it->k, it->kl, c->key, c->kl) == 0;
+    bool same = !c->s->info.unique && key_cmp(it->k, it->kl, c->kp, c->kl) == 0;
     if (dir > 0)
         c->dup = same ? c->dup + 1 : 0;
     else

@@ -10,8 +10,13 @@ struct sop_cursor {
     sop_store *s;
     struct tpos tp;
     uint64_t gen;
-    /* current key copy and its rank among equal keys, to re-find it after
-     * the transaction changed the tree */
+    /* the current key and its rank among equal keys, to re-find it after
+     * the transaction changed the tree: kp points into kleaf (referenced),
+     * a node nothing changes, or into the copy in key when the leaf is one
+     * the transaction may change in place; no copy per step of a walk over
+     * unchanged leaves */
+    const uint8_t *kp;
+    struct node *kleaf;
     uint8_t *key;
     size_t kl, keycap;
     uint32_t dup;

@@ -59,6 +59,8 @@ void *txn_scratch(sop_txn *t, size_t n)
  * so a reload does not make a second copy (cache.c). */
 int txn_pin(sop_txn *t, struct node *n)
 {
+    if (n == t->last_pin)
+        return 0;
     if ((t->npins + 1) * 2 > t->cappins) {
         size_t cap = t->cappins ? t->cappins * 2 : 64;
         struct node **v = os_calloc(cap, sizeof(*v));
@@ -78,13 +80,16 @@ int txn_pin(sop_txn *t, struct node *n)
     }
     size_t j = ((uintptr_t)n >> 4) * 0x9E3779B97F4A7C15ull >> 7 & (t->cappins - 1);
     while (t->pins[j]) {
-        if (t->pins[j] == n)
+        if (t->pins[j] == n) {
+            t->last_pin = n;
             return 0;
+        }
         j = (j + 1) & (t->cappins - 1);
     }
     node_ref(n);
     t->pins[j] = n;
     t->npins++;
+    t->last_pin = n;
     return 0;
 }
 
@@ -105,6 +110,7 @@ void txn_free_scratch(sop_txn *t)
             }
         t->npins = 0;
     }
+    t->last_pin = NULL;
 }
 
 /* Append a copy of str to a growable array of strings. */

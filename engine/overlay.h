@@ -117,6 +117,7 @@ struct sop_txn {
     struct scratch *scratch; /* buffers handed out, freed at the next change */
     struct node **pins;      /* nodes whose bytes were handed out, likewise */
     size_t npins, cappins;
+    struct node *last_pin;   /* the one pinned last: a walk pins one leaf many times */
 };
 
 void txn_seterr(sop_txn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

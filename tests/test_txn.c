@@ -735,6 +735,75 @@ static void stores_create_drop_list(void **st)
     sop_db_close(db);
 }
 
+/* A cursor walking a store while its own transaction changes the tree
+ * around it: each step removes a key behind it and adds one right after it
+ * (splitting and merging the leaves it walks, clean ones and the
+ * transaction's own) or replaces the item it is on, and the walk still
+ * meets every key once, in order.
+ * With duplicates, its rank among equal keys survives the changes too. */
+static void cursor_walk_survives_its_own_changes(void **st)
+{
+    (void)st;
+    sop_db *db = tl_open_db();
+    for (int unique = 1; unique >= 0; unique--) {
+        const char *name = unique ? "u" : "d";
+        sop_txn *t;
+        assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+        sop_store *s = mk(t, name, 8, unique, true);
+        char k[32];
+        for (int i = 0; i < 600; i += 2) {
+            snprintf(k, sizeof(k), "k%05d", i);
+            assert_int_equal(sop_add(s, k, strlen(k), k, strlen(k)), 0);
+            if (!unique) /* a second item under the same key */
+                assert_int_equal(sop_add(s, k, strlen(k), "dup", 3), 0);
+        }
+        assert_int_equal(sop_txn_commit(t), 0);
+
+        assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+        assert_int_equal(sop_store_open(t, name, &s), 0);
+        sop_cursor *c;
+        assert_int_equal(sop_cursor_open(s, &c), 0);
+        int want = 0, dup = 0, seen = 0;
+        for (int rc = sop_cursor_first(c); rc == 0; rc = sop_cursor_next(c)) {
+            const void *kk, *vv;
+            size_t kl, vl;
+            char cur[32];
+            snprintf(k, sizeof(k), "k%05d", want);
+            assert_int_equal(sop_cursor_key(c, &kk, &kl), 0);
+            snprintf(cur, sizeof(cur), "%.*s", (int)kl, (const char *)kk);
+            assert_string_equal(cur, k);
+            assert_int_equal(sop_cursor_value(c, &vv, &vl), 0);
+            if (dup == 1)
+                assert_memory_equal(vv, "dup", 3);
+            else
+                assert_memory_equal(vv, k, strlen(k));
+            seen++;
+            if (!unique && want % 2 == 0 && dup == 0) {
+                dup = 1; /* the same key's second item comes next */
+                continue;
+            }
+            dup = 0;
+            if (want % 2 == 0 && want >= 4) { /* remove a key behind */
+                snprintf(k, sizeof(k), "k%05d", want - 4);
+                assert_int_equal(sop_remove(s, k, strlen(k)), 0);
+            }
+            if (want % 2 == 0) { /* and add the odd one right after */
+                snprintf(k, sizeof(k), "k%05d", want + 1);
+                assert_int_equal(sop_add(s, k, strlen(k), k, strlen(k)), 0);
+            } else { /* the cursor's own item, in a leaf this transaction changed */
+                assert_int_equal(sop_update(s, k, strlen(k), "a longer value than the key", 27),
+                                 0);
+            }
+            want++;
+        }
+        assert_int_equal(want, 600);
+        assert_int_equal(seen, unique ? 600 : 900);
+        sop_cursor_close(c);
+        assert_int_equal(sop_txn_commit(t), 0);
+    }
+    sop_db_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -755,6 +824,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(merges_commute_and_pass_readers, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(value_segments_come_and_go_whole, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(cursor_walk_survives_its_own_changes, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(move_keeps_big_values_without_copying, tl_dir_setup,
                                         tl_dir_teardown),
