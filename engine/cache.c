@@ -103,8 +103,10 @@ struct node *cache_get(struct cache *c, const struct loc *loc)
 
 /* Evict least recently used entries until the budget holds.  An entry
  * someone still references (a transaction pinned it: pointers into it were
- * handed out) stays, so a reload finds it instead of making a second copy;
- * a bounded number of those is stepped over per call. */
+ * handed out) stays, so a reload finds it instead of making a second copy:
+ * it goes back to the front, as it is in use, so that the next eviction
+ * does not step over it again (a long reader pins every node it reads); a
+ * bounded number of those is moved per call. */
 static void evict(struct cache *c)
 {
     struct centry *e = c->lru;
@@ -115,6 +117,8 @@ static void evict(struct cache *c)
             break;
         if (atomic_load(&e->n->refs) > 1) {
             skipped++;
+            unlink_lru(c, e);
+            push_mru(c, e);
             e = prev;
             continue;
         }
