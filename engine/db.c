@@ -854,6 +854,15 @@ static int replay_one(int type, const struct rkey *key, const struct loc *loc,
     uint64_t seq = get_u64(payload + 1);
     if (seq <= rp->db->seq)
         return 0; /* already in the checkpoint */
+    if (payload[0] > COMMIT_FORMAT && payload[0] < 128) {
+        /* whole (its crc holds) but newer than this build: not damage, and
+         * replaying around it would lose that commit */
+        db_seterr(rp->db,
+                  "open: commit %llu in segment %08u was written by a newer sop (commit record "
+                  "format %u; this build reads formats 1 to %u): open the folder with that version",
+                  (unsigned long long)seq, loc->seg, payload[0], COMMIT_FORMAT);
+        return SOP_EINVAL;
+    }
     if (seq != rp->db->seq + 1) {
         db_seterr(rp->db,
                   "open: commit %llu follows commit %llu in segment %08u: the log lost "

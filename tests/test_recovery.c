@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "blob.h"
 #include "codec.h"
 #include "db.h"
 #include "faultlib.h"
@@ -633,6 +634,77 @@ static void a_newer_checkpoint_format_is_refused_with_its_reason(void **state)
     sop_db_close(db);
 }
 
+/* The same for a commit record in the log past the checkpoint: a newer
+ * format is refused with the reason, in a salvage too, and nothing changes. */
+static void a_newer_commit_record_format_is_refused_with_its_reason(void **state)
+{
+    (void)state;
+    sop_db *db;
+    struct crash_os c;
+    seed_db(tl_dir, 3);
+    crash_os_init(&c);
+    assert_int_equal(db_open_os(tl_dir, NULL, &c.ops, &db), 0);
+    assert_int_equal(do_round(db, 1, 3), 0); /* durable, and no checkpoint after it */
+    crash_os_crash(&c, 0);
+    sop_db_close(db);
+    crash_os_free(&c);
+    /* the last commit record of the log's segments */
+    char p[4096], best[4096] = "";
+    long best_off = -1;
+    uint64_t best_seq = 0;
+    static uint8_t buf[64 << 20];
+    DIR *d = opendir(tl_dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        snprintf(p, sizeof(p), "%s/%s", tl_dir, e->d_name);
+        FILE *f = fopen(p, "rb");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf), f);
+        fclose(f);
+        for (size_t i = 0; i + REC_HDR + 9 <= n; i++) {
+            int type;
+            uint32_t plen;
+            if (get_u32(buf + i) != REC_MAGIC || blob_check(buf + i, n - i, &type, NULL, &plen) ||
+                type != REC_COMMIT)
+                continue;
+            uint64_t seq = get_u64(buf + i + REC_HDR + 1);
+            if (seq > best_seq) {
+                best_seq = seq;
+                best_off = (long)i;
+                snprintf(best, sizeof(best), "%s", p);
+            }
+        }
+    }
+    closedir(d);
+    assert_true(best_off >= 0);
+    FILE *f = fopen(best, "r+b");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    uint8_t *rec = buf + best_off;
+    uint32_t plen = get_u32(rec + 8);
+    uint8_t keep[REC_HDR + 1];
+    memcpy(keep, rec, REC_HDR + 1);
+    struct rkey key;
+    memcpy(key.id.b, rec + 16, 16);
+    key.idx = get_u64(rec + 32);
+    rec[REC_HDR] = COMMIT_FORMAT + 1;
+    blob_rec_head(rec, REC_COMMIT, &key, rec + REC_HDR, plen);
+    rewind(f);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fflush(f);
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), SOP_EINVAL);
+    assert_non_null(strstr(sop_open_errmsg(), "newer sop"));
+    print_message("# %s\n", sop_open_errmsg());
+    assert_int_equal(sop_db_open_salvage(tl_dir, &db), SOP_EINVAL);
+    /* nothing was changed: put the format back and the round is there */
+    memcpy(rec, keep, REC_HDR + 1);
+    rewind(f);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+    assert_int_equal(observed_round(tl_dir, 3), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,6 +726,8 @@ int main(void)
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(zeros_ahead_of_the_log_are_cut_not_kept, tl_dir_setup,
                                         tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(a_newer_commit_record_format_is_refused_with_its_reason,
+                                        tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(a_newer_checkpoint_format_is_refused_with_its_reason,
                                         tl_dir_setup, tl_dir_teardown),
     };
