@@ -254,23 +254,6 @@ void rb_init(struct rbuf *r, const void *p, size_t len)
     r->err = false;
 }
 
-const uint8_t *rb_bytes(struct rbuf *r, size_t n)
-{
-    if (r->err || n > r->len - r->pos) {
-        r->err = true;
-        return NULL;
-    }
-    const uint8_t *p = r->p + r->pos;
-    r->pos += n;
-    return p;
-}
-
-uint8_t rb_u8(struct rbuf *r)
-{
-    const uint8_t *p = rb_bytes(r, 1);
-    return p ? p[0] : 0;
-}
-
 uint16_t rb_u16(struct rbuf *r)
 {
     const uint8_t *p = rb_bytes(r, 2);
@@ -289,7 +272,7 @@ uint64_t rb_u64(struct rbuf *r)
     return p ? get_u64(p) : 0;
 }
 
-uint64_t rb_varint(struct rbuf *r)
+uint64_t rb_varint_long(struct rbuf *r)
 {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -304,14 +287,3 @@ uint64_t rb_varint(struct rbuf *r)
     return 0;
 }
 
-const uint8_t *rb_blob(struct rbuf *r, size_t *n)
-{
-    uint64_t len = rb_varint(r);
-    if (r->err || len > r->len - r->pos) {
-        r->err = true;
-        *n = 0;
-        return NULL;
-    }
-    *n = (size_t)len;
-    return rb_bytes(r, (size_t)len);
-}

@@ -79,13 +79,48 @@ struct rbuf {
     bool err;
 };
 void rb_init(struct rbuf *r, const void *p, size_t len);
-uint8_t rb_u8(struct rbuf *r);
 uint16_t rb_u16(struct rbuf *r);
 uint32_t rb_u32(struct rbuf *r);
 uint64_t rb_u64(struct rbuf *r);
-uint64_t rb_varint(struct rbuf *r);
-const uint8_t *rb_bytes(struct rbuf *r, size_t n);
+/* a varint of more than one byte, or at the end (rb_varint's slow path) */
+uint64_t rb_varint_long(struct rbuf *r);
+
+/* Decoding a node reads a few of these per item: they are inline. */
+static inline const uint8_t *rb_bytes(struct rbuf *r, size_t n)
+{
+    if (r->err || n > r->len - r->pos) {
+        r->err = true;
+        return NULL;
+    }
+    const uint8_t *p = r->p + r->pos;
+    r->pos += n;
+    return p;
+}
+
+static inline uint8_t rb_u8(struct rbuf *r)
+{
+    const uint8_t *p = rb_bytes(r, 1);
+    return p ? p[0] : 0;
+}
+
+static inline uint64_t rb_varint(struct rbuf *r)
+{
+    if (!r->err && r->pos < r->len && r->p[r->pos] < 0x80)
+        return r->p[r->pos++];
+    return rb_varint_long(r);
+}
+
 /* a varint-length blob; *n gets its length */
-const uint8_t *rb_blob(struct rbuf *r, size_t *n);
+static inline const uint8_t *rb_blob(struct rbuf *r, size_t *n)
+{
+    uint64_t len = rb_varint(r);
+    if (r->err || len > r->len - r->pos) {
+        r->err = true;
+        *n = 0;
+        return NULL;
+    }
+    *n = (size_t)len;
+    return rb_bytes(r, (size_t)len);
+}
 
 #endif
