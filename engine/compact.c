@@ -76,12 +76,45 @@ out:
     return rc;
 }
 
+/* Copy the moves in groups of RECLAIM_GROUP bytes, telling progress. */
+static int copy_all(sop_db *db, struct moves *m, sop_progress_fn progress, void *arg)
+{
+    uint64_t total = 0, done = 0;
+    for (size_t i = 0; i < m->n; i++)
+        total += m->v[i].from.len + REC_HDR;
+    if (progress)
+        progress(arg, 0, total);
+    for (size_t i = 0; i < m->n;) {
+        size_t j = i;
+        uint64_t bytes = 0;
+        while (j < m->n && bytes < RECLAIM_GROUP)
+            bytes += m->v[j++].from.len + REC_HDR;
+        int rc = reclaim_copy(db, m, i, j);
+        if (rc)
+            return rc;
+        done += bytes;
+        if (progress)
+            progress(arg, done, total);
+        i = j;
+    }
+    return 0;
+}
+
 SOP_API int sop_db_compact(sop_db *db)
+{
+    return sop_db_compact_progress(db, NULL, NULL);
+}
+
+SOP_API int sop_db_compact_progress(sop_db *db, sop_progress_fn progress, void *arg)
 {
     struct moves m = {0};
     int rc;
     if (!db)
         return SOP_EINVAL;
+    if (db->salvage) { /* a salvage open changes nothing in the folder */
+        db_seterr(db, "compact: the database is open for salvage (read-only)");
+        return SOP_EREADONLY;
+    }
     pthread_mutex_lock(&db->reclaim_mu); /* no cleaning round meanwhile */
     pthread_mutex_lock(&db->commit_mu);
     pthread_rwlock_wrlock(&db->lock);
@@ -106,7 +139,7 @@ SOP_API int sop_db_compact(sop_db *db)
     uint32_t floor = db->log.cur;
     struct collect_arg ca = {.m = &m, .log = &db->log};
     if ((rc = reg_foreach(&db->reg, collect, &ca)) != 0 ||
-        (rc = reclaim_copy(db, &m, 0, m.n)) != 0 || (rc = commit_moves(db, &m)) != 0)
+        (rc = copy_all(db, &m, progress, arg)) != 0 || (rc = commit_moves(db, &m)) != 0)
         goto unlock;
     pthread_rwlock_unlock(&db->lock);
     /* new transactions see only the new locations from here on */

@@ -1175,9 +1175,12 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
         snprintf(open_err, sizeof(open_err), "open: a database folder path is needed");
         return SOP_EINVAL;
     }
-    if (opts && opts->redis_url) { /* clustered mode is not built yet */
+    if (opts && opts->redis_url) { /* clustered mode is not built yet (configure has no Redis) */
         snprintf(open_err, sizeof(open_err),
-                 "open %s: clustered mode (redis_url) is not available in this build", path);
+                 "open %s: clustered mode (redis_url) is not available in this version of sop: "
+                 "it is not built yet; open without redis_url (standalone: one process per data "
+                 "folder)",
+                 path);
         return SOP_EINVAL;
     }
     sop_db *db = db_alloc(path, opts, os);

@@ -18,7 +18,7 @@ ENGINE_SOURCES = \
 	engine/item.h engine/item.c \
 	engine/cursor.h engine/cursor.c \
 	engine/txn.c \
-	engine/db.h engine/db.c engine/reclaim.h engine/reclaim.c engine/open.c engine/compact.c engine/check.c \
+	engine/db.h engine/db.c engine/reclaim.h engine/reclaim.c engine/open.c engine/compact.c engine/check.c engine/usage.c \
 	engine/kind.h engine/kind.c \
 	engine/search.h engine/search.c engine/vector.c
 

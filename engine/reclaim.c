@@ -422,6 +422,25 @@ static int cand_by_live(const void *a, const void *b)
     return x->live < y->live ? -1 : x->live > y->live;
 }
 
+int reclaim_judge(sop_db *db, uint32_t seg, bool vseg, uint32_t cur, uint64_t size, uint64_t live,
+                  bool force)
+{
+    if (!vseg && seg >= cur)
+        return RECLAIM_KEEP; /* the log's end: appends go on there */
+    if (pending(db, seg) || (!vseg && seg < db->floor_seg))
+        return RECLAIM_GOES; /* emptied already, or below the compaction floor */
+    if (live >= size && size)
+        return RECLAIM_KEEP;
+    /* a value segment with nothing live goes by itself (db.c), and one
+     * being written belongs to a transaction not yet committed: its
+     * chunks are not in the registry, so it looks empty */
+    if (vseg && !live)
+        return RECLAIM_GOES;
+    if (!force && live * RECLAIM_LIVE_SHARE >= size)
+        return RECLAIM_KEEP;
+    return RECLAIM_PICK;
+}
+
 /* Step 2: the segments worth cleaning, ascending, into *sel (malloc'd). */
 static int pick(sop_db *db, bool force, uint32_t **sel, size_t *nsel)
 {
@@ -454,23 +473,13 @@ static int pick(sop_db *db, bool force, uint32_t **sel, size_t *nsel)
     pthread_mutex_unlock(&db->log.mu);
     for (size_t i = 0; i < n + nv; i++) {
         uint64_t size;
-        bool vseg = i >= n;
-        if ((!vseg && (segs[i] >= cur || segs[i] < db->floor_seg)) || pending(db, segs[i]) ||
-            blob_seg_size(&db->log, segs[i], &size) != 0)
+        if (blob_seg_size(&db->log, segs[i], &size) != 0)
             continue;
         pthread_rwlock_rdlock(&db->lock);
         uint64_t live = reg_seg_live(&db->reg, segs[i]);
         pthread_rwlock_unlock(&db->lock);
-        if (live >= size && size)
-            continue;
-        /* a value segment with nothing live goes by itself (db.c), and one
-         * being written belongs to a transaction not yet committed: its
-         * chunks are not in the registry, so it looks empty */
-        if (vseg && !live)
-            continue;
-        if (!force && live * RECLAIM_LIVE_SHARE >= size)
-            continue;
-        c[nc++] = (struct cand){.seg = segs[i], .size = size, .live = live};
+        if (reclaim_judge(db, segs[i], i >= n, cur, size, live, force) == RECLAIM_PICK)
+            c[nc++] = (struct cand){.seg = segs[i], .size = size, .live = live};
     }
     os_free(segs);
     qsort(c, nc, sizeof(*c), cand_by_live);

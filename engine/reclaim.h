@@ -56,6 +56,18 @@ void moves_free(struct moves *m);
  * record. */
 int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to);
 
+/* What the cleaner does with segment seg (a value segment when vseg; cur is
+ * the log segment being appended to) of size bytes, live of them live:
+ * RECLAIM_PICK, a round copies what is live out of it and removes it (a
+ * closed log segment or a value segment with live under 1/2 of its size;
+ * with force, any garbage at all); RECLAIM_GOES, it goes without a copy (a
+ * value segment with nothing live, db.c; one a round emptied, waiting for
+ * older snapshots; a log segment below the compaction floor); RECLAIM_KEEP,
+ * it stays.  Shared by the rounds and sop_db_usage (usage.c). */
+enum { RECLAIM_KEEP = 0, RECLAIM_PICK = 1, RECLAIM_GOES = 2 };
+int reclaim_judge(sop_db *db, uint32_t seg, bool vseg, uint32_t cur, uint64_t size, uint64_t live,
+                  bool force);
+
 /* The background cleaner: started at open (unless the database is opened
  * for salvage), stopped at close, before anything it uses goes. */
 int reclaim_start(sop_db *db);

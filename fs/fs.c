@@ -207,11 +207,10 @@ int fs_open(const struct fs_config *cfg, struct fs **out, char *err, size_t errl
         /* the library's own reason: "checkpoint ... is damaged", "commit 220
          * follows commit 218", "in use by another process (it holds ...)" */
         const char *why = sop_open_errmsg();
-        if (rc == SOP_EBUSY)
-            snprintf(err, errlen, "%s is in use by another process (locked)", fs->data_dir);
+        if (why && *why) /* "open DIR: the database is in use by another process (it holds ...)" */
+            snprintf(err, errlen, "%s (%s)", why, sop_strerror(rc));
         else
-            snprintf(err, errlen, "open the database in %s: %s%s%s", fs->data_dir, sop_strerror(rc),
-                     why && *why ? ": " : "", why ? why : "");
+            snprintf(err, errlen, "open the database in %s: %s", fs->data_dir, sop_strerror(rc));
         rc = -fs_errno_of(rc);
         fs->db = NULL;
         goto fail;

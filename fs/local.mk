@@ -16,7 +16,7 @@ src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
 FS_TESTS = tests/fs/basic.sh tests/fs/tree.sh tests/fs/xattr.sh tests/fs/txn.sh \
 	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh tests/fs/readdir.sh \
 	tests/fs/search.sh tests/fs/bench.sh tests/fs/daemon.sh tests/fs/crashloop.sh \
-	tests/fs/writers.sh tests/fs/fsx.sh tests/fs/enospc.sh tests/fs/damage.sh tests/fs/reclaim.sh \
+	tests/fs/writers.sh tests/fs/fsx.sh tests/fs/enospc.sh tests/fs/damage.sh tests/fs/reclaim.sh tests/fs/errors.sh \
 	tests/fs/pjdfstest.sh
 TESTS += $(FS_TESTS)
 check_PROGRAMS += tests/fs/mmap_read tests/fs/writers tests/fs/fsx

@@ -23,6 +23,7 @@
 #include <loop.h>
 #include <notify.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -40,7 +43,7 @@
 #endif
 
 struct options {
-    int foreground, fuse_debug, single_thread, debug, sync, help, version;
+    int foreground, fuse_debug, single_thread, debug, sync, help, version, nonempty;
     char *entry_timeout, *attr_timeout, *flush_interval, *txn_max_age, *cache_size;
     char *redis, *max_threads, *spin;
     char *data_dir, *mountpoint;
@@ -58,6 +61,7 @@ static const struct fuse_opt spec[] = {
     OPT("-s", single_thread, 1),
     OPT("debug", debug, 1),
     OPT("sync", sync, 1),
+    OPT("nonempty", nonempty, 1),
     OPT("entry_timeout=%s", entry_timeout, 0),
     OPT("attr_timeout=%s", attr_timeout, 0),
     OPT("flush_interval=%s", flush_interval, 0),
@@ -106,6 +110,8 @@ static void usage(FILE *f)
                "  -o spin=US             poll for the next request this long before\n"
                "                         sleeping (default 25; 0: never)\n"
                "  -o redis=URL           as --redis\n"
+               "  -o nonempty            mount over a folder that is not empty (its files are\n"
+               "                         hidden while mounted; without it sopfs refuses)\n"
                "  -o allow_other         let other users in (default_permissions is always on)\n"
                "  other -o options are mount options handed to libfuse (ro, noatime, ...)\n");
 }
@@ -192,6 +198,225 @@ static char *absolute(const char *p)
         return NULL;
     snprintf(r, n, "%s/%s", cwd, p);
     return r;
+}
+
+/* ------------------------------------------------------------ before mounting
+ *
+ * What a mount needs is checked before the database is opened (which makes
+ * the data folder when it is absent), so that a failure changes nothing and
+ * says what is missing in words: libfuse's own messages ("fuse: device not
+ * found, try 'modprobe fuse' first") name neither the package nor what to do
+ * in a container, and libfuse 3 mounts over a folder that is not empty
+ * without a word (its -o nonempty is gone), hiding the files in it.
+ */
+
+/* A field of /proc/self/mountinfo, octal escapes (\040: a space) undone. */
+static void unescape_octal(char *s)
+{
+    char *o = s;
+    for (; *s; s++) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+            s[3] >= '0' && s[3] <= '7') {
+            *o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+            s += 3;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+}
+
+/* Is `path` a mount point?  Its type and source then go to type, source
+ * (the last mount there: the one on top). */
+static bool mounted_at(const char *path, char *type, size_t tl, char *source, size_t sl)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[8192];
+    bool found = false;
+    if (!f)
+        return false;
+    while (fgets(line, sizeof(line), f)) {
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER */
+        char *save = NULL, *field[5], *tok;
+        int i;
+        for (i = 0; i < 5 && (tok = strtok_r(i ? NULL : line, " ", &save)); i++)
+            field[i] = tok;
+        if (i < 5)
+            continue;
+        unescape_octal(field[4]);
+        if (strcmp(field[4], path) != 0)
+            continue;
+        while ((tok = strtok_r(NULL, " ", &save)) && strcmp(tok, "-") != 0) {
+        }
+        char *t = tok ? strtok_r(NULL, " ", &save) : NULL,
+             *src = t ? strtok_r(NULL, " ", &save) : NULL;
+        snprintf(type, tl, "%s", t ? t : "?");
+        if (src)
+            unescape_octal(src);
+        snprintf(source, sl, "%s", src ? src : "?");
+        found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+/* The mountpoint where sopfs has data folder `dir` mounted, if it has. */
+static bool sopfs_mount_of(const char *dir, char *mnt, size_t cap)
+{
+    FILE *f = fopen("/proc/self/mounts", "r");
+    char line[8192];
+    bool found = false;
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        char *save = NULL, *src = strtok_r(line, " ", &save), *at = strtok_r(NULL, " ", &save);
+        char *type = strtok_r(NULL, " ", &save);
+        if (!src || !at || !type || strcmp(type, "fuse.sopfs") != 0)
+            continue;
+        unescape_octal(src);
+        unescape_octal(at);
+        if (strcmp(src, dir) == 0) {
+            snprintf(mnt, cap, "%s", at);
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* The mountpoint: a folder, not mounted already, empty unless nonempty. */
+static int check_mountpoint(const char *mnt, bool nonempty)
+{
+    char type[256], source[4096];
+    struct stat st;
+    if (stat(mnt, &st) != 0) {
+        int e = errno;
+        if (e == ENOTCONN)
+            fprintf(stderr,
+                    "sopfs: mountpoint %s: a FUSE mount whose daemon has gone is still there (%s): "
+                    "unmount it first (fusermount3 -u %s)\n",
+                    mnt, strerror(e), mnt);
+        else
+            fprintf(stderr, "sopfs: mountpoint %s: %s%s\n", mnt, strerror(e),
+                    e == ENOENT ? " (make it first: mkdir -p it)" : "");
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "sopfs: mountpoint %s: not a directory\n", mnt);
+        return -1;
+    }
+    if (mounted_at(mnt, type, sizeof(type), source, sizeof(source))) {
+        struct statvfs sv;
+        if (!strncmp(type, "fuse", 4) && statvfs(mnt, &sv) != 0 && errno == ENOTCONN) {
+            /* stat may still answer from the kernel's cache; statfs asks */
+            fprintf(stderr,
+                    "sopfs: mountpoint %s: a FUSE mount whose daemon has gone is still there (%s): "
+                    "unmount it first (fusermount3 -u %s)\n",
+                    mnt, strerror(ENOTCONN), mnt);
+            return -1;
+        }
+        if (!strncmp(type, "fuse", 4)) {
+            fprintf(stderr,
+                    "sopfs: %s is mounted already (%s of %s): unmount it first "
+                    "(fusermount3 -u %s)\n",
+                    mnt, type, source, mnt);
+            return -1;
+        }
+        if (!nonempty) {
+            fprintf(stderr,
+                    "sopfs: %s is a mount point already (%s of %s): the mount would hide it; "
+                    "choose another folder, or add -o nonempty to mount over it anyway\n",
+                    mnt, type, source);
+            return -1;
+        }
+    }
+    if (nonempty)
+        return 0;
+    DIR *d = opendir(mnt);
+    if (!d) {
+        fprintf(stderr, "sopfs: mountpoint %s: %s\n", mnt, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    char first[256] = "";
+    unsigned n = 0;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && n++ == 0)
+            snprintf(first, sizeof(first), "%s", e->d_name);
+    closedir(d);
+    if (n) {
+        fprintf(stderr,
+                "sopfs: mountpoint %s is not empty (%u entr%s, '%s' among them): the mount "
+                "would hide %s; choose an empty folder, or add -o nonempty to mount over it "
+                "anyway\n",
+                mnt, n, n == 1 ? "y" : "ies", first, n == 1 ? "it" : "them");
+        return -1;
+    }
+    return 0;
+}
+
+#define FUSE_HOWTO                                                                                 \
+    "load the kernel's FUSE module (modprobe fuse) and install the package fuse3 "                 \
+    "(apt-get install fuse3); in a container, pass the device in (docker run --device "            \
+    "/dev/fuse --cap-add SYS_ADMIN)"
+
+/* The FUSE device: there, the real one, and ours to open. */
+static int check_fuse_device(void)
+{
+    struct stat st;
+    if (stat("/dev/fuse", &st) != 0) {
+        fprintf(stderr, "sopfs: /dev/fuse: %s: FUSE is not available here; " FUSE_HOWTO "\n",
+                strerror(errno));
+        return -1;
+    }
+    /* the kernel's FUSE device is the misc character device 10:229 */
+    if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 10 || minor(st.st_rdev) != 229) {
+        fprintf(stderr,
+                "sopfs: /dev/fuse is not the FUSE device (a character device 10:229; this is "
+                "%s %u:%u): " FUSE_HOWTO "\n",
+                S_ISCHR(st.st_mode) ? "a character device" : "not a character device",
+                major(st.st_rdev), minor(st.st_rdev));
+        return -1;
+    }
+    int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EACCES || e == EPERM)
+            fprintf(stderr,
+                    "sopfs: /dev/fuse: %s (sopfs runs as uid %u; the device is mode %03o): run "
+                    "sopfs as root, or let users open it (chmod 666 /dev/fuse, as the fuse3 "
+                    "package's udev rule does)\n",
+                    strerror(e), (unsigned)geteuid(), (unsigned)(st.st_mode & 0777));
+        else
+            fprintf(stderr, "sopfs: /dev/fuse: %s: " FUSE_HOWTO "\n", strerror(e));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* As a user other than root, libfuse mounts through the set-user-ID helper
+ * fusermount3 (looked for in /usr/bin, then in PATH): it must be there. */
+static int check_fusermount(void)
+{
+    if (geteuid() == 0 || access("/usr/bin/fusermount3", X_OK) == 0)
+        return 0;
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+    for (const char *p = path ? path : ""; *p;) {
+        const char *c = strchr(p, ':');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        if (n && n + 13 < sizeof(buf)) {
+            snprintf(buf, sizeof(buf), "%.*s/fusermount3", (int)n, p);
+            if (access(buf, X_OK) == 0)
+                return 0;
+        }
+        p += n + (c != NULL);
+    }
+    fprintf(stderr, "sopfs: fusermount3 is not installed (not in /usr/bin nor in PATH), and a user "
+                    "other than root mounts through it: install the package fuse3 (apt-get install "
+                    "fuse3), or run sopfs as root\n");
+    return -1;
 }
 
 /* Detach: the parent waits on a pipe for the child's verdict. */
@@ -298,13 +523,26 @@ int main(int argc, char *argv[])
         goto out;
     cfg.cache_bytes = o.cache_size ? (size_t)n : 0;
     unsigned long long threads = 10;
-    if (parse_size("max_threads", o.max_threads, 1000, &threads) || threads == 0)
+    if (parse_size("max_threads", o.max_threads, 1000, &threads))
         goto out;
+    if (threads == 0) {
+        fprintf(stderr, "sopfs: -o max_threads=0: at least 1 (-s answers every request in one "
+                        "thread)\n");
+        goto out;
+    }
     unsigned long long spin = 25;
     if (parse_size("spin", o.spin, 1000000, &spin))
         goto out;
     cfg.sync = o.sync;
     cfg.redis_url = o.redis;
+    if (o.redis) { /* said before anything is made (the engine would refuse it too) */
+        fprintf(stderr,
+                "sopfs: clustered mode (--redis %s) is not available in this version of "
+                "sop: it is not built yet; mount without --redis (standalone: one sopfs "
+                "per data folder)\n",
+                o.redis);
+        goto out;
+    }
 
     char *data_dir = absolute(o.data_dir), *mnt = absolute(o.mountpoint);
     free(o.data_dir);
@@ -325,19 +563,18 @@ int main(int argc, char *argv[])
                 data_dir, data_dir[ml] ? "inside" : "the same as", mnt);
         goto out;
     }
-    struct stat st;
-    if (stat(mnt, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "sopfs: mountpoint %s: %s\n", mnt,
-                errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+    if (check_mountpoint(mnt, o.nonempty) != 0 || check_fuse_device() != 0 ||
+        check_fusermount() != 0)
         goto out;
-    }
     cfg.data_dir = data_dir;
     cfg.mountpoint = mnt;
 
     /* mount options: always default_permissions (the kernel checks modes) */
     size_t fl = strlen(data_dir) + 8;
-    if (!(fsname = malloc(fl)))
+    if (!(fsname = malloc(fl))) {
+        fprintf(stderr, "sopfs: out of memory\n");
         goto out;
+    }
     snprintf(fsname, fl, "fsname=%s", data_dir);
     if (fuse_opt_add_opt(&mount_opts, "default_permissions") ||
         fuse_opt_add_opt(&mount_opts, "subtype=sopfs") ||
@@ -350,8 +587,13 @@ int main(int argc, char *argv[])
     fs_log_init(false, o.debug);
     if (!o.foreground && daemonize(&report_fd) != 0)
         goto out;
-    if (fs_open(&cfg, &fs, err, sizeof(err)) != 0) {
-        fprintf(stderr, "sopfs: %s\n", err);
+    int orc = fs_open(&cfg, &fs, err, sizeof(err));
+    if (orc != 0) {
+        char other[4096];
+        if (orc == -EBUSY && sopfs_mount_of(data_dir, other, sizeof(other)))
+            fprintf(stderr, "sopfs: %s; sopfs has it mounted on %s already\n", err, other);
+        else
+            fprintf(stderr, "sopfs: %s\n", err);
         goto out;
     }
     se = fuse_session_new(&args, fs_ops(), sizeof(*fs_ops()), fs);
@@ -364,7 +606,8 @@ int main(int argc, char *argv[])
         goto out;
     }
     if (fuse_session_mount(se, mnt) != 0) {
-        fprintf(stderr, "sopfs: cannot mount on %s\n", mnt);
+        /* libfuse said why on the line before ("fuse: ...") */
+        fprintf(stderr, "sopfs: cannot mount on %s (libfuse's reason is above)\n", mnt);
         goto out;
     }
     mounted = true;

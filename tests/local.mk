@@ -56,3 +56,22 @@ dist_check_SCRIPTS += tests/cli_bench_engine.sh
 
 include $(srcdir)/tests/more.mk
 include $(srcdir)/tests/examples/local.mk
+
+# sop_db_usage (sop du): live and dead bytes per segment and per store.
+check_PROGRAMS += tests/test_usage
+TESTS += tests/test_usage
+tests_test_usage_SOURCES = tests/test_usage.c
+tests_test_usage_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_usage_LDADD = $(TEST_LDADD)
+# sop stats and sop du on a data folder.
+TESTS += tests/cli_inspect.sh
+dist_check_SCRIPTS += tests/cli_inspect.sh
+# The progress line of long commands, on a pty (script(1)) and redirected.
+TESTS += tests/cli_progress.sh
+dist_check_SCRIPTS += tests/cli_progress.sh
+# What sop_db_open says when it refuses (redis_url, a folder in use).
+check_PROGRAMS += tests/test_open
+TESTS += tests/test_open
+tests_test_open_SOURCES = tests/test_open.c
+tests_test_open_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_open_LDADD = $(TEST_LDADD)

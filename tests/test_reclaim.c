@@ -353,6 +353,7 @@ static void *cleaner_main(void *arg)
     while (!c->stop) {
         int rc = sop_db_reclaim(c->db);
         if (rc && rc != SOP_ECONFLICT) {
+            print_message("# cleaner: %s\n", sop_db_errmsg(c->db));
             c->err = rc;
             break;
         }
@@ -373,7 +374,10 @@ static void writers_and_the_cleaner_run_together(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, cleaner_main, &c), 0);
     for (int r = 3; r < 40; r++) {
-        assert_int_equal(rewrite(db, r, 3, 20), 0);
+        int rc = rewrite(db, r, 3, 20);
+        if (rc)
+            print_message("# round %d: %s\n", r, sop_db_errmsg(db));
+        assert_int_equal(rc, 0);
         for (int i = 0; i < KEYS; i++)
             if (i % 3 == r % 3)
                 want[i] = r;

@@ -41,6 +41,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -832,6 +833,9 @@ static const struct kv_ops sqlite_ops = {
 
 /* ------------------------------------------------------------ workload */
 
+/* The progress line of the phase running in this child (progress.h). */
+static struct progress phase_pg;
+
 /* Report a failure of engine `kv` in a phase, in the child. */
 static int phase_fail(struct kv *kv, const char *phase, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -841,6 +845,7 @@ static int phase_fail(struct kv *kv, const char *phase, const char *fmt, ...)
     va_list ap;
 
     fflush(stdout);
+    progress_end(&phase_pg);
     fprintf(stderr, "sop: bench: %s: %s: ", kv->ops->name, phase);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -892,6 +897,21 @@ static void report(struct kv *kv)
     }
 }
 
+static void phase_begin(const struct kv *kv, enum phase p, uint64_t total)
+{
+    progress_start(&phase_pg, 0, "ops", "bench %s: %s", kv->ops->name, phase_names[p]);
+    progress_total(&phase_pg, total, 0);
+    progress_update(&phase_pg, 0, 0);
+}
+
+/* Op j of the phase is done: the line is looked at every 1024 ops, so the
+ * clock costs the phase nothing measurable. */
+static void phase_tick(uint64_t j)
+{
+    if ((j & 1023) == 0)
+        progress_update(&phase_pg, j, 0);
+}
+
 /* Phase p ended, checked: keep and report its time, and the disk use of
  * the database in `dir` it worked on. */
 static void phase_done(struct kv *kv, enum phase p, uint64_t ops, double t0, const char *dir)
@@ -899,6 +919,7 @@ static void phase_done(struct kv *kv, enum phase p, uint64_t ops, double t0, con
     struct bench_result *res = kv->res;
     double secs = cli_now() - t0;
 
+    progress_end(&phase_pg);
     res->secs[p] = secs;
     res->ops[p] = ops;
     res->disk[p] = disk_usage(dir);
@@ -919,6 +940,7 @@ static int insert_all(struct kv *kv, const struct perm *perm, const char *phase)
     for (j = 0; j < cfg->keys; j++) {
         uint64_t i = perm ? perm_at(perm, j) : j;
 
+        phase_tick(j);
         if (j % cfg->batch == 0 && kv->ops->begin(kv, true) != 0) {
             return phase_fail(kv, phase, "begin: %s", kv->err);
         }
@@ -967,6 +989,7 @@ static int read_all(struct kv *kv, const struct perm *perm, uint64_t per_txn, co
         size_t gl;
         int rc;
 
+        phase_tick(j);
         if (j % per_txn == 0 && kv->ops->begin(kv, false) != 0) {
             return phase_fail(kv, phase, "begin: %s", kv->err);
         }
@@ -1009,6 +1032,7 @@ static int scan_check(void *arg, const void *k, size_t kl, const void *v, size_t
         return -1;
     }
     ss->next++;
+    phase_tick(ss->next);
     return 0;
 }
 
@@ -1041,6 +1065,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
         phase_fail(&kv, "setup", "open %s: %s", seq, kv.err);
         goto out;
     }
+    phase_begin(&kv, P_INSERT_SEQ, cfg->keys);
     t0 = cli_now();
     if (insert_all(&kv, NULL, phase_names[P_INSERT_SEQ]) != 0) {
         goto out;
@@ -1049,6 +1074,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     if (check_count(&kv, phase_names[P_INSERT_SEQ], cfg->keys) != 0) {
         goto out;
     }
+    phase_begin(&kv, P_SCAN, cfg->keys);
     t0 = cli_now();
     if (ops->begin(&kv, false) != 0) {
         phase_fail(&kv, phase_names[P_SCAN], "begin: %s", kv.err);
@@ -1077,6 +1103,7 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
         phase_fail(&kv, "setup", "open %s: %s", rnd, kv.err);
         goto out;
     }
+    phase_begin(&kv, P_INSERT_RAND, cfg->keys);
     t0 = cli_now();
     if (insert_all(&kv, &p_ins, phase_names[P_INSERT_RAND]) != 0) {
         goto out;
@@ -1085,20 +1112,24 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
     if (check_count(&kv, phase_names[P_INSERT_RAND], cfg->keys) != 0) {
         goto out;
     }
+    phase_begin(&kv, P_READ_RAND, cfg->keys);
     t0 = cli_now();
     if (read_all(&kv, &p_read, cfg->keys, phase_names[P_READ_RAND]) != 0) {
         goto out;
     }
     phase_done(&kv, P_READ_RAND, cfg->keys, t0, rnd);
+    phase_begin(&kv, P_READ_SHORT, cfg->keys);
     t0 = cli_now();
     if (read_all(&kv, &p_short, READ_TXN, phase_names[P_READ_SHORT]) != 0) {
         goto out;
     }
     phase_done(&kv, P_READ_SHORT, cfg->keys, t0, rnd);
+    phase_begin(&kv, P_REMOVE_RAND, cfg->keys);
     t0 = cli_now();
     for (j = 0; j < cfg->keys; j++) {
         uint64_t i = perm_at(&p_del, j);
 
+        phase_tick(j);
         if (j % cfg->batch == 0 && ops->begin(&kv, true) != 0) {
             phase_fail(&kv, phase_names[P_REMOVE_RAND], "begin: %s", kv.err);
             goto out;
@@ -1128,10 +1159,12 @@ static int run_engine(const struct kv_ops *ops, const struct bench_cfg *cfg, con
             phase_fail(&kv, "setup", "reopen %s: %s", seq, kv.err);
             goto out;
         }
+        phase_begin(&kv, P_COMMIT1, cfg->commits);
         t0 = cli_now();
         for (j = 0; j < cfg->commits; j++) {
             uint64_t i = perm_at(&p_commit, j % cfg->keys);
 
+            phase_tick(j);
             make_key(k, i);
             make_value(v, i, j + 1);
             if (ops->begin(&kv, true) != 0 || ops->upsert(&kv, k, v) != 0 ||

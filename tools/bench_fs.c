@@ -32,6 +32,7 @@
 #include "bench.h"
 #include "bench_fs.h"
 #include "cli.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -292,6 +293,20 @@ static bool check_tree(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
  * Run every phase in folder `dir`; out[p] gets MB/s or ops/s.  Returns false
  * on any failure (reported).  buf and want hold 1 MiB each.
  */
+/* The progress line of the phase running (progress.h): `side` is sopfs or
+ * native, r the run. */
+static struct progress fs_pg;
+static const char *fs_side;
+static unsigned fs_run;
+
+static void fs_phase(enum phase p, const char *unit, uint64_t total_items, uint64_t total_bytes)
+{
+    progress_end(&fs_pg);
+    progress_start(&fs_pg, 0, unit, "bench fs run %u, %s: %s", fs_run + 1, fs_side, phase_names[p]);
+    progress_total(&fs_pg, total_items, total_bytes);
+    progress_update(&fs_pg, 0, 0);
+}
+
 static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, uint8_t *want,
                        double out[NPHASES])
 {
@@ -305,6 +320,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
     if (!PATH_FMT(path, "%s/big", dir)) {
         return false;
     }
+    fs_phase(P_SEQ_WRITE, NULL, 0, total);
     t0 = cli_now();
     fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
     if (fd < 0) {
@@ -312,6 +328,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
         return false;
     }
     for (off = 0; off < total && !cli_signal; off += MIB) {
+        progress_update(&fs_pg, 0, off);
         fill(buf, MIB, 1, off);
         if (!write_all(fd, buf, MIB)) {
             cli_err("bench fs: write %s at %" PRIu64 ": %s", path, off, strerror(errno));
@@ -331,6 +348,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
     out[P_SEQ_WRITE] = (double)total / 1e6 / elapsed(t0);
 
     /* seq read */
+    fs_phase(P_SEQ_READ, NULL, 0, total);
     t0 = cli_now();
     fd = open(path, O_RDONLY);
     if (fd < 0) {
@@ -338,6 +356,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
         return false;
     }
     for (off = 0; !cli_signal; off += MIB) {
+        progress_update(&fs_pg, 0, off);
         ssize_t n = read_full(fd, buf, MIB);
 
         if (n < 0) {
@@ -367,8 +386,10 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
     }
 
     /* create */
+    fs_phase(P_CREATE, "files", cfg->files, 0);
     t0 = cli_now();
     for (i = 0; i < cfg->files && !cli_signal; i++) {
+        progress_update(&fs_pg, i, 0);
         if (!PATH_FMT(path, "%s/s%07" PRIu64, dir, i) || !make_file(path, buf, SMALL_LEN, 2 + i)) {
             return false;
         }
@@ -376,8 +397,10 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
     out[P_CREATE] = (double)cfg->files / elapsed(t0);
 
     /* stat */
+    fs_phase(P_STAT, "files", cfg->files, 0);
     t0 = cli_now();
     for (i = 0; i < cfg->files && !cli_signal; i++) {
+        progress_update(&fs_pg, i, 0);
         if (!PATH_FMT(path, "%s/s%07" PRIu64, dir, i)) {
             return false;
         }
@@ -394,8 +417,10 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
     out[P_STAT] = (double)cfg->files / elapsed(t0);
 
     /* read */
+    fs_phase(P_READ, "files", cfg->files, 0);
     t0 = cli_now();
     for (i = 0; i < cfg->files && !cli_signal; i++) {
+        progress_update(&fs_pg, i, 0);
         if (!PATH_FMT(path, "%s/s%07" PRIu64, dir, i) ||
             !check_file(path, buf, want, SMALL_LEN, 2 + i)) {
             return false;
@@ -404,8 +429,10 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
     out[P_READ] = (double)cfg->files / elapsed(t0);
 
     /* delete */
+    fs_phase(P_DELETE, "files", cfg->files, 0);
     t0 = cli_now();
     for (i = 0; i < cfg->files && !cli_signal; i++) {
+        progress_update(&fs_pg, i, 0);
         if (!PATH_FMT(path, "%s/s%07" PRIu64, dir, i)) {
             return false;
         }
@@ -426,6 +453,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
     {
         char *argv[] = {"cp", "-r", (char *)cfg->src, path, NULL};
 
+        fs_phase(P_CP, NULL, 0, 0);
         t0 = cli_now();
         if (!run_cmd(argv, false)) {
             cli_err("bench fs: cp -r %s %s failed", cfg->src, path);
@@ -433,6 +461,7 @@ static bool run_phases(const char *dir, const struct fs_cfg *cfg, uint8_t *buf, 
         }
         out[P_CP] = (double)cfg->tree / elapsed(t0);
     }
+    progress_end(&fs_pg);
     return check_tree(path, cfg, buf, want);
 }
 
@@ -671,8 +700,8 @@ static void print_table(const struct fs_cfg *cfg, unsigned runs, double res[][2]
 }
 
 /* One side's run r: a fresh folder benchR under top, after a sync(). */
-static bool run_side(const char *top, unsigned r, const struct fs_cfg *cfg, uint8_t *buf,
-                     uint8_t *want, double out[NPHASES])
+static bool run_side(const char *top, const char *side, unsigned r, const struct fs_cfg *cfg,
+                     uint8_t *buf, uint8_t *want, double out[NPHASES])
 {
     char dir[PATH_MAX];
     if (!PATH_FMT(dir, "%s/%s%u", top, STORE, r + 1)) {
@@ -683,7 +712,11 @@ static bool run_side(const char *top, unsigned r, const struct fs_cfg *cfg, uint
         return false;
     }
     sync();
-    return run_phases(dir, cfg, buf, want, out);
+    fs_side = side;
+    fs_run = r;
+    bool ok = run_phases(dir, cfg, buf, want, out);
+    progress_end(&fs_pg);
+    return ok;
 }
 
 enum { O_SOPFS = 256, O_DIR, O_SIZE, O_FILES, O_TREE, O_SINGLE, O_RUNS };
@@ -804,8 +837,8 @@ static int bench_fs(int argc, char **argv)
         goto out;
     }
     for (unsigned r = 0; r < runs; r++) {
-        if (!run_side(mnt, r, &cfg, buf, want, res[r][0]) ||
-            !run_side(native, r, &cfg, buf, want, res[r][1])) {
+        if (!run_side(mnt, "sopfs", r, &cfg, buf, want, res[r][0]) ||
+            !run_side(native, "native", r, &cfg, buf, want, res[r][1])) {
             goto out;
         }
     }

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "cli.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -23,6 +24,7 @@ void cli_err(const char *fmt, ...)
 {
     va_list ap;
 
+    progress_clear_active();
     fflush(stdout);
     fputs("sop: ", stderr);
     va_start(ap, fmt);
@@ -42,6 +44,7 @@ int cli_fail(sop_db *db, sop_txn *t, int rc, const char *fmt, ...)
     if ((!msg || !msg[0]) && db) {
         msg = sop_db_errmsg(db);
     }
+    progress_clear_active();
     fflush(stdout);
     fputs("sop: ", stderr);
     va_start(ap, fmt);
@@ -122,12 +125,175 @@ int cli_open_db(const char *dir, bool create, sop_db **out)
     rc = sop_db_open(dir, NULL, out);
     if (rc != SOP_OK) {
         const char *why = sop_open_errmsg();
+        char mnt[4096];
         *out = NULL;
-        cli_err("open database %s: %s%s%s", dir, sop_strerror(rc), why && *why ? ": " : "",
-                why ? why : "");
+        if (rc == SOP_EBUSY && cli_sopfs_mountpoint(dir, mnt, sizeof(mnt))) {
+            cli_err("open database %s: %s: %s; sopfs has it mounted on %s: work through the "
+                    "mount, or unmount it first (fusermount3 -u %s)",
+                    dir, sop_strerror(rc), why, mnt, mnt);
+        } else {
+            cli_err("open database %s: %s%s%s", dir, sop_strerror(rc), why && *why ? ": " : "",
+                    why ? why : "");
+        }
         return CLI_FAIL;
     }
     return CLI_OK;
+}
+
+/* A field of /proc/self/mounts, octal escapes (\040 for a space) undone in
+ * place. */
+static void unescape_mounts(char *s)
+{
+    char *o = s;
+    for (; *s; s++) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+            s[3] >= '0' && s[3] <= '7') {
+            *o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+            s += 3;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+}
+
+bool cli_sopfs_mountpoint(const char *dir, char *mnt, size_t cap)
+{
+    char *real = realpath(dir, NULL), line[8192];
+    bool found = false;
+    FILE *f;
+    if (!real) {
+        return false;
+    }
+    /* sopfs mounts with fsname=DATA_DIR (absolute) and type fuse.sopfs */
+    if ((f = fopen("/proc/self/mounts", "r")) != NULL) {
+        while (!found && fgets(line, sizeof(line), f)) {
+            char *save = NULL, *src = strtok_r(line, " ", &save);
+            char *at = strtok_r(NULL, " ", &save), *type = strtok_r(NULL, " ", &save);
+            if (!src || !at || !type || strcmp(type, "fuse.sopfs") != 0) {
+                continue;
+            }
+            unescape_mounts(src);
+            unescape_mounts(at);
+            if (strcmp(src, real) == 0) {
+                snprintf(mnt, cap, "%s", at);
+                found = true;
+            }
+        }
+        fclose(f);
+    }
+    free(real);
+    return found;
+}
+
+int cli_open_db_readonly(const char *dir, const char *cmd, const char *hint, sop_db **out)
+{
+    struct stat st;
+    char marker[4200], mnt[4096];
+    int rc;
+
+    *out = NULL;
+    if (stat(dir, &st) != 0) {
+        cli_err("%s %s: %s (no database there)", cmd, dir, strerror(errno));
+        return CLI_FAIL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        cli_err("%s %s: not a folder (a database is a folder)", cmd, dir);
+        return CLI_FAIL;
+    }
+    snprintf(marker, sizeof(marker), "%s/SOP", dir);
+    if (stat(marker, &st) != 0) {
+        cli_err("%s %s: not a sop database (it has no SOP file)", cmd, dir);
+        return CLI_FAIL;
+    }
+    rc = sop_db_open_salvage(dir, out);
+    if (rc == SOP_OK) {
+        return CLI_OK;
+    }
+    *out = NULL;
+    if (rc == SOP_EBUSY && cli_sopfs_mountpoint(dir, mnt, sizeof(mnt))) {
+        cli_err("%s %s: the database is in use: sopfs has it mounted on %s; run `%s %s`", cmd, dir,
+                mnt, hint, mnt);
+    } else if (rc == SOP_EBUSY) {
+        cli_err("%s %s: the database is in use by another process (%s); try again once it "
+                "has closed it",
+                cmd, dir, sop_open_errmsg());
+    } else {
+        cli_err("%s %s: open the database: %s: %s", cmd, dir, sop_strerror(rc), sop_open_errmsg());
+    }
+    return CLI_FAIL;
+}
+
+const char *cli_human_bytes(uint64_t n, char *buf, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)n;
+    int u = 0;
+
+    if (n < 1024) {
+        snprintf(buf, cap, "%llu B", (unsigned long long)n);
+        return buf;
+    }
+    while (v >= 1024 && u < 6) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
+const char *cli_human_secs(uint64_t s, char *buf, size_t cap)
+{
+    if (s < 60) {
+        snprintf(buf, cap, "%llu s", (unsigned long long)s);
+    } else if (s < 3600) {
+        snprintf(buf, cap, "%llu min %02llu s", (unsigned long long)(s / 60),
+                 (unsigned long long)(s % 60));
+    } else if (s < 86400) {
+        snprintf(buf, cap, "%llu h %02llu min", (unsigned long long)(s / 3600),
+                 (unsigned long long)(s % 3600 / 60));
+    } else {
+        snprintf(buf, cap, "%llu d %02llu h", (unsigned long long)(s / 86400),
+                 (unsigned long long)(s % 86400 / 3600));
+    }
+    return buf;
+}
+
+/* The length of the valid UTF-8 sequence at s (1..4), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+    size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (s[0] >= 0xf5) {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+void cli_json_string(FILE *f, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    fputc('"', f);
+    while (*s) {
+        size_t n;
+        if (*s == '"' || *s == '\\') {
+            fprintf(f, "\\%c", *s++);
+        } else if (*s < 0x20 || *s == 0x7f) {
+            fprintf(f, "\\u%04x", *s++);
+        } else if (*s < 0x80) {
+            fputc(*s++, f);
+        } else if ((n = utf8_len(s)) != 0) {
+            fwrite(s, 1, n, f);
+            s += n;
+        } else { /* not UTF-8: the byte as the code point of its value */
+            fprintf(f, "\\u%04x", *s++);
+        }
+    }
+    fputc('"', f);
 }
 
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, bool suffixes, uint64_t *out)

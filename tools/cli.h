@@ -64,6 +64,27 @@ int cli_getopt(const char *name, int argc, char **argv, const char *shortopts,
  */
 int cli_open_db(const char *dir, bool create, sop_db **out);
 
+/*
+ * Open the database in `dir` read-only, changing nothing in the folder
+ * (sop_db_open_salvage): for commands that only look (stats, du).  The
+ * folder must hold a database.  When another process holds it, says so,
+ * and when that is a sopfs mount (/proc/self/mounts), names the mountpoint
+ * and what to run instead: `hint` followed by the mountpoint (hint e.g.
+ * "sop stats").  Returns CLI_OK or CLI_FAIL, the reason printed.
+ */
+int cli_open_db_readonly(const char *dir, const char *cmd, const char *hint, sop_db **out);
+
+/* The mountpoint of the sopfs mount of data folder `dir` into mnt (cap
+ * bytes); false when there is none (or /proc cannot tell). */
+bool cli_sopfs_mountpoint(const char *dir, char *mnt, size_t cap);
+
+/* `n` bytes in words for people: "512 B", "1.5 KiB", "3.25 GiB" (into buf). */
+const char *cli_human_bytes(uint64_t n, char *buf, size_t cap);
+/* Seconds as "42 s", "3 min 05 s", "2 h 01 min", "3 d 04 h" (into buf). */
+const char *cli_human_secs(uint64_t s, char *buf, size_t cap);
+/* Write s as a JSON string (quotes, escapes) to f. */
+void cli_json_string(FILE *f, const char *s);
+
 /* Parse a whole decimal number in [min, max]; with `suffixes`, K, M, G
  * (powers of 1024) may follow.  Returns false on any junk or overflow. */
 bool cli_parse_u64(const char *s, uint64_t min, uint64_t max, bool suffixes, uint64_t *out);
@@ -103,6 +124,12 @@ struct cli_b64dec {
 bool cli_b64_decode(struct cli_b64dec *d, const char *in, size_t n, uint8_t *out, size_t *outn);
 /* Check the input ended on a whole group.  Returns false if not. */
 bool cli_b64_finish(const struct cli_b64dec *d);
+
+/* inspect.c */
+int cli_cmd_stats(int argc, char **argv);
+int cli_cmd_du(int argc, char **argv);
+extern const char cli_stats_help[];
+extern const char cli_du_help[];
 
 /* dump.c */
 int cli_cmd_dump(int argc, char **argv);

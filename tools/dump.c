@@ -31,11 +31,13 @@
 #include "config.h"
 
 #include "cli.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define LOAD_BATCH 1000
 #define LOAD_BATCH_BYTES (64u << 20)
@@ -99,12 +101,14 @@ struct dumper {
     const char *name;
     uint8_t *rbuf;
     char *enc;
-    uint64_t items, skipped, ranges;
+    uint64_t items, skipped, ranges, bytes;
     bool werr;
+    struct progress pg;
 };
 
 static void dump_skip(struct dumper *d, const sop_walk_item *it, int rc)
 {
+    progress_clear(&d->pg);
     fflush(d->f);
     fprintf(stderr, "sop: dump: '%s': skipped an item whose value does not read (%s: %s); key ",
             d->name, sop_strerror(rc), sop_txn_errmsg(d->t));
@@ -116,6 +120,7 @@ static void dump_skip(struct dumper *d, const sop_walk_item *it, int rc)
 static void dump_damaged(void *arg, const char *text)
 {
     struct dumper *d = arg;
+    progress_clear(&d->pg);
     fflush(d->f);
     fprintf(stderr, "sop: dump: %s: skipped\n", text);
     d->ranges++;
@@ -130,6 +135,7 @@ static int dump_item(void *arg, const sop_walk_item *it)
     size_t got;
     int rc;
     if (it->kl > SOP_MAX_KEY) {
+        progress_clear(&d->pg);
         fprintf(stderr, "sop: dump: '%s': a key of %zu bytes, over the limit: skipped\n", d->name,
                 it->kl);
         d->skipped++;
@@ -162,6 +168,7 @@ static int dump_item(void *arg, const sop_walk_item *it)
         for (uint64_t off = 0; ok && off < it->size; off += got) {
             if ((rc = sop_walk_read(it, off, d->rbuf, B64_PIECE, &got)) != 0 || !got) {
                 free(tmp);
+                progress_clear(&d->pg);
                 fprintf(stderr, "sop: dump: '%s': a value stopped reading half-way\n", d->name);
                 return rc ? rc : SOP_ECORRUPT;
             }
@@ -176,6 +183,8 @@ static int dump_item(void *arg, const sop_walk_item *it)
         return SOP_EIO;
     }
     d->items++;
+    d->bytes += it->size;
+    progress_update(&d->pg, d->items, d->bytes);
     return 0;
 }
 
@@ -242,7 +251,10 @@ int cli_cmd_dump(int argc, char **argv)
     /* the store walked past damage: an item whose node or value does not
      * read is skipped, said on stderr, and the dump goes on */
     struct dumper d = {.f = f, .t = t, .name = name, .rbuf = rbuf, .enc = enc};
+    progress_start(&d.pg, PROGRESS_DATA_ON_STDOUT, "items", "dump %s", name);
+    progress_total(&d.pg, info.count, 0);
     rc = sop_store_walk(s, dump_item, dump_damaged, &d);
+    progress_end(&d.pg);
     items = d.items;
     if (d.werr) {
         goto write_error;
@@ -298,6 +310,9 @@ struct loader {
     char *key;
     size_t kl;
     uint8_t *val;
+    /* progress: bytes of input read, items announced by the header */
+    uint64_t consumed;
+    struct progress pg;
     size_t vl, vcap;
     bool streaming;
     uint64_t voff;
@@ -311,6 +326,7 @@ static int next_piece(struct loader *l)
         return ferror(l->in) ? -1 : 0;
     }
     l->llen = strlen(l->lbuf);
+    l->consumed += l->llen;
     l->eol = l->llen > 0 && l->lbuf[l->llen - 1] == '\n';
     if (l->eol) {
         l->lbuf[--l->llen] = '\0';
@@ -322,6 +338,7 @@ static int next_piece(struct loader *l)
 
 static int load_err(struct loader *l, const char *what)
 {
+    progress_clear(&l->pg);
     if (l->commits && l->db) {
         sop_db_sync(l->db); /* what it reports as committed is durable */
     }
@@ -445,8 +462,12 @@ static int apply_header(struct loader *l, const char *line)
             return load_err(l, "bad #end count");
         }
         l->has_end = true;
+    } else if (IS("#count")) { /* information: the whole, for the progress line */
+        if (cli_parse_u64(v, 0, UINT64_MAX, false, &n)) {
+            progress_total(&l->pg, n, l->pg.total_bytes);
+        }
     }
-    /* #store, #count and anything else: information or comments */
+    /* #store and anything else: information or comments */
 #undef IS
     return CLI_OK;
 }
@@ -630,6 +651,7 @@ static int load_item(struct loader *l)
     }
     l->batch_items++;
     l->items++;
+    progress_update(&l->pg, l->items, l->consumed);
     return CLI_OK;
 }
 
@@ -660,6 +682,13 @@ int cli_cmd_load(int argc, char **argv)
     ret = cli_open_db(l.dir, true, &l.db);
     if (ret != CLI_OK) {
         goto out;
+    }
+    progress_start(&l.pg, 0, "items", "load %s", l.name);
+    struct stat in_st;
+    off_t at = ftello(l.in);
+    if (fstat(fileno(l.in), &in_st) == 0 && S_ISREG(in_st.st_mode) && at >= 0 &&
+        in_st.st_size > at) {
+        progress_total(&l.pg, 0, (uint64_t)(in_st.st_size - at));
     }
     while ((r = next_piece(&l)) > 0) {
         l.line++;
@@ -742,10 +771,12 @@ int cli_cmd_load(int argc, char **argv)
         ret = cli_fail(l.db, NULL, src, "load: sync %s", l.dir);
         goto out;
     }
+    progress_end(&l.pg);
     printf("load: %" PRIu64 " items into '%s' in %" PRIu64 " commits\n", l.items, l.name,
            l.commits);
     ret = CLI_OK;
 out:
+    progress_end(&l.pg);
     sop_txn_rollback(l.t);
     sop_db_close(l.db);
     free(l.val);

@@ -15,6 +15,7 @@
 #include "bench.h"
 #include "bench_fs.h"
 #include "cli.h"
+#include "progress.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -146,6 +147,11 @@ static const struct cli_cmd commands[] = {
      "has another dimension or does not parse are skipped, and their count is\n"
      "reported on stderr.\n",
      cmd_vector},
+    {"stats", "DIR|MNT [--json]",
+     "the counters of a database folder or of a sopfs mount (MNT/.sop-stats)", cli_stats_help,
+     cli_cmd_stats},
+    {"du", "DIR [--json]", "live and dead bytes per segment file and per store", cli_du_help,
+     cli_cmd_du},
     {"dump", "DIR STORE", "write a store (options and items) to stdout", cli_dump_help,
      cli_cmd_dump},
     {"load", "DIR STORE", "read a dump from stdin into a store (created if absent)", cli_dump_help,
@@ -741,6 +747,14 @@ static unsigned long long folder_size(const char *dir)
     return total;
 }
 
+/* Live bytes copied, of the total (sop_db_compact_progress). */
+static void compact_progress(void *arg, uint64_t done, uint64_t total)
+{
+    struct progress *pg = arg;
+    progress_total(pg, 0, total);
+    progress_update(pg, 0, done);
+}
+
 static int cmd_compact(int argc, char **argv)
 {
     sop_db *db = NULL;
@@ -753,7 +767,10 @@ static int cmd_compact(int argc, char **argv)
     if (ret != CLI_OK)
         return ret;
     unsigned long long before = folder_size(argv[first]);
-    rc = sop_db_compact(db);
+    struct progress pg;
+    progress_start(&pg, 0, NULL, "compact %s", argv[first]);
+    rc = sop_db_compact_progress(db, compact_progress, &pg);
+    progress_end(&pg);
     if (rc != SOP_OK) {
         ret = cli_fail(db, NULL, rc, "compact %s", argv[first]);
     } else {
@@ -767,15 +784,14 @@ static int cmd_compact(int argc, char **argv)
 /* ------------------------------------------------------- check */
 
 struct checker {
-    bool tty;
+    struct progress pg;
     uint64_t problems, notes;
 };
 
 static void check_problem(void *arg, const char *text)
 {
     struct checker *c = arg;
-    if (c->tty)
-        fputs("\r\033[K", stderr);
+    progress_clear(&c->pg);
     printf("problem: %s\n", text);
     fflush(stdout);
     c->problems++;
@@ -784,8 +800,7 @@ static void check_problem(void *arg, const char *text)
 static void check_note(void *arg, const char *text)
 {
     struct checker *c = arg;
-    if (c->tty)
-        fputs("\r\033[K", stderr);
+    progress_clear(&c->pg);
     printf("note: %s\n", text);
     fflush(stdout);
     c->notes++;
@@ -794,9 +809,8 @@ static void check_note(void *arg, const char *text)
 static void check_progress(void *arg, uint64_t done, uint64_t total)
 {
     struct checker *c = arg;
-    if (c->tty)
-        fprintf(stderr, "\r\033[Kchecked %llu of %llu records", (unsigned long long)done,
-                (unsigned long long)total);
+    progress_total(&c->pg, total, 0);
+    progress_update(&c->pg, done, 0);
 }
 
 static int cmd_check(int argc, char **argv)
@@ -822,7 +836,7 @@ static int cmd_check(int argc, char **argv)
     if (repair != (into != NULL))
         return cli_usage(argv[0], "check: --repair goes with --into NEW");
     const char *dir = argv[optind];
-    struct checker ck = {.tty = isatty(2)};
+    struct checker ck = {0}; /* its progress starts with the check */
     sop_check_ops ops = {check_problem, check_note, check_progress};
     sop_db *db = NULL, *dst = NULL;
     struct stat st;
@@ -848,9 +862,9 @@ static int cmd_check(int argc, char **argv)
     }
     if (!repair) {
         uint64_t problems = 0;
+        progress_start(&ck.pg, 0, "records", "check %s", dir);
         rc = sop_db_check(db, &ops, &ck, &problems);
-        if (ck.tty)
-            fputs("\r\033[K", stderr);
+        progress_end(&ck.pg);
         if (rc != SOP_OK && rc != SOP_ECORRUPT) {
             ret = cli_fail(db, NULL, rc, "check %s", dir);
         } else {
@@ -876,9 +890,9 @@ static int cmd_check(int argc, char **argv)
         return CLI_FAIL;
     }
     uint64_t saved = 0, lost = 0;
+    progress_start(&ck.pg, 0, "records", "repair %s into %s", dir, into);
     rc = sop_db_salvage(db, dst, &ops, &ck, &saved, &lost);
-    if (ck.tty)
-        fputs("\r\033[K", stderr);
+    progress_end(&ck.pg);
     if (rc != SOP_OK) {
         ret = cli_fail(dst, NULL, rc, "check --repair %s into %s", dir, into);
     } else {
