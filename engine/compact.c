@@ -23,6 +23,7 @@
 #include "os.h"
 #include "reclaim.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,8 @@ static int commit_moves(sop_db *db, struct moves *m)
     struct commit_reg *e = os_malloc((m->n ? m->n : 1) * sizeof(*e));
     if (!e)
         return SOP_ENOMEM;
+    for (size_t i = 0; i < m->n; i++)
+        assert(!m->v[i].gone); /* nothing commits during a compaction */
     for (size_t i = 0; i < m->n; i++)
         e[i] = (struct commit_reg){.key = m->v[i].key, .kind = COMMIT_ABSOLUTE, .loc = m->v[i].to};
     wb_init(&w);

@@ -76,11 +76,30 @@ static int flush(sop_db *db, struct wbuf *w, struct moves *m, size_t from, size_
         return rc;
     }
     for (size_t i = from; i < to; i++) {
+        if (m->v[i].gone)
+            continue;
         m->v[i].to.seg = seg;
         m->v[i].to.off += base;
     }
     w->len = 0;
     return 0;
+}
+
+static bool loc_eq(const struct loc *a, const struct loc *b)
+{
+    return a->seg == b->seg && a->off == b->off && a->len == b->len;
+}
+
+/* Is the move's record no longer its key's newest version?  The cleaner
+ * holds no snapshot while it copies, so what a commit superseded may be
+ * removed under it (a value segment whose last chunk died, db.c). */
+static bool superseded(sop_db *db, const struct move *mv)
+{
+    pthread_rwlock_rdlock(&db->lock);
+    const struct rver *v = reg_newest(&db->reg, &mv->key);
+    bool gone = !v || v->dead || !loc_eq(&v->loc, &mv->from);
+    pthread_rwlock_unlock(&db->lock);
+    return gone;
 }
 
 int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to)
@@ -104,6 +123,14 @@ int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to)
             cap = mv->from.len + 1;
         }
         if ((rc = blob_read(&db->log, &mv->from, &type, &mv->key, buf)) != 0) {
+            if (superseded(db, mv)) {
+                /* a chunk whose value was rewritten after the collection:
+                 * its value segment may have gone with its last chunk */
+                mv->gone = true;
+                mv->to = (struct loc){0};
+                rc = 0;
+                continue;
+            }
             db_seterr(db, "reclaim: read segment %08u offset %llu: %s%s%s", mv->from.seg,
                       (unsigned long long)mv->from.off, sop_strerror(rc), FOUND_BY(rc));
             break;
@@ -150,11 +177,6 @@ int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to)
 }
 
 /* ------------------------------------------------------------ a round */
-
-static bool loc_eq(const struct loc *a, const struct loc *b)
-{
-    return a->seg == b->seg && a->off == b->off && a->len == b->len;
-}
 
 /* Commit the moves [i, j) that still name the newest version of their key;
  * *seq gets the commit's number (unchanged when none did). */

@@ -39,6 +39,7 @@
 struct move {
     struct rkey key;
     struct loc from, to;
+    bool gone; /* superseded before it was copied: no copy made (to is 0) */
 };
 struct moves {
     struct move *v;
@@ -51,7 +52,9 @@ void moves_free(struct moves *m);
  * each `to`: chunks and node images as they are (no decode), a delta chain
  * as one full image (loaded past the cache: the cleaner's reads must not
  * push out what the cache holds).  Appends in
- * batches of at most RECLAIM_GROUP bytes.  SOP_EIO, SOP_ENOSPC,
+ * batches of at most RECLAIM_GROUP bytes.  A record that fails to read
+ * because a commit superseded it meanwhile (its value segment went by
+ * itself, db.c) is no failure: it is marked gone.  SOP_EIO, SOP_ENOSPC,
  * SOP_ECORRUPT (a record does not check), SOP_ENOMEM; db->errmsg says which
  * record. */
 int reclaim_copy(sop_db *db, struct moves *m, size_t from, size_t to);
