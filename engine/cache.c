@@ -1,6 +1,17 @@
 /*
- * cache.c - see cache.h.  A chained hash table plus an LRU list, under one
- * mutex (held for a few pointer moves, never across I/O).
+ * cache.c - see cache.h.  A chained hash table plus two lists, under one
+ * mutex (held for a few pointer moves, never across I/O): the LRU list of
+ * entries eviction may free, and the held list of entries it met in use
+ * (a transaction pinned them: pointers into them were handed out).  Held
+ * entries stay findable, so a reload does not make a second copy, and still
+ * count against the budget (the memory is used either way: while they are
+ * held the cache keeps only a quarter of its budget of other nodes), but
+ * eviction no longer steps over them
+ * again at every miss: a long reader pins every node it reads, and each of
+ * its misses walked past the nodes it had pinned (9% of a scan's time).  They go back to the LRU
+ * list when their holder lets go (cache_unpin), when a reader finds them,
+ * or when eviction, which looks at one held entry per call, finds them
+ * unused.
  */
 #include "cache.h"
 
@@ -16,6 +27,7 @@ struct centry {
     struct node *n;
     size_t mem;
     struct centry *hnext, *prev, *next;
+    bool held; /* on the held list, not the LRU list */
 };
 
 static size_t loc_hash(const struct loc *l)
@@ -35,42 +47,93 @@ int cache_init(struct cache *c, size_t budget)
     return c->b ? 0 : SOP_ENOMEM;
 }
 
-void cache_free(struct cache *c)
+static void free_list(struct centry *e)
 {
-    struct centry *e = c->mru;
     while (e) {
         struct centry *n = e->next;
         node_unref(e->n);
         os_free(e);
         e = n;
     }
+}
+
+void cache_free(struct cache *c)
+{
+    free_list(c->mru);
+    free_list(c->hold);
     os_free(c->b);
     pthread_mutex_destroy(&c->mu);
     memset(c, 0, sizeof(*c));
 }
 
-static void unlink_lru(struct cache *c, struct centry *e)
+/* Doubly linked lists given by their first and last entries. */
+static void list_unlink(struct centry **first, struct centry **last, struct centry *e)
 {
     if (e->prev)
         e->prev->next = e->next;
     else
-        c->mru = e->next;
+        *first = e->next;
     if (e->next)
         e->next->prev = e->prev;
     else
-        c->lru = e->prev;
+        *last = e->prev;
     e->prev = e->next = NULL;
+}
+
+static void list_push_front(struct centry **first, struct centry **last, struct centry *e)
+{
+    e->prev = NULL;
+    e->next = *first;
+    if (*first)
+        (*first)->prev = e;
+    *first = e;
+    if (!*last)
+        *last = e;
+}
+
+static void list_push_back(struct centry **first, struct centry **last, struct centry *e)
+{
+    e->next = NULL;
+    e->prev = *last;
+    if (*last)
+        (*last)->next = e;
+    *last = e;
+    if (!*first)
+        *first = e;
+}
+
+static void unlink_lru(struct cache *c, struct centry *e)
+{
+    list_unlink(&c->mru, &c->lru, e);
 }
 
 static void push_mru(struct cache *c, struct centry *e)
 {
-    e->prev = NULL;
-    e->next = c->mru;
-    if (c->mru)
-        c->mru->prev = e;
-    c->mru = e;
-    if (!c->lru)
-        c->lru = e;
+    list_push_front(&c->mru, &c->lru, e);
+}
+
+/* From the LRU list to the held list. */
+static void hold(struct cache *c, struct centry *e)
+{
+    assert(!e->held);
+    unlink_lru(c, e);
+    list_push_back(&c->hold, &c->hold_last, e);
+    e->held = true;
+    c->held_bytes += e->mem;
+}
+
+/* From the held list to the LRU list: its front (in use again) or its back
+ * (let go: the first to be evicted). */
+static void unhold(struct cache *c, struct centry *e, bool in_use)
+{
+    assert(e->held && c->held_bytes >= e->mem);
+    list_unlink(&c->hold, &c->hold_last, e);
+    e->held = false;
+    c->held_bytes -= e->mem;
+    if (in_use)
+        push_mru(c, e);
+    else
+        list_push_back(&c->mru, &c->lru, e);
 }
 
 static struct centry **slot(struct cache *c, const struct loc *loc)
@@ -87,7 +150,9 @@ struct node *cache_get(struct cache *c, const struct loc *loc)
     pthread_mutex_lock(&c->mu);
     struct centry *e = *slot(c, loc);
     if (e) {
-        if (c->mru != e) {
+        if (e->held) {
+            unhold(c, e, true);
+        } else if (c->mru != e) {
             unlink_lru(c, e);
             push_mru(c, e);
         }
@@ -101,24 +166,34 @@ struct node *cache_get(struct cache *c, const struct loc *loc)
     return n;
 }
 
-/* Evict least recently used entries until the budget holds.  An entry
- * someone still references (a transaction pinned it: pointers into it were
- * handed out) stays, so a reload finds it instead of making a second copy:
- * it goes back to the front, as it is in use, so that the next eviction
- * does not step over it again (a long reader pins every node it reads); a
- * bounded number of those is moved per call. */
+/* Over the budget, counting held entries; but a quarter of it stays for
+ * unused nodes whatever is held: a long reader pins the leaves it reads,
+ * and the inner nodes above them, which nobody pins, must stay cached or
+ * every read of its would load the path again (3x slower random reads). */
+static bool over(const struct cache *c)
+{
+    return c->bytes > c->budget && c->bytes - c->held_bytes > c->budget / 4;
+}
+
+/* Evict least recently used entries until the budget holds (or nothing
+ * unused is left).  An entry someone still references goes to the held list (it
+ * stays findable, see the top of the file).  One held entry is looked at
+ * per call: unused, it returns to the LRU list's back; else it goes to the
+ * held list's back. */
 static void evict(struct cache *c)
 {
+    struct centry *h = c->hold;
+    if (h && atomic_load(&h->n->refs) == 1) {
+        unhold(c, h, false);
+    } else if (h && h != c->hold_last) {
+        list_unlink(&c->hold, &c->hold_last, h);
+        list_push_back(&c->hold, &c->hold_last, h);
+    }
     struct centry *e = c->lru;
-    int skipped = 0;
-    while (c->bytes > c->budget && e && skipped < 64) {
+    while (over(c) && e && e != c->mru) {
         struct centry *prev = e->prev;
-        if (e == c->mru)
-            break;
         if (atomic_load(&e->n->refs) > 1) {
-            skipped++;
-            unlink_lru(c, e);
-            push_mru(c, e);
+            hold(c, e);
             e = prev;
             continue;
         }
@@ -138,9 +213,28 @@ static void evict(struct cache *c)
 void cache_trim(struct cache *c)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->bytes > c->budget)
+    if (over(c) || c->hold)
         evict(c);
     pthread_mutex_unlock(&c->mu);
+}
+
+void cache_unpin(struct cache *c, struct node **v, size_t n)
+{
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i] || !v[i]->at.seg)
+            continue;
+        struct centry *e = *slot(c, &v[i]->at);
+        /* the cache's reference and this one: nobody else's */
+        if (e && e->n == v[i] && e->held && atomic_load(&e->n->refs) == 2)
+            unhold(c, e, true); /* read lately: the front */
+    }
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < n; i++) /* outside the lock: freeing a node takes a while */
+        if (v[i]) {
+            node_unref(v[i]);
+            v[i] = NULL;
+        }
 }
 
 static void grow(struct cache *c)
@@ -181,6 +275,7 @@ void cache_put(struct cache *c, const struct loc *loc, struct node *n)
     node_ref(n);
     e->mem = node_mem(n);
     e->hnext = NULL;
+    e->held = false;
     *pp = e;
     push_mru(c, e);
     c->bytes += e->mem;
@@ -200,7 +295,12 @@ struct node *cache_take(struct cache *c, const struct loc *loc)
     if (e) {
         assert(c->bytes >= e->mem && c->count > 0);
         *pp = e->hnext;
-        unlink_lru(c, e);
+        if (e->held) {
+            list_unlink(&c->hold, &c->hold_last, e);
+            c->held_bytes -= e->mem;
+        } else {
+            unlink_lru(c, e);
+        }
         c->bytes -= e->mem;
         c->count--;
         n = e->n; /* the entry's reference passes to the caller */
@@ -215,3 +315,33 @@ void cache_drop(struct cache *c, const struct loc *loc)
     node_unref(cache_take(c, loc)); /* outside the lock: freeing a node takes a while */
 }
 
+
+/* The lists hold every entry once, on the list its flag says, each entry is
+ * found at its location, and the counts add up. */
+static int verify_list(struct cache *c, const struct centry *e, bool held, size_t *n, size_t *b)
+{
+    for (const struct centry *prev = NULL; e; prev = e, e = e->next) {
+        if (e->held != held || e->prev != prev || *slot(c, &e->loc) != e)
+            return SOP_ECORRUPT;
+        ++*n;
+        *b += e->mem;
+    }
+    return 0;
+}
+
+int cache_verify(struct cache *c)
+{
+    size_t n = 0, bytes = 0, hn = 0, hbytes = 0, chained = 0;
+    pthread_mutex_lock(&c->mu);
+    int rc = verify_list(c, c->mru, false, &n, &bytes);
+    if (!rc)
+        rc = verify_list(c, c->hold, true, &hn, &hbytes);
+    for (size_t i = 0; i < c->nb; i++)
+        for (const struct centry *e = c->b[i]; e; e = e->hnext)
+            chained++;
+    if (!rc && (n + hn != c->count || chained != c->count || hbytes != c->held_bytes ||
+                bytes + hbytes != c->bytes))
+        rc = SOP_ECORRUPT;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}

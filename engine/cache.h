@@ -4,7 +4,9 @@
  * are never overwritten, so an entry can never be stale: a reader first
  * resolves logical -> physical through the registry, then asks the cache.
  * Bounded in bytes, least recently used first out; entries are refcounted
- * so an evicted node stays alive while a transaction still uses it.
+ * so an evicted node stays alive while a transaction still uses it, and an
+ * entry in use when eviction meets it is held aside (still findable, still
+ * counted) until it is let go (cache.c).
  */
 #ifndef SOP_CACHE_H
 #define SOP_CACHE_H
@@ -23,7 +25,9 @@ struct cache {
     struct centry **b;
     size_t nb, count;
     size_t bytes, budget;
-    struct centry *mru, *lru; /* doubly linked, most recent first */
+    size_t held_bytes;               /* of those, on the held list (cache.c) */
+    struct centry *mru, *lru;        /* doubly linked, most recent first */
+    struct centry *hold, *hold_last; /* entries met in use by eviction */
     uint64_t hits, misses;
 };
 
@@ -41,5 +45,11 @@ struct node *cache_take(struct cache *c, const struct loc *loc);
 /* Evict down to the budget now (nodes in use stay): after a transaction let
  * go of what it held, which nothing else would evict until the next miss. */
 void cache_trim(struct cache *c);
+/* Drop the references in v[0..n) (NULL slots skipped, each set to NULL):
+ * a transaction's pinned nodes.  Held entries nobody else uses go back to
+ * the LRU list's front (they were read lately). */
+void cache_unpin(struct cache *c, struct node **v, size_t n);
+/* Check the cache's own structure (tests): 0, or SOP_ECORRUPT. */
+int cache_verify(struct cache *c);
 
 #endif

@@ -103,11 +103,7 @@ void txn_free_scratch(sop_txn *t)
     }
     t->scratch = NULL;
     if (t->npins) {
-        for (size_t i = 0; i < t->cappins; i++)
-            if (t->pins[i]) {
-                node_unref(t->pins[i]);
-                t->pins[i] = NULL;
-            }
+        cache_unpin(&t->b.db->cache, t->pins, t->cappins);
         t->npins = 0;
     }
     t->last_pin = NULL;

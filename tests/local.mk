@@ -10,7 +10,7 @@ tests_lib_libtestlib_la_SOURCES = tests/lib/testlib.h tests/lib/testlib.c \
 	tests/lib/faultlib.h tests/lib/fault_os.c tests/lib/crash_os.c
 tests_lib_libtestlib_la_CPPFLAGS = $(TEST_CPPFLAGS)
 
-UNIT_TESTS = tests/test_codec tests/test_os tests/test_registry tests/test_blob \
+UNIT_TESTS = tests/test_codec tests/test_os tests/test_registry tests/test_blob tests/test_cache \
 	tests/test_btree tests/test_txn tests/test_recovery tests/test_reclaim tests/test_search tests/test_vector
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -23,6 +23,9 @@ tests_test_os_LDADD = $(TEST_LDADD)
 tests_test_registry_SOURCES = tests/test_registry.c
 tests_test_registry_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_test_registry_LDADD = $(TEST_LDADD)
+tests_test_cache_SOURCES = tests/test_cache.c
+tests_test_cache_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_cache_LDADD = $(TEST_LDADD)
 tests_test_blob_SOURCES = tests/test_blob.c
 tests_test_blob_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_test_blob_LDADD = $(TEST_LDADD)
