@@ -11,3 +11,21 @@ src_sopfs_SOURCES = src/sopfs.c \
 src_sopfs_CPPFLAGS = $(SOP_CPPFLAGS) -I$(top_srcdir)/fs $(FUSE3_CFLAGS)
 src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
 endif
+
+# mount(8)'s helper, $(sbindir)/mount.fuse.sopfs (src/mount.fuse.sopfs.in
+# says how mount(8) finds it).  It is written at install time, with that
+# install's bindir, so `make install prefix=DIR` and DESTDIR staging both
+# get it right, and install writes nothing in the build folder (the install
+# tests run it while other tests run).
+EXTRA_DIST += src/mount.fuse.sopfs.in
+if HAVE_FUSE
+install-exec-local:
+	$(MKDIR_P) '$(DESTDIR)$(sbindir)'
+	sed -e 's|@bindir[@]|$(bindir)|g' '$(srcdir)/src/mount.fuse.sopfs.in' \
+		>'$(DESTDIR)$(sbindir)/mount.fuse.sopfs.tmp'
+	chmod 755 '$(DESTDIR)$(sbindir)/mount.fuse.sopfs.tmp'
+	mv -f '$(DESTDIR)$(sbindir)/mount.fuse.sopfs.tmp' '$(DESTDIR)$(sbindir)/mount.fuse.sopfs'
+
+uninstall-local:
+	rm -f '$(DESTDIR)$(sbindir)/mount.fuse.sopfs'
+endif
