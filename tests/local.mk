@@ -29,7 +29,7 @@ EXAMPLES = tests/examples/ex_quickstart tests/examples/ex_bank tests/examples/ex
 # seconds) on the engines the build has; cli_progress.sh runs on a pty
 # (script(1)).
 SCRIPT_TESTS = tests/cli_search.sh tests/cli_bench_engine.sh tests/cli_inspect.sh \
-	tests/cli_progress.sh
+	tests/cli_progress.sh tests/install.sh
 
 # readdir.sh lists a store of a million records (about a minute); posix.sh
 # runs as another user; huge.sh streams a 10 GiB file (~4 min; it skips
