@@ -24,13 +24,13 @@ ENGINE_SOURCES = \
 
 noinst_LTLIBRARIES += engine/libsop_core.la
 engine_libsop_core_la_SOURCES = $(ENGINE_SOURCES)
-engine_libsop_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DSOP_BUILDING
+engine_libsop_core_la_CPPFLAGS = $(SOP_CPPFLAGS) -DSOP_BUILDING
 engine_libsop_core_la_CFLAGS = $(AM_CFLAGS) $(UUID_CFLAGS) $(ZLIB_CFLAGS)
 engine_libsop_core_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS) -lm
 
 lib_LTLIBRARIES += engine/libsop.la
 engine_libsop_la_SOURCES = $(ENGINE_SOURCES)
-engine_libsop_la_CPPFLAGS = $(AM_CPPFLAGS) -DSOP_BUILDING
+engine_libsop_la_CPPFLAGS = $(SOP_CPPFLAGS) -DSOP_BUILDING
 engine_libsop_la_CFLAGS = $(AM_CFLAGS) $(UUID_CFLAGS) $(ZLIB_CFLAGS) -fvisibility=hidden
 engine_libsop_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS) -lm
 engine_libsop_la_LDFLAGS = -version-info 0:0:0

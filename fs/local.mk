@@ -8,18 +8,24 @@ src_sopfs_SOURCES = src/sopfs.c \
 	fs/fs.c fs/entry.c fs/attr.c fs/file.c fs/dir.c fs/statfs.c fs/handle.c fs/inode.c \
 	fs/names.c fs/path.c fs/tx.c fs/scope.c fs/writer.c fs/wgroup.c fs/proc.c fs/query.c \
 	fs/xattr.c fs/notify.c fs/loop.c fs/log.c fs/clock.c fs/errors.c
-src_sopfs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/fs $(FUSE3_CFLAGS)
+src_sopfs_CPPFLAGS = $(SOP_CPPFLAGS) -I$(top_srcdir)/fs $(FUSE3_CFLAGS)
 src_sopfs_LDADD = engine/libsop.la $(FUSE3_LIBS) -lpthread
+endif
 
-# Integration tests on a real mount (tests/fs/lib.sh has the helpers);
-# readdir.sh lists a store of a million records (about a minute).
-FS_TESTS = tests/fs/basic.sh tests/fs/tree.sh tests/fs/xattr.sh tests/fs/txn.sh \
-	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh tests/fs/readdir.sh \
-	tests/fs/search.sh tests/fs/bench.sh tests/fs/daemon.sh tests/fs/crashloop.sh \
-	tests/fs/writers.sh tests/fs/fsx.sh tests/fs/enospc.sh tests/fs/damage.sh tests/fs/reclaim.sh tests/fs/errors.sh \
-	tests/fs/pjdfstest.sh
-TESTS += $(FS_TESTS)
-check_PROGRAMS += tests/fs/mmap_read tests/fs/writers tests/fs/fsx
-dist_check_SCRIPTS += $(FS_TESTS)
-EXTRA_DIST += tests/fs/lib.sh tests/records.py tests/fs/pjdfstest.known
+# mount(8)'s helper, $(sbindir)/mount.fuse.sopfs (src/mount.fuse.sopfs.in
+# says how mount(8) finds it).  It is written at install time, with that
+# install's bindir, so `make install prefix=DIR` and DESTDIR staging both
+# get it right, and install writes nothing in the build folder (the install
+# tests run it while other tests run).
+EXTRA_DIST += src/mount.fuse.sopfs.in
+if HAVE_FUSE
+install-exec-local:
+	$(MKDIR_P) '$(DESTDIR)$(sbindir)'
+	sed -e 's|@bindir[@]|$(bindir)|g' '$(srcdir)/src/mount.fuse.sopfs.in' \
+		>'$(DESTDIR)$(sbindir)/mount.fuse.sopfs.tmp'
+	chmod 755 '$(DESTDIR)$(sbindir)/mount.fuse.sopfs.tmp'
+	mv -f '$(DESTDIR)$(sbindir)/mount.fuse.sopfs.tmp' '$(DESTDIR)$(sbindir)/mount.fuse.sopfs'
+
+uninstall-local:
+	rm -f '$(DESTDIR)$(sbindir)/mount.fuse.sopfs'
 endif

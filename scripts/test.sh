@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite: install what is missing, build with -Werror and
-# ASan/UBSan, run `make check`, and end with the totals of test cases on one
-# line: "N passed, N failed".
+# ASan/UBSan, run `make check`, then `make distcheck` on the unit tests (one
+# more test case), and end with the totals of test cases on one line:
+# "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh || exit 1
@@ -23,5 +24,21 @@ if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
     fail=1 # the harness itself failed (a crash before any result, a timeout)
     for f in $(find tests -name '*.log' ! -name 'test-suite.log'); do :; done
 fi
+# The tarball: `make distcheck` (a build out of the tree from the read-only
+# unpacked sources, with -Werror, the unit tests, install, uninstall,
+# distclean) counted as one more test case.
+dc_log=/tmp/sop-distcheck.$$
+if timeout 900 make -j"$(nproc)" distcheck TESTS="$(make -s print-unit-tests)" >"$dc_log" 2>&1; then
+    echo "ok - make distcheck (unit tests)"
+    pass=$((pass + 1))
+else
+    echo "not ok - make distcheck (unit tests); the end of its output:"
+    tail -n 40 "$dc_log" | sed 's/^/# /'
+    fail=$((fail + 1))
+fi
+rm -f "$dc_log" sop-*.tar.gz
+for d in sop-*/; do # what a distcheck cut short by timeout leaves (read-only)
+    [ -d "$d" ] && chmod -R u+w "$d" && rm -rf "$d"
+done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

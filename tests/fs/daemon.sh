@@ -5,8 +5,8 @@
 # writing and a scope open (both rolled back and said so in the log, the
 # committed data kept), -o debug, and the mount helper: mount.fuse3 with
 # TYPE#SOURCE and mount options, as `mount -t fuse.sopfs` and fstab lines
-# run it (those two need sopfs installed where mount(8) looks, and are
-# checked only then).
+# run it, with sopfs installed into a temporary prefix, and the installed
+# mount.fuse.sopfs run as mount(8) runs it (as root only).
 . "$(dirname "$0")/lib.sh"
 
 same "--version" sopfs sh -c "'$SOPFS' --version | cut -d' ' -f1"
@@ -87,20 +87,114 @@ else
     same "  writes are refused" EROFS err 'open(my $f, ">", $ARGV[0])' "$MNT/s/new"
     check "  fusermount3 -u" t fusermount3 -u "$MNT"
 fi
-installed=
-for d in /usr/local/sbin /usr/local/bin /sbin /bin /usr/sbin /usr/bin; do
-    [ -x "$d/sopfs" ] && installed=$d/sopfs && break
-done
-if [ "$(id -u)" != 0 ] || [ -z "$installed" ]; then
-    skip "mount -t fuse.sopfs and an fstab line" "needs root and sopfs installed (make install)"
+# mount(8) itself, with sopfs installed (make install prefix=$T/prefix, gone
+# with $T).  mount(8) runs its helpers with PATH and LD_* taken out of the
+# environment, and looks for mount.fuse.sopfs in /sbin only; without one
+# there it runs /sbin/mount.fuse (fuse3), which runs the sopfs on the
+# shell's default PATH (/usr/local/bin first).  So the checks run in a mount
+# namespace of their own (a `sleep` that unshare(1) made, entered with
+# nsenter(1); nothing outside it changes) where $P/bin is /usr/local/bin,
+# /etc/ld.so.cache also lists $P/lib, and, for the last checks, $P/sbin is
+# laid over /sbin.
+if [ "$(id -u)" != 0 ]; then
+    skip "mount -t fuse.sopfs, an fstab line, mount.fuse.sopfs" "needs root (mount(8))"
+elif [ ! -x /sbin/mount.fuse ]; then
+    skip "mount -t fuse.sopfs, an fstab line, mount.fuse.sopfs" "no /sbin/mount.fuse (fuse3)"
+elif [ -e /sbin/mount.fuse.sopfs ]; then
+    skip "mount -t fuse.sopfs, an fstab line, mount.fuse.sopfs" \
+        "/sbin/mount.fuse.sopfs is there already: mount(8) would run it"
+elif ! command -v make >/dev/null || [ ! -f "$SOP_BUILDDIR/Makefile" ]; then
+    skip "mount -t fuse.sopfs, an fstab line, mount.fuse.sopfs" "no make or no $SOP_BUILDDIR/Makefile"
+elif ! command -v unshare >/dev/null || ! command -v nsenter >/dev/null ||
+    ! command -v ldconfig >/dev/null; then
+    skip "mount -t fuse.sopfs, an fstab line, mount.fuse.sopfs" "no unshare, nsenter or ldconfig"
 else
-    check "mount -t fuse.sopfs ($installed)" t mount -t fuse.sopfs "$DATA" "$MNT"
-    same "  the data is there" kept t cat "$MNT/s/kept"
-    check "  umount" t umount "$MNT"
-    wait_until 20 sh -c "! pgrep -f -- '$DATA $MNT' >/dev/null"
-    printf '%s %s fuse.sopfs defaults,noatime 0 0\n' "$DATA" "$MNT" >"$T/fstab"
-    check "an fstab line (mount -T FILE MNT)" t mount -T "$T/fstab" "$MNT"
-    same "  the data is there" kept t cat "$MNT/s/kept"
-    check "  umount" t umount "$MNT"
+    P=$T/prefix
+    NS=
+    # ns CMD...: CMD in the namespace, bounded
+    ns() {
+        t nsenter -t "$NS" -m -- "$@"
+    }
+    # ns_gone: every mount of the namespace undone, its daemons ended, its
+    # holder killed (run at exit before lib.sh's cleanup)
+    ns_gone() {
+        [ -n "$NS" ] || return 0
+        for _ in 1 2 3; do
+            nsenter -t "$NS" -m -- umount "$MNT" 2>/dev/null || break
+        done
+        nsenter -t "$NS" -m -- umount -l "$MNT" 2>/dev/null
+        daemon_gone
+        for p in $(pgrep -f -- "sopfs $DATA $MNT"); do kill -9 "$p" 2>/dev/null; done
+        kill "$NS" 2>/dev/null
+        wait "$NS" 2>/dev/null
+        NS=
+    }
+    trap 'st=$?; ns_gone; (exit $st); cleanup' EXIT
+    # daemon_exe: the program of the daemon serving $MNT, as its namespace names it
+    # (pgrep from this shell: a `sh -c` with the pattern would match itself)
+    daemon_exe() {
+        readlink "/proc/$(pgrep -f -n -- "sopfs $DATA $MNT")/exe"
+    }
+    no_daemon() {
+        ! pgrep -f -- "sopfs $DATA $MNT" >/dev/null
+    }
+    daemon_gone() {
+        wait_until 20 no_daemon
+    }
+    other_ns() {
+        [ "$(readlink "/proc/$NS/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]
+    }
+    # mount.fuse3 and sopfs get what mount(8) gives them: the data folder
+    # holds a committed file, and a read-only mount shows it
+    ro_mount_checks() {
+        same "  mounted read-only" "fuse.sopfs ro" ns sh -c \
+            "awk '\$2 == \"$MNT\" {print \$3, substr(\$4, 1, 2)}' /proc/self/mounts"
+        same "  the data is there" kept ns cat "$MNT/s/kept"
+        same "  writes are refused" 1 ns sh -c \
+            "touch '$MNT/s/new' 2>&1 | grep -c 'Read-only file system'"
+        check "  umount" ns umount "$MNT"
+        check "  and the daemon ends" daemon_gone
+    }
+
+    # a make of its own, not a part of the make check that runs this test
+    check "make install prefix=\$T/prefix" t env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        -u MAKEOVERRIDES make -C "$SOP_BUILDDIR" install prefix="$P"
+    check "  an ld.so cache that also lists \$T/prefix/lib" ldconfig -C "$T/ld.so.cache" "$P/lib"
+    unshare -m --propagation private sleep 900 &
+    NS=$!
+    check "a mount namespace of the test's own" wait_until 20 other_ns
+    check "  where \$T/prefix/bin is /usr/local/bin and the cache is /etc/ld.so.cache" \
+        ns sh -c "mount --bind '$P/bin' /usr/local/bin && mount --bind '$T/ld.so.cache' /etc/ld.so.cache"
+
+    check "mount -t fuse.sopfs DATA MNT" ns env -u LD_LIBRARY_PATH mount -t fuse.sopfs "$DATA" "$MNT"
+    same "  served by the installed sopfs (/usr/local/bin/sopfs)" /usr/local/bin/sopfs daemon_exe
+    same "  the data is there" kept ns cat "$MNT/s/kept"
+    check "  umount" ns umount "$MNT"
+    check "  and the daemon ends" daemon_gone
+
+    printf '%s %s fuse.sopfs defaults,noatime,nofail 0 0\n' "$DATA" "$MNT" >"$T/fstab"
+    check "an fstab line (mount -T FILE MNT)" ns mount -T "$T/fstab" "$MNT"
+    same "  mounted noatime" noatime ns sh -c \
+        "awk '\$2 == \"$MNT\" && \$4 ~ /noatime/ {print \"noatime\"}' /proc/self/mounts"
+    same "  the data is there" kept ns cat "$MNT/s/kept"
+    check "  umount" ns umount "$MNT"
+    check "  and the daemon ends" daemon_gone
+
+    # the helper run directly, with the environment mount(8) leaves it
+    check "the installed mount.fuse.sopfs DATA MNT -o ro, as mount(8) runs it" \
+        ns env -i "$P/sbin/mount.fuse.sopfs" "$DATA" "$MNT" -o ro
+    same "  runs the sopfs installed with it" "$P/bin/sopfs" daemon_exe
+    ro_mount_checks
+
+    if ns mount -t overlay overlay -o "lowerdir=$P/sbin:/sbin" /sbin 2>"$OUT"; then
+        : >"$OUT"
+        check "with it in /sbin: mount -t fuse.sopfs -o ro DATA MNT" \
+            ns mount -t fuse.sopfs -o ro "$DATA" "$MNT"
+        same "  runs it (and it the sopfs installed with it)" "$P/bin/sopfs" daemon_exe
+        ro_mount_checks
+    else
+        skip "with it in /sbin: mount -t fuse.sopfs -o ro DATA MNT" "no overlayfs to lay it over /sbin"
+    fi
+    ns_gone
 fi
 finish
