@@ -8,3 +8,5 @@ contrib/sop contrib/sopfs: contrib/sop.bash-completion
 	$(MKDIR_P) contrib && cp $(srcdir)/contrib/sop.bash-completion $@
 TESTS += contrib/completion.sh
 dist_check_SCRIPTS += contrib/completion.sh
+TESTS += contrib/service.sh
+dist_check_SCRIPTS += contrib/service.sh
