@@ -10,3 +10,14 @@ TESTS += contrib/completion.sh
 dist_check_SCRIPTS += contrib/completion.sh
 TESTS += contrib/service.sh
 dist_check_SCRIPTS += contrib/service.sh
+
+# systemd: a template service and an example mount unit (see their heads).
+systemdsystemunit_DATA = contrib/sopfs@.service
+CLEANFILES += contrib/sopfs@.service
+EXTRA_DIST += contrib/sopfs@.service.in
+contribdocdir = $(docdir)/examples
+dist_contribdoc_DATA = contrib/sopfs-example.mount
+contrib/sopfs@.service: contrib/sopfs@.service.in Makefile
+	$(MKDIR_P) contrib && sed 's|@bindir[@]|$(bindir)|g' $(srcdir)/contrib/sopfs@.service.in >$@
+TESTS += contrib/units.sh
+dist_check_SCRIPTS += contrib/units.sh
