@@ -2,23 +2,29 @@
  * log.c - where the FUSE layer and the daemon say what happened.
  *
  * In the foreground (-f) lines go to stderr with a timestamp; a daemon
- * writes to syslog (facility daemon, tag "sopfs").  LOG_DEBUG lines are
+ * writes to syslog (facility daemon, tag "sopfs").  Under systemd (the
+ * environment has JOURNAL_STREAM, NOTIFY_SOCKET or INVOCATION_ID) stderr is
+ * the journal, so each line starts with sd-daemon(3)'s "<N>" priority
+ * prefix and carries no timestamp (journald keeps its own).  LOG_DEBUG lines are
  * written only with -o debug.  Safe from any thread: one fprintf per line.
  */
 #include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <syslog.h>
 #include <time.h>
 
 static bool log_syslog;
 static bool log_debug;
+static bool log_journal;
 
 void fs_log_init(bool use_syslog, bool debug)
 {
     log_syslog = use_syslog;
     log_debug = debug;
+    log_journal = getenv("JOURNAL_STREAM") || getenv("NOTIFY_SOCKET") || getenv("INVOCATION_ID");
     if (use_syslog)
         openlog("sopfs", LOG_PID, LOG_DAEMON);
 }
@@ -58,6 +64,10 @@ void fs_log(int prio, const char *fmt, ...)
     va_end(ap);
     if (log_syslog) {
         syslog(prio, "%s", msg);
+        return;
+    }
+    if (log_journal) {
+        fprintf(stderr, "<%d>%s\n", prio, msg);
         return;
     }
     struct timespec ts;

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Every test is registered once (tests/local.mk): each cmocka program
 # (tests/test_*.c, tests/examples/ex_*.c) and each shell test (tests/*.sh,
-# tests/fs/*.sh but the helpers lib.sh) is a word of exactly one of the test
-# lists, every word of a list is a test on disk, and TESTS names none twice.
+# tests/fs/*.sh but the helpers lib.sh, man/*.sh, contrib/*.sh) is a word of
+# exactly one of the test lists, every word of a list is a test on disk, and TESTS names none twice.
 # Exit status 1 and a line on stderr for each violation.
 #
 # Usage: scripts/check-tests.sh SRCDIR "LISTS" "TESTS"
@@ -24,7 +24,8 @@ count() {
     echo $c
 }
 
-for f in "$src"/tests/test_*.c "$src"/tests/examples/ex_*.c "$src"/tests/*.sh "$src"/tests/fs/*.sh; do
+for f in "$src"/tests/test_*.c "$src"/tests/examples/ex_*.c "$src"/tests/*.sh "$src"/tests/fs/*.sh \
+    "$src"/man/*.sh "$src"/contrib/*.sh; do
     [ -f "$f" ] || continue
     rel=${f#"$src"/}
     case "$rel" in

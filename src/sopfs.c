@@ -11,7 +11,9 @@
  * unmount cleanly.  Without -f it detaches only once the database is open
  * and the mount is in place, so a failure (a folder in use by another daemon,
  * a missing mountpoint) is reported by the command itself, with status 1.
- * Messages go to stderr in the foreground and to syslog otherwise.
+ * Messages go to stderr in the foreground and to syslog otherwise; under
+ * systemd, stderr lines carry "<N>" priority prefixes (fs/log.c) and
+ * $NOTIFY_SOCKET hears READY=1 and STOPPING=1 (notify_systemd()).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -32,9 +34,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -78,6 +82,35 @@ static const struct fuse_opt spec[] = {
     OPT("--version", version, 1),
     FUSE_OPT_END,
 };
+
+/*
+ * sd_notify(3) without libsystemd: one datagram to the unix socket named by
+ * $NOTIFY_SOCKET (a name starting with '@' is in the abstract namespace).
+ * READY=1 once the mount is up, STOPPING=1 when the request loop ends.
+ * Nothing to do, and no error, when the variable is not set.
+ */
+static void notify_systemd(const char *msg)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len;
+    int fd;
+
+    if (!path || (path[0] != '/' && path[0] != '@') || (len = strlen(path)) >= sizeof(sa.sun_path))
+        return;
+    memcpy(sa.sun_path, path, len);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0';
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fs_log(LOG_WARNING, "NOTIFY_SOCKET: socket: %s", strerror(errno));
+        return;
+    }
+    if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        fs_log(LOG_WARNING, "NOTIFY_SOCKET %s: %s", path, strerror(errno));
+    close(fd);
+}
 
 static void usage(FILE *f)
 {
@@ -621,10 +654,12 @@ int main(int argc, char *argv[])
         report(&report_fd, 0);
     }
     fs_log(LOG_INFO, "%s mounted on %s", data_dir, mnt);
+    notify_systemd("READY=1");
     rc = fs_loop(fs, se, o.single_thread ? 0 : (unsigned)threads, (unsigned)spin);
     if (rc != 0)
         fs_log(LOG_ERR, "the request loop ended: %s", strerror(-rc));
     rc = rc ? 1 : 0;
+    notify_systemd("STOPPING=1");
     fs_log(LOG_INFO, "unmounting %s", mnt);
 out:
     if (se) {

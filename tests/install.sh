@@ -54,7 +54,10 @@ eval "$dirs"
 # FILES: DIRVAR/NAME, each installed file ("fuse:" first: only when sopfs
 # is built)
 FILES="bindir/sop fuse:bindir/sopfs fuse:sbindir/mount.fuse.sopfs
-libdir/libsop.so libdir/libsop.so.0 libdir/libsop.a includedir/sop.h pkgconfigdir/sop.pc"
+libdir/libsop.so libdir/libsop.so.0 libdir/libsop.a includedir/sop.h pkgconfigdir/sop.pc
+man1dir/sop.1 man3dir/libsop.3 man8dir/sopfs.8
+bashcompletiondir/sop bashcompletiondir/sopfs
+systemdsystemunitdir/sopfs@.service contribdocdir/sopfs-example.mount"
 fuse=0
 [ -x "$B/src/sopfs" ] && fuse=1
 
@@ -172,6 +175,20 @@ if [ "$fuse" = 1 ]; then
     sh "$h" "$T/db/x" >"$T/h.log" 2>&1
     [ $? -eq 1 ] && grep -q '^usage: mount.fuse.sopfs' "$T/h.log"
     ok $? "  without a mountpoint: usage, status 1" "$T/h.log"
+fi
+
+# The unit runs the sopfs of this prefix; the pages are found by man(1)
+# under the installed man folder.
+u=$S$systemdsystemunitdir/sopfs@.service
+grep -q "^ExecStart=$bindir/sopfs " "$u"
+ok $? "sopfs@.service runs $bindir/sopfs" "$u"
+if command -v man >/dev/null; then
+    for p in man1dir/sop.1 man3dir/libsop.3 man8dir/sopfs.8; do
+        eval "dir=\$${p%%/*}"
+        LC_ALL=C.UTF-8 man --warnings -E UTF-8 -l "$S$dir/${p#*/}" >/dev/null 2>"$T/man.log" &&
+            [ ! -s "$T/man.log" ]
+        ok $? "  installed ${p#*/} renders without warnings" "$T/man.log"
+    done
 fi
 
 mk uninstall DESTDIR="$S" >"$T/uninstall.log" 2>&1

@@ -5,9 +5,11 @@
 #   UNIT_TESTS    cmocka programs, one per engine module or feature
 #                 (tests/test_X.c), plus the model, concurrency and crash tests
 #   EXAMPLES      the cookbook scenarios in C (tests/examples/ex_X.c)
-#   SCRIPT_TESTS  shell tests of the command line and the installation
+#   SCRIPT_TESTS  shell tests of the command line, the installation, the
+#                 manual pages (man/check.sh) and contrib/ (completion, units)
 #   FS_TESTS      sopfs on a real mount (tests/fs/X.sh; tests/fs/lib.sh has
-#                 the helpers), run only when configure found libfuse3
+#                 the helpers; contrib/service.sh runs sopfs as systemd
+#                 would), run only when configure found libfuse3
 #
 # A cmocka program's sources default to its .c, and it is compiled and linked
 # with the defaults AM_CPPFLAGS and LDADD, which are set here for the tests
@@ -29,7 +31,8 @@ EXAMPLES = tests/examples/ex_quickstart tests/examples/ex_bank tests/examples/ex
 # seconds) on the engines the build has; cli_progress.sh runs on a pty
 # (script(1)).
 SCRIPT_TESTS = tests/cli_search.sh tests/cli_bench_engine.sh tests/cli_inspect.sh \
-	tests/cli_progress.sh tests/install.sh
+	tests/cli_progress.sh tests/install.sh man/check.sh contrib/completion.sh \
+	contrib/units.sh
 
 # readdir.sh lists a store of a million records (about a minute); posix.sh
 # runs as another user; huge.sh streams a 10 GiB file (~4 min; it skips
@@ -39,7 +42,7 @@ FS_TESTS = tests/fs/basic.sh tests/fs/tree.sh tests/fs/xattr.sh tests/fs/txn.sh 
 	tests/fs/search.sh tests/fs/bench.sh tests/fs/daemon.sh tests/fs/crashloop.sh \
 	tests/fs/writers.sh tests/fs/fsx.sh tests/fs/enospc.sh tests/fs/damage.sh \
 	tests/fs/reclaim.sh tests/fs/errors.sh tests/fs/pjdfstest.sh \
-	tests/fs/posix.sh tests/fs/maxage.sh tests/fs/huge.sh
+	tests/fs/posix.sh tests/fs/maxage.sh tests/fs/huge.sh contrib/service.sh
 # Programs the mount tests run (not tests themselves).
 FS_HELPERS = tests/fs/mmap_read tests/fs/writers tests/fs/fsx
 
