@@ -98,7 +98,14 @@ if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && unshare -m true 2>/d
         "/dev/fuse is not the FUSE device (a character device 10:229; this is a character device 1:3)" \
         unshare -m sh -c "mount --bind /dev/null /dev/fuse && exec '$SOPFS' -f '$T/d-null' '$MNT'"
     nothing_made "$T/d-null"
-    if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+    if ! command -v setpriv >/dev/null || ! id nobody >/dev/null 2>&1; then
+        skip "fusermount3 missing, for a user other than root" "no setpriv or no user nobody"
+        skip "/dev/fuse closed to the user" "no setpriv or no user nobody"
+    elif ! setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$SOPFS"; then
+        # a build in a folder only root may enter (mktemp -d makes it 700)
+        skip "fusermount3 missing, for a user other than root" "user nobody cannot run $SOPFS"
+        skip "/dev/fuse closed to the user" "user nobody cannot run $SOPFS"
+    else
         chmod 755 "$T"
         mkdir -p "$T/u/m" "$T/u/dev"
         chmod 777 "$T/u" "$T/u/m"
@@ -118,9 +125,6 @@ if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && unshare -m true 2>/d
         else
             skip "/dev/fuse closed to the user" "/dev/fuse is open to everyone here"
         fi
-    else
-        skip "fusermount3 missing, for a user other than root" "no setpriv or no user nobody"
-        skip "/dev/fuse closed to the user" "no setpriv or no user nobody"
     fi
 else
     skip "no /dev/fuse" "needs root and unshare -m"
