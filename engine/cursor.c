@@ -210,6 +210,7 @@ SOP_API int sop_cursor_first(sop_cursor *c)
     int rc = store_usable(c->s, false);
     if (rc)
         return rc;
+    txn_next_read(c->s->t);
     bt_tp_release(&c->tp);
     rc = bt_tp_first(c->s, &c->tp, false);
     return cur_jump(c, rc, true, NULL, 0, true);
@@ -222,6 +223,7 @@ SOP_API int sop_cursor_last(sop_cursor *c)
     int rc = store_usable(c->s, false);
     if (rc)
         return rc;
+    txn_next_read(c->s->t);
     bt_tp_release(&c->tp);
     rc = bt_tp_first(c->s, &c->tp, true);
     if (rc == 0) {
@@ -241,6 +243,7 @@ SOP_API int sop_cursor_seek(sop_cursor *c, const void *k, size_t kl)
     int rc = store_usable(c->s, false);
     if (rc || (rc = item_check_key(c->s, k, kl)) != 0)
         return rc;
+    txn_next_read(c->s->t);
     bt_tp_release(&c->tp);
     rc = bt_tp_seek(c->s, k, kl, &c->tp);
     return cur_jump(c, rc, false, k, kl, true);
@@ -252,6 +255,7 @@ static int cur_step(struct sop_cursor *c, int dir)
     int rc = store_usable(c->s, false);
     if (rc)
         return rc;
+    txn_next_read(c->s->t);
     if (c->tp.depth < 0)
         return SOP_ENOTFOUND;
     if ((rc = cur_refind(c)) != 0) {

@@ -312,6 +312,7 @@ SOP_API int sop_get(sop_store *s, const void *k, size_t kl, const void **v, size
     int rc = store_usable(s, false);
     if (rc || (rc = item_check_key(s, k, kl)) != 0 || !v || !vl)
         return rc ? rc : SOP_EINVAL;
+    txn_next_read(s->t);
     if ((rc = rw_note_read(s, k, kl)) != 0)
         return rc;
     if ((rc = bt_find(s, k, kl, &leaf, &pos)) != 0)

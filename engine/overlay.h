@@ -130,6 +130,13 @@ static inline int txn_poison(sop_txn *t, int rc)
 }
 /* Free what was handed out (scratch buffers, pins): at each change. */
 void txn_free_scratch(sop_txn *t);
+/* A read that hands out pointers begins (sop_get, a cursor move): in a
+ * SOP_TXN_NOPIN transaction, what the previous ones handed out goes. */
+static inline void txn_next_read(sop_txn *t)
+{
+    if (t->b.mode & SOP_TXN_NOPIN)
+        txn_free_scratch(t);
+}
 /* A scratch buffer of n bytes, valid until t's next change; NULL on ENOMEM. */
 void *txn_scratch(sop_txn *t, size_t n);
 /* Keep node n alive until t's next change: pointers into it were handed

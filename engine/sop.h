@@ -431,6 +431,15 @@ enum {
      * bounds itself, such as a file held open for writing or a reader
      * streaming one.  Its snapshot keeps old versions alive meanwhile. */
     SOP_TXN_NOAGE = 8,
+    /* OR with either mode; the pointers sop_get, sop_cursor_key and
+     * sop_cursor_value hand out stay valid only until the transaction's
+     * next sop_get or cursor move (first, last, seek, next, prev of any of
+     * its cursors), a change, or its end, instead of until the next change
+     * or the end.  The transaction then keeps alive no node it read from
+     * once it read on, so a long reader (a scan of the whole database, a
+     * million point reads) holds no more memory than the node cache and
+     * its read set, instead of every node it touched. */
+    SOP_TXN_NOPIN = 16,
 };
 
 /*

@@ -65,7 +65,7 @@
 SOP_API int sop_txn_begin(sop_db *db, int mode, sop_txn **out)
 {
     if (!db || !out || !(mode & (SOP_TXN_READ | SOP_TXN_WRITE)) ||
-        (mode & ~(SOP_TXN_READ | SOP_TXN_WRITE | SOP_TXN_NOSYNC | SOP_TXN_NOAGE)))
+        (mode & ~(SOP_TXN_READ | SOP_TXN_WRITE | SOP_TXN_NOSYNC | SOP_TXN_NOAGE | SOP_TXN_NOPIN)))
         return SOP_EINVAL;
     if ((mode & SOP_TXN_WRITE) && db->salvage) {
         db_seterr(db, "begin: the database was opened to salvage it, read-only");

@@ -625,7 +625,7 @@ static void max_age_rolls_back_unless_noage(void **st)
     sop_txn *t, *w, *r, *n;
     sop_store *s, *ws, *rs, *ns;
     assert_int_equal(sop_db_open(tl_dir, &o, &db), 0);
-    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE | 16, &t), SOP_EINVAL);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE | 32, &t), SOP_EINVAL);
     assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
     s = mk(t, "age", 4, true, true);
     assert_int_equal(sop_add(s, "a", 1, "old", 3), 0);
@@ -804,6 +804,91 @@ static void cursor_walk_survives_its_own_changes(void **st)
     sop_db_close(db);
 }
 
+/* SOP_TXN_NOPIN: a reader of the whole tree keeps no node alive for the
+ * pointers it was handed once it reads on, so the cache stays within its
+ * budget; without the flag every node read stays until the end (sop.h). */
+static uint64_t read_all(sop_db *db, int mode, bool cursor)
+{
+    sop_txn *t;
+    sop_db_stats st;
+    uint64_t peak = 0;
+    char k[32], v[200];
+    assert_int_equal(sop_txn_begin(db, mode, &t), 0);
+    sop_store *s = tl_open_store(t, "big");
+    sop_cursor *c = NULL;
+    if (cursor) {
+        assert_int_equal(sop_cursor_open(s, &c), 0);
+        assert_int_equal(sop_cursor_first(c), 0);
+    }
+    const void *pk = NULL, *pv = NULL;
+    size_t pkl = 0, pvl = 0;
+    for (int i = 0; i < 20000; i++) {
+        int j = cursor ? i : (int)((i * 7919u) % 20000u);
+        snprintf(k, sizeof(k), "key%06d", j);
+        memset(v, 'a' + j % 26, sizeof(v));
+        if (cursor) {
+            if (i)
+                assert_int_equal(sop_cursor_next(c), 0);
+            assert_int_equal(sop_cursor_key(c, &pk, &pkl), 0);
+            assert_int_equal(sop_cursor_value(c, &pv, &pvl), 0);
+            /* both of the current item's pointers hold together */
+            assert_int_equal(pkl, strlen(k));
+            assert_memory_equal(pk, k, pkl);
+        } else {
+            assert_int_equal(sop_get(s, k, strlen(k), &pv, &pvl), 0);
+        }
+        assert_int_equal(pvl, sizeof(v));
+        assert_memory_equal(pv, v, pvl);
+        if (i % 500 == 0) {
+            assert_int_equal(sop_db_get_stats(db, &st), 0);
+            if (st.cache_bytes > peak)
+                peak = st.cache_bytes;
+        }
+    }
+    if (c)
+        sop_cursor_close(c);
+    assert_int_equal(sop_txn_commit(t), 0);
+    return peak;
+}
+
+static void nopin_readers_stay_within_the_cache(void **st)
+{
+    (void)st;
+    sop_db_options o = {.cache_bytes = 512u << 10};
+    sop_db *db = NULL;
+    assert_int_equal(sop_db_open(tl_dir, &o, &db), 0);
+    sop_txn *t;
+    char k[32], v[200];
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    sop_store *s = mk(t, "big", 0, true, true);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(k, sizeof(k), "key%06d", i);
+        memset(v, 'a' + i % 26, sizeof(v));
+        assert_int_equal(sop_add(s, k, strlen(k), v, sizeof(v)), 0);
+    }
+    assert_int_equal(sop_txn_commit(t), 0);
+    /* about 4.4 MB of items against a cache of 512 KiB */
+    uint64_t budget = o.cache_bytes, slack = 128u << 10; /* a leaf or two */
+    uint64_t pinned = read_all(db, SOP_TXN_READ, false);
+    assert_true(pinned > 2 * budget);
+    uint64_t got = read_all(db, SOP_TXN_READ | SOP_TXN_NOPIN, false);
+    assert_true(got <= budget + slack);
+    pinned = read_all(db, SOP_TXN_READ, true);
+    assert_true(pinned > 2 * budget);
+    got = read_all(db, SOP_TXN_READ | SOP_TXN_NOPIN, true);
+    assert_true(got <= budget + slack);
+    /* a writer may use it too, and its pointers still live to the next read */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE | SOP_TXN_NOPIN, &t), 0);
+    s = tl_open_store(t, "big");
+    const void *p;
+    size_t pl;
+    assert_int_equal(sop_get(s, "key000001", 9, &p, &pl), 0);
+    assert_int_equal(sop_update(s, "key000002", 9, "two", 3), 0);
+    expect(s, "key000002", "two");
+    assert_int_equal(sop_txn_commit(t), 0);
+    sop_db_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -828,6 +913,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(cursor_walk_survives_its_own_changes, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(move_keeps_big_values_without_copying, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(nopin_readers_stay_within_the_cache, tl_dir_setup,
                                         tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
