@@ -107,6 +107,10 @@ const char bench_help[] =
     "  --seed S          seed of the random orders (default 1; printed)\n"
     "  --cache-mib N     sop's node cache and SQLite's page cache, MiB (default 64,\n"
     "                    sop's default); LMDB has none of its own (the OS page cache)\n"
+    "  --pin             sop's read transactions without SOP_TXN_NOPIN: the pointers\n"
+    "                    they hand out live to their end, so they keep every node\n"
+    "                    they read (by default the bench's readers are NOPIN: it\n"
+    "                    checks each value before the next read)\n"
     "  --scale           scale mode: the whole workload at 100000, 1000000 and\n"
     "                    10000000 keys (an hour or more; 10M keys of sop may take\n"
     "                    tens of GiB of disk)\n"
@@ -142,6 +146,7 @@ struct bench_cfg {
     uint64_t keys, batch, commits, seed;
     uint32_t slot_length;
     uint32_t cache_mib; /* sop's node cache and SQLite's page cache */
+    bool pin;           /* sop's readers keep what they read (no SOP_TXN_NOPIN) */
     const char *root;   /* the temporary folder */
 };
 
@@ -310,7 +315,8 @@ static int sop_fail(struct kv *kv, const char *what, int rc)
 
 static int sopkv_begin(struct kv *kv, bool write)
 {
-    int rc = sop_txn_begin(kv->db, write ? SOP_TXN_WRITE : SOP_TXN_READ, &kv->t);
+    int mode = write ? SOP_TXN_WRITE : SOP_TXN_READ | (kv->cfg->pin ? 0 : SOP_TXN_NOPIN);
+    int rc = sop_txn_begin(kv->db, mode, &kv->t);
 
     if (rc != SOP_OK) {
         kv->t = NULL;
@@ -1709,7 +1715,8 @@ static int bench_engine(int argc, char **argv)
         O_SEED,
         O_CACHE,
         O_SCALE,
-        O_SIZES
+        O_SIZES,
+        O_PIN
     };
     static const struct option longopts[] = {
         {"keys", required_argument, NULL, O_KEYS},
@@ -1722,6 +1729,7 @@ static int bench_engine(int argc, char **argv)
         {"cache-mib", required_argument, NULL, O_CACHE},
         {"scale", no_argument, NULL, O_SCALE},
         {"sizes", required_argument, NULL, O_SIZES},
+        {"pin", no_argument, NULL, O_PIN},
         {NULL, 0, NULL, 0},
     };
     static const uint64_t scale_sizes[] = {100000, 1000000, 10000000};
@@ -1797,6 +1805,9 @@ static int bench_engine(int argc, char **argv)
         case O_SCALE:
             scale = true;
             break;
+        case O_PIN:
+            cfg.pin = true;
+            break;
         case O_SIZES:
             if (!parse_sizes(optarg, sizes, &nsizes)) {
                 return cli_usage("bench",
@@ -1861,8 +1872,10 @@ static int bench_engine(int argc, char **argv)
     printf("  started %s, load average %.2f; folder %s on %s\n", started, load0, root, fs);
     printf("  seed %" PRIu64 " (--seed)\n", cfg.seed);
     if (on[E_SOP]) {
-        printf("  sop: slot_length %" PRIu32 ", node cache %" PRIu32 " MiB; %s\n", cfg.slot_length,
-               cfg.cache_mib, sop_ops.durability);
+        printf("  sop: slot_length %" PRIu32 ", node cache %" PRIu32 " MiB; %s; %s\n",
+               cfg.slot_length, cfg.cache_mib, sop_ops.durability,
+               cfg.pin ? "readers keep every node they read to their end (--pin)"
+                       : "readers SOP_TXN_NOPIN (each value is used before the next read)");
     }
 #ifdef HAVE_LMDB
     if (on[E_LMDB]) {
