@@ -34,7 +34,7 @@ fi
 bound=""
 command -v timeout >/dev/null && bound="timeout 300"
 
-echo "1..5"
+echo "1..7"
 echo "# engines: $engines"
 mkdir "$dir/bench"
 $bound "$SOP" bench engine --sizes 2000,5000 --commits 50 --only "$engines" --dir "$dir/bench" \
@@ -67,3 +67,11 @@ phases_ok() {
 }
 check "every phase has a number for every engine ($engines) at both sizes" phases_ok
 check "the bench removed its databases" test -z "$(ls -A "$dir/bench")"
+
+# --nopin: sop's readers let go of what they read; the values still check
+$bound "$SOP" bench engine --keys 3000 --commits 5 --only sop --nopin --dir "$dir/bench" \
+    >"$dir/out2" 2>"$dir/err2"
+rc=$?
+sed 's/^/# /' "$dir/err2"
+check "with --nopin the bench exits 0, every value right (exit $rc)" test "$rc" -eq 0
+check "  and says its readers are SOP_TXN_NOPIN" grep -q 'readers SOP_TXN_NOPIN' "$dir/out2"

@@ -107,10 +107,10 @@ const char bench_help[] =
     "  --seed S          seed of the random orders (default 1; printed)\n"
     "  --cache-mib N     sop's node cache and SQLite's page cache, MiB (default 64,\n"
     "                    sop's default); LMDB has none of its own (the OS page cache)\n"
-    "  --pin             sop's read transactions without SOP_TXN_NOPIN: the pointers\n"
-    "                    they hand out live to their end, so they keep every node\n"
-    "                    they read (by default the bench's readers are NOPIN: it\n"
-    "                    checks each value before the next read)\n"
+    "  --nopin           sop's read transactions begin SOP_TXN_NOPIN: the pointers\n"
+    "                    they hand out live to their next read, so they keep no\n"
+    "                    node once they read on and stay within the cache (by\n"
+    "                    default they keep every node they read to their end)\n"
     "  --scale           scale mode: the whole workload at 100000, 1000000 and\n"
     "                    10000000 keys (an hour or more; 10M keys of sop may take\n"
     "                    tens of GiB of disk)\n"
@@ -146,7 +146,7 @@ struct bench_cfg {
     uint64_t keys, batch, commits, seed;
     uint32_t slot_length;
     uint32_t cache_mib; /* sop's node cache and SQLite's page cache */
-    bool pin;           /* sop's readers keep what they read (no SOP_TXN_NOPIN) */
+    bool nopin;         /* sop's readers begin SOP_TXN_NOPIN */
     const char *root;   /* the temporary folder */
 };
 
@@ -315,7 +315,7 @@ static int sop_fail(struct kv *kv, const char *what, int rc)
 
 static int sopkv_begin(struct kv *kv, bool write)
 {
-    int mode = write ? SOP_TXN_WRITE : SOP_TXN_READ | (kv->cfg->pin ? 0 : SOP_TXN_NOPIN);
+    int mode = write ? SOP_TXN_WRITE : SOP_TXN_READ | (kv->cfg->nopin ? SOP_TXN_NOPIN : 0);
     int rc = sop_txn_begin(kv->db, mode, &kv->t);
 
     if (rc != SOP_OK) {
@@ -1716,7 +1716,7 @@ static int bench_engine(int argc, char **argv)
         O_CACHE,
         O_SCALE,
         O_SIZES,
-        O_PIN
+        O_NOPIN
     };
     static const struct option longopts[] = {
         {"keys", required_argument, NULL, O_KEYS},
@@ -1729,7 +1729,7 @@ static int bench_engine(int argc, char **argv)
         {"cache-mib", required_argument, NULL, O_CACHE},
         {"scale", no_argument, NULL, O_SCALE},
         {"sizes", required_argument, NULL, O_SIZES},
-        {"pin", no_argument, NULL, O_PIN},
+        {"nopin", no_argument, NULL, O_NOPIN},
         {NULL, 0, NULL, 0},
     };
     static const uint64_t scale_sizes[] = {100000, 1000000, 10000000};
@@ -1805,8 +1805,8 @@ static int bench_engine(int argc, char **argv)
         case O_SCALE:
             scale = true;
             break;
-        case O_PIN:
-            cfg.pin = true;
+        case O_NOPIN:
+            cfg.nopin = true;
             break;
         case O_SIZES:
             if (!parse_sizes(optarg, sizes, &nsizes)) {
@@ -1874,8 +1874,8 @@ static int bench_engine(int argc, char **argv)
     if (on[E_SOP]) {
         printf("  sop: slot_length %" PRIu32 ", node cache %" PRIu32 " MiB; %s; %s\n",
                cfg.slot_length, cfg.cache_mib, sop_ops.durability,
-               cfg.pin ? "readers keep every node they read to their end (--pin)"
-                       : "readers SOP_TXN_NOPIN (each value is used before the next read)");
+               cfg.nopin ? "readers SOP_TXN_NOPIN (--nopin: memory within the cache)"
+                         : "readers keep every node they read to their end (sop.h's default)");
     }
 #ifdef HAVE_LMDB
     if (on[E_LMDB]) {
