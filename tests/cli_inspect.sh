@@ -1,7 +1,8 @@
 #!/bin/sh
 # cli_inspect.sh - `sop stats DIR` and `sop du DIR` (TAP): the tables, valid
 # JSON with raw numbers, dead bytes after overwrites, and the errors (not a
-# database, nothing there).  The mount side (`sop stats MNT`, a folder a
+# database, nothing there); what `sop compact` prints and that compacting a
+# compacted folder does not grow it.  The mount side (`sop stats MNT`, a folder a
 # daemon holds) is in tests/fs/errors.sh.  Run by make check from the build
 # folder; SOP overrides the binary.
 SOP=${SOP:-./tools/sop}
@@ -23,7 +24,7 @@ check() { # check NAME EXPECTED ACTUAL
 json() { # json FILE EXPR: EXPR (python, on the parsed object d) printed
     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"
 }
-echo "1..18"
+echo "1..21"
 $SOP create "$db" users --unique --value-in-node >/dev/null
 for i in 1 2 3 4 5; do $SOP put "$db" users "u$i" "value $i"; done
 head -c 3000000 /dev/zero | $SOP put "$db" users big
@@ -54,9 +55,16 @@ check "  the totals add up" "True" "$(json "$dir/d1.json" 'd["total"]["log_bytes
 for r in 1 2 3 4 5 6; do for i in 1 2 3 4 5; do $SOP put "$db" users "u$i" "value $i round $r"; done; done
 $SOP du --json "$db" >"$dir/d2.json"
 check "du: overwrites add dead bytes" "True" "$(python3 -c 'import json, sys; a, b = (json.load(open(f))["total"] for f in sys.argv[1:]); print(b["log_dead"] > a["log_dead"] and b["compact_would_free"] > a["compact_would_free"])' "$dir/d1.json" "$dir/d2.json")"
-$SOP compact "$db" >/dev/null
+size() { find "$1" -maxdepth 1 -type f -printf '%s\n' | awk '{ t += $1 } END { print t + 0 }'; }
+before=$(size "$db")
+out=$($SOP compact "$db")
+after=$(size "$db")
+check "compact: sizes in words and bytes, as the folder has them" "yes" "$(printf '%s' "$out" | grep -Eq "^compact $db: [0-9.]+ [KMG]?i?B -> [0-9.]+ [KMG]?i?B \\($before -> $after bytes\\)\$" && echo yes || echo "$out")"
+check "  the overwritten values are gone" "True" "$(python3 -c "print($after < $before)")"
 $SOP du --json "$db" >"$dir/d3.json"
 check "du: after sop compact, compaction would free nothing" "0" "$(json "$dir/d3.json" 'd["total"]["compact_would_free"]')"
+$SOP compact "$db" >/dev/null
+check "compact: a compacted folder does not grow" "True" "$(python3 -c "print($(size "$db") <= $after)")"
 
 mkdir "$dir/plain"
 out=$($SOP stats "$dir/plain" 2>&1 >/dev/null)

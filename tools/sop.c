@@ -763,22 +763,27 @@ static int cmd_compact(int argc, char **argv)
     ret = plain_args(argc, argv, 1, 1, &first);
     if (ret != CLI_OK)
         return ret;
+    unsigned long long before = folder_size(argv[first]);
     ret = cli_open_db(argv[first], false, &db);
     if (ret != CLI_OK)
         return ret;
-    unsigned long long before = folder_size(argv[first]);
     struct progress pg;
     progress_start(&pg, 0, NULL, "compact %s", argv[first]);
     rc = sop_db_compact_progress(db, compact_progress, &pg);
     progress_end(&pg);
     if (rc != SOP_OK) {
         ret = cli_fail(db, NULL, rc, "compact %s", argv[first]);
-    } else {
-        printf("compact %s: %llu -> %llu bytes\n", argv[first], before, folder_size(argv[first]));
-        ret = CLI_OK;
+        sop_db_close(db);
+        return ret;
     }
+    /* measured once closed: an open log keeps zeros written ahead of its end */
     sop_db_close(db);
-    return ret;
+    unsigned long long after = folder_size(argv[first]);
+    char b1[32], b2[32];
+    printf("compact %s: %s -> %s (%llu -> %llu bytes)\n", argv[first],
+           cli_human_bytes(before, b1, sizeof(b1)), cli_human_bytes(after, b2, sizeof(b2)), before,
+           after);
+    return CLI_OK;
 }
 
 /* ------------------------------------------------------- check */
