@@ -45,29 +45,34 @@ void fs_handle_untrack(struct fs *fs, struct fs_handle *h)
     pthread_mutex_unlock(&fs->mu);
 }
 
-void fs_handle_free(struct fs *fs, struct fs_handle *h)
+/* What the handle owns itself: its snapshot, its reader's path, its buffers. */
+static void handle_free_own(struct fs_handle *h)
 {
     if (h->rtxn)
         sop_txn_rollback(h->rtxn);
     fs_path_free(&h->rpath);
-    fs_scope_put(fs, h->scope);
-    fs_node_put(fs, h->node);
     pthread_mutex_destroy(&h->mu);
     free(h->resume);
     free(h->text);
     free(h);
 }
 
+void fs_handle_free(struct fs *fs, struct fs_handle *h)
+{
+    struct fs_scope *scope = h->scope;
+    struct fs_node *node = h->node;
+    handle_free_own(h);
+    fs_scope_put(fs, scope);
+    fs_node_put(fs, node);
+}
+
+/* At unmount: the nodes and scopes go wholesale after this (fs_close), so
+ * their references are not given back one by one. */
 void fs_handles_free(struct fs *fs)
 {
     while (fs->handles) {
         struct fs_handle *h = fs->handles;
         fs->handles = h->next;
-        if (h->rtxn)
-            sop_txn_rollback(h->rtxn);
-        pthread_mutex_destroy(&h->mu);
-        free(h->resume);
-        free(h->text);
-        free(h);
+        handle_free_own(h);
     }
 }
