@@ -24,7 +24,7 @@ check() { # check NAME EXPECTED ACTUAL
 json() { # json FILE EXPR: EXPR (python, on the parsed object d) printed
     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"
 }
-echo "1..21"
+echo "1..22"
 $SOP create "$db" users --unique --value-in-node >/dev/null
 for i in 1 2 3 4 5; do $SOP put "$db" users "u$i" "value $i"; done
 head -c 3000000 /dev/zero | $SOP put "$db" users big
@@ -65,6 +65,12 @@ $SOP du --json "$db" >"$dir/d3.json"
 check "du: after sop compact, compaction would free nothing" "0" "$(json "$dir/d3.json" 'd["total"]["compact_would_free"]')"
 $SOP compact "$db" >/dev/null
 check "compact: a compacted folder does not grow" "True" "$(python3 -c "print($(size "$db") <= $after)")"
+
+# a search store's hidden companion has a longer name than any listed store
+$SOP create "$dir/db2" docs --kind search >/dev/null
+$SOP put "$dir/db2" docs d1 "hello world"
+check "du: the store table's rows line up, hidden companions included" "1" \
+    "$($SOP du "$dir/db2" | awk '/^store /{on=1} on && /^$/{on=0} on{print length($0)}' | sort -u | wc -l | tr -d ' ')"
 
 mkdir "$dir/plain"
 out=$($SOP stats "$dir/plain" 2>&1 >/dev/null)

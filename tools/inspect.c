@@ -385,11 +385,19 @@ const char cli_stats_help[] =
 
 /* ------------------------------------------------------------- du */
 
+struct du_row {
+    char *name;
+    uint64_t items, nodes, node_bytes, value_bytes, vseg_bytes;
+};
+
 struct du {
     bool json;
     size_t nseg, nst;
-    int w;    /* store name column */
-    FILE *sf; /* where store rows go: stdout, or (JSON) a buffer printed after the segments */
+    FILE *sf; /* JSON: a buffer for the store rows, printed after the segments */
+    /* text: the store rows, printed once the widest name is known (the
+     * hidden companions of search stores are longer than their names) */
+    struct du_row *rows;
+    bool oom;
 };
 
 static const char *pct(uint64_t part, uint64_t whole, char *buf, size_t cap)
@@ -433,7 +441,6 @@ static int du_segment(void *arg, const sop_segment_usage *u)
 static int du_store(void *arg, const sop_store_usage *u)
 {
     struct du *d = arg;
-    char a[32], b[32], c[32], e[32];
     uint64_t total = u->node_bytes + u->value_bytes + u->vseg_bytes;
     if (d->json) {
         fprintf(d->sf, "%s\n    {\"name\": ", d->nst ? "," : "");
@@ -444,24 +451,48 @@ static int du_store(void *arg, const sop_store_usage *u)
                 ", \"bytes\": %" PRIu64 "}",
                 u->items, u->nodes, u->node_bytes, u->value_bytes, u->vseg_bytes, total);
     } else {
-        if (!d->nst)
-            printf("\n%-*s %10s %8s %10s %10s %10s %10s\n", d->w, "store", "items", "nodes",
-                   "in nodes", "values/log", "values/val", "total");
-        printf("%-*s %10" PRIu64 " %8" PRIu64 " %10s %10s %10s %10s\n", d->w, u->name, u->items,
-               u->nodes, cli_human_bytes(u->node_bytes, a, sizeof(a)),
-               cli_human_bytes(u->value_bytes, b, sizeof(b)),
-               cli_human_bytes(u->vseg_bytes, c, sizeof(c)), cli_human_bytes(total, e, sizeof(e)));
+        struct du_row *v = realloc(d->rows, (d->nst + 1) * sizeof(*v));
+        char *name = v ? strdup(u->name) : NULL;
+        if (v)
+            d->rows = v;
+        if (!name) {
+            d->oom = true;
+            return SOP_ENOMEM;
+        }
+        d->rows[d->nst] =
+            (struct du_row){name, u->items, u->nodes, u->node_bytes, u->value_bytes, u->vseg_bytes};
     }
     d->nst++;
     return 0;
 }
 
-static int width_of(const char *name, void *arg)
+/* The text table of the stores, its name column as wide as the widest. */
+static void du_print_stores(const struct du *d)
 {
-    int *w = arg;
-    if ((int)strlen(name) > *w)
-        *w = (int)strlen(name);
-    return 0;
+    char a[32], b[32], c[32], e[32];
+    int w = 5;
+    for (size_t i = 0; i < d->nst; i++)
+        if ((int)strlen(d->rows[i].name) > w)
+            w = (int)strlen(d->rows[i].name);
+    if (d->nst)
+        printf("\n%-*s %10s %8s %10s %10s %10s %10s\n", w, "store", "items", "nodes", "in nodes",
+               "values/log", "values/val", "total");
+    for (size_t i = 0; i < d->nst; i++) {
+        const struct du_row *r = &d->rows[i];
+        printf("%-*s %10" PRIu64 " %8" PRIu64 " %10s %10s %10s %10s\n", w, r->name, r->items,
+               r->nodes, cli_human_bytes(r->node_bytes, a, sizeof(a)),
+               cli_human_bytes(r->value_bytes, b, sizeof(b)),
+               cli_human_bytes(r->vseg_bytes, c, sizeof(c)),
+               cli_human_bytes(r->node_bytes + r->value_bytes + r->vseg_bytes, e, sizeof(e)));
+    }
+}
+
+static void du_free_rows(struct du *d)
+{
+    for (size_t i = 0; d->rows && i < d->nst; i++)
+        free(d->rows[i].name);
+    free(d->rows);
+    d->rows = NULL;
 }
 
 /* Bytes of the regular files directly in dir (a database folder is flat). */
@@ -486,7 +517,7 @@ static uint64_t folder_bytes(const char *dir)
 int cli_cmd_du(int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-    struct du d = {.w = 5};
+    struct du d = {0};
     sop_usage u;
     sop_db *db = NULL;
     char a[32], b[32], c[32], path[4200];
@@ -513,12 +544,7 @@ int cli_cmd_du(int argc, char **argv)
     ret = cli_open_db_readonly(dir, "du", "sop stats", &db);
     if (ret != CLI_OK)
         return ret;
-    if (!d.json) { /* the store column as wide as the longest name */
-        sop_txn *t;
-        if (sop_txn_begin(db, SOP_TXN_READ, &t) == SOP_OK) {
-            sop_store_list(t, width_of, &d.w);
-            sop_txn_rollback(t);
-        }
+    if (!d.json) {
         printf("data folder %s\n\n", dir);
     } else {
         printf("{\n  \"path\": ");
@@ -541,11 +567,19 @@ int cli_cmd_du(int argc, char **argv)
             printf("%s],\n  \"stores\": [%s", d.nseg ? "\n  " : "", sbuf ? sbuf : "");
         free(sbuf);
     }
+    if (d.oom) {
+        fflush(stdout);
+        cli_err("du %s: out of memory", dir);
+        ret = CLI_FAIL;
+        goto out;
+    }
     if (rc != SOP_OK && rc != SOP_ECORRUPT) {
         fflush(stdout);
         ret = cli_fail(db, NULL, rc, "du %s", dir);
         goto out;
     }
+    if (!d.json)
+        du_print_stores(&d);
     uint64_t folder = folder_bytes(dir);
     uint64_t segs = u.log_bytes + u.value_bytes, other = folder > segs ? folder - segs : 0;
     uint64_t log_dead = u.log_bytes - (u.log_live < u.log_bytes ? u.log_live : u.log_bytes);
@@ -589,6 +623,7 @@ int cli_cmd_du(int argc, char **argv)
         ret = CLI_FAIL;
     }
 out:
+    du_free_rows(&d);
     sop_db_close(db);
     return ret;
 }
