@@ -3,8 +3,9 @@
 # fake $NOTIFY_SOCKET (a python3 listener on a unix datagram socket) and
 # $JOURNAL_STREAM set.  Checks READY=1 arrives once the mount is usable, the
 # log lines carry sd-daemon "<N>" priority prefixes, SIGTERM brings
-# STOPPING=1 and exit 0 within a bound with the mount gone, and what was
-# written before is there after a remount.  TAP.
+# STOPPING=1 and exit 0 within a bound with the mount gone, what was
+# written before is there after a remount, and a refusal at start is an
+# error line (<3>) too.  TAP.
 set -u
 if [ -z "${SOP_SVC_TIMED:-}" ]; then
     SOP_SVC_TIMED=1 exec timeout -k 10 120 sh "$0" "$@"
@@ -77,4 +78,11 @@ PID=$!
 wait_for 100 mountpoint -q "$T/mnt"
 check "what was written is there after a remount" test "$(cat "$T/mnt/st/k" 2>/dev/null)" = durable
 kill -TERM "$PID"; wait "$PID"; PID=
+
+# a refusal before any mount (the mountpoint is busy) is an error line too
+JOURNAL_STREAM=8:1 "$SOPFS" -f "$T/data" /proc 2>"$T/log3"
+check "a refusal at start: a failing status" test $? != 0
+check "  its line is an error for the journal (<3>)" grep -q '^<3>sopfs: ' "$T/log3"
+check "  and no line lacks the prefix" sh -c "! grep -qv '^<[0-7]>' '$T/log3'"
+sed 's/^/# /' "$T/log3"
 echo "1..$n"

@@ -20,11 +20,16 @@ static bool log_syslog;
 static bool log_debug;
 static bool log_journal;
 
+bool fs_log_to_journal(void)
+{
+    return getenv("JOURNAL_STREAM") || getenv("NOTIFY_SOCKET") || getenv("INVOCATION_ID");
+}
+
 void fs_log_init(bool use_syslog, bool debug)
 {
     log_syslog = use_syslog;
     log_debug = debug;
-    log_journal = getenv("JOURNAL_STREAM") || getenv("NOTIFY_SOCKET") || getenv("INVOCATION_ID");
+    log_journal = fs_log_to_journal();
     if (use_syslog)
         openlog("sopfs", LOG_PID, LOG_DAEMON);
 }

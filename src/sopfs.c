@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,20 @@ struct options {
     {                                                                                              \
         t, offsetof(struct options, field), v                                                      \
     }
+
+/* A line on stderr about why sopfs stops, before or instead of its log: with
+ * the "<3>" (error) prefix when stderr is the journal (fs_log_to_journal),
+ * as every line of the log has its own there. */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    if (fs_log_to_journal())
+        fputs("<3>", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
 
 static const struct fuse_opt spec[] = {
     OPT("-f", foreground, 1),
@@ -171,7 +186,7 @@ static int parse_double(const char *name, const char *s, double *out)
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end || v < 0) {
-        fprintf(stderr, "sopfs: -o %s=%s: not a number of seconds\n", name, s);
+        say("sopfs: -o %s=%s: not a number of seconds\n", name, s);
         return -1;
     }
     *out = v;
@@ -208,7 +223,7 @@ static int parse_size(const char *name, const char *s, unsigned long long max,
         }
     }
     if (errno || end == s || *end || *s == '-' || v > max) {
-        fprintf(stderr, "sopfs: -o %s=%s: not a valid number\n", name, s);
+        say("sopfs: -o %s=%s: not a valid number\n", name, s);
         return -1;
     }
     *out = v;
@@ -325,41 +340,37 @@ static int check_mountpoint(const char *mnt, bool nonempty)
     if (stat(mnt, &st) != 0) {
         int e = errno;
         if (e == ENOTCONN)
-            fprintf(stderr,
-                    "sopfs: mountpoint %s: a FUSE mount whose daemon has gone is still there (%s): "
-                    "unmount it first (fusermount3 -u %s)\n",
-                    mnt, strerror(e), mnt);
+            say("sopfs: mountpoint %s: a FUSE mount whose daemon has gone is still there (%s): "
+                "unmount it first (fusermount3 -u %s)\n",
+                mnt, strerror(e), mnt);
         else
-            fprintf(stderr, "sopfs: mountpoint %s: %s%s\n", mnt, strerror(e),
-                    e == ENOENT ? " (make it first: mkdir -p it)" : "");
+            say("sopfs: mountpoint %s: %s%s\n", mnt, strerror(e),
+                e == ENOENT ? " (make it first: mkdir -p it)" : "");
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "sopfs: mountpoint %s: not a directory\n", mnt);
+        say("sopfs: mountpoint %s: not a directory\n", mnt);
         return -1;
     }
     if (mounted_at(mnt, type, sizeof(type), source, sizeof(source))) {
         struct statvfs sv;
         if (!strncmp(type, "fuse", 4) && statvfs(mnt, &sv) != 0 && errno == ENOTCONN) {
             /* stat may still answer from the kernel's cache; statfs asks */
-            fprintf(stderr,
-                    "sopfs: mountpoint %s: a FUSE mount whose daemon has gone is still there (%s): "
-                    "unmount it first (fusermount3 -u %s)\n",
-                    mnt, strerror(ENOTCONN), mnt);
+            say("sopfs: mountpoint %s: a FUSE mount whose daemon has gone is still there (%s): "
+                "unmount it first (fusermount3 -u %s)\n",
+                mnt, strerror(ENOTCONN), mnt);
             return -1;
         }
         if (!strncmp(type, "fuse", 4)) {
-            fprintf(stderr,
-                    "sopfs: %s is mounted already (%s of %s): unmount it first "
-                    "(fusermount3 -u %s)\n",
-                    mnt, type, source, mnt);
+            say("sopfs: %s is mounted already (%s of %s): unmount it first "
+                "(fusermount3 -u %s)\n",
+                mnt, type, source, mnt);
             return -1;
         }
         if (!nonempty) {
-            fprintf(stderr,
-                    "sopfs: %s is a mount point already (%s of %s): the mount would hide it; "
-                    "choose another folder, or add -o nonempty to mount over it anyway\n",
-                    mnt, type, source);
+            say("sopfs: %s is a mount point already (%s of %s): the mount would hide it; "
+                "choose another folder, or add -o nonempty to mount over it anyway\n",
+                mnt, type, source);
             return -1;
         }
     }
@@ -367,7 +378,7 @@ static int check_mountpoint(const char *mnt, bool nonempty)
         return 0;
     DIR *d = opendir(mnt);
     if (!d) {
-        fprintf(stderr, "sopfs: mountpoint %s: %s\n", mnt, strerror(errno));
+        say("sopfs: mountpoint %s: %s\n", mnt, strerror(errno));
         return -1;
     }
     struct dirent *e;
@@ -378,11 +389,10 @@ static int check_mountpoint(const char *mnt, bool nonempty)
             snprintf(first, sizeof(first), "%s", e->d_name);
     closedir(d);
     if (n) {
-        fprintf(stderr,
-                "sopfs: mountpoint %s is not empty (%u entr%s, '%s' among them): the mount "
-                "would hide %s; choose an empty folder, or add -o nonempty to mount over it "
-                "anyway\n",
-                mnt, n, n == 1 ? "y" : "ies", first, n == 1 ? "it" : "them");
+        say("sopfs: mountpoint %s is not empty (%u entr%s, '%s' among them): the mount "
+            "would hide %s; choose an empty folder, or add -o nonempty to mount over it "
+            "anyway\n",
+            mnt, n, n == 1 ? "y" : "ies", first, n == 1 ? "it" : "them");
         return -1;
     }
     return 0;
@@ -398,30 +408,27 @@ static int check_fuse_device(void)
 {
     struct stat st;
     if (stat("/dev/fuse", &st) != 0) {
-        fprintf(stderr, "sopfs: /dev/fuse: %s: FUSE is not available here; " FUSE_HOWTO "\n",
-                strerror(errno));
+        say("sopfs: /dev/fuse: %s: FUSE is not available here; " FUSE_HOWTO "\n", strerror(errno));
         return -1;
     }
     /* the kernel's FUSE device is the misc character device 10:229 */
     if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 10 || minor(st.st_rdev) != 229) {
-        fprintf(stderr,
-                "sopfs: /dev/fuse is not the FUSE device (a character device 10:229; this is "
-                "%s %u:%u): " FUSE_HOWTO "\n",
-                S_ISCHR(st.st_mode) ? "a character device" : "not a character device",
-                major(st.st_rdev), minor(st.st_rdev));
+        say("sopfs: /dev/fuse is not the FUSE device (a character device 10:229; this is "
+            "%s %u:%u): " FUSE_HOWTO "\n",
+            S_ISCHR(st.st_mode) ? "a character device" : "not a character device",
+            major(st.st_rdev), minor(st.st_rdev));
         return -1;
     }
     int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         if (e == EACCES || e == EPERM)
-            fprintf(stderr,
-                    "sopfs: /dev/fuse: %s (sopfs runs as uid %u; the device is mode %03o): run "
-                    "sopfs as root, or let users open it (chmod 666 /dev/fuse, as the fuse3 "
-                    "package's udev rule does)\n",
-                    strerror(e), (unsigned)geteuid(), (unsigned)(st.st_mode & 0777));
+            say("sopfs: /dev/fuse: %s (sopfs runs as uid %u; the device is mode %03o): run "
+                "sopfs as root, or let users open it (chmod 666 /dev/fuse, as the fuse3 "
+                "package's udev rule does)\n",
+                strerror(e), (unsigned)geteuid(), (unsigned)(st.st_mode & 0777));
         else
-            fprintf(stderr, "sopfs: /dev/fuse: %s: " FUSE_HOWTO "\n", strerror(e));
+            say("sopfs: /dev/fuse: %s: " FUSE_HOWTO "\n", strerror(e));
         return -1;
     }
     close(fd);
@@ -446,9 +453,9 @@ static int check_fusermount(void)
         }
         p += n + (c != NULL);
     }
-    fprintf(stderr, "sopfs: fusermount3 is not installed (not in /usr/bin nor in PATH), and a user "
-                    "other than root mounts through it: install the package fuse3 (apt-get install "
-                    "fuse3), or run sopfs as root\n");
+    say("sopfs: fusermount3 is not installed (not in /usr/bin nor in PATH), and a user "
+        "other than root mounts through it: install the package fuse3 (apt-get install "
+        "fuse3), or run sopfs as root\n");
     return -1;
 }
 
@@ -457,12 +464,12 @@ static int daemonize(int *report_fd)
 {
     int pfd[2];
     if (pipe(pfd) != 0) {
-        fprintf(stderr, "sopfs: pipe: %s\n", strerror(errno));
+        say("sopfs: pipe: %s\n", strerror(errno));
         return -1;
     }
     pid_t pid = fork();
     if (pid < 0) {
-        fprintf(stderr, "sopfs: fork: %s\n", strerror(errno));
+        say("sopfs: fork: %s\n", strerror(errno));
         return -1;
     }
     if (pid > 0) {
@@ -474,7 +481,7 @@ static int daemonize(int *report_fd)
     }
     close(pfd[0]);
     if (setsid() < 0)
-        fprintf(stderr, "sopfs: setsid: %s\n", strerror(errno));
+        say("sopfs: setsid: %s\n", strerror(errno));
     *report_fd = pfd[1];
     return 0;
 }
@@ -519,7 +526,7 @@ int main(int argc, char *argv[])
     cfg.entry_timeout = 1.0;
     cfg.attr_timeout = 1.0;
     if (fuse_opt_parse(&args, &o, spec, nonopt) != 0) {
-        fprintf(stderr, "sopfs: bad arguments; try sopfs --help\n");
+        say("sopfs: bad arguments; try sopfs --help\n");
         goto out;
     }
     if (o.help) {
@@ -536,8 +543,8 @@ int main(int argc, char *argv[])
         goto out;
     }
     if (!o.data_dir || !o.mountpoint || o.extra_args) {
-        fprintf(stderr, o.extra_args ? "sopfs: too many arguments\n"
-                                     : "sopfs: DATA_DIR and MOUNTPOINT are both needed\n");
+        say(o.extra_args ? "sopfs: too many arguments\n"
+                         : "sopfs: DATA_DIR and MOUNTPOINT are both needed\n");
         usage(stderr);
         goto out;
     }
@@ -559,8 +566,8 @@ int main(int argc, char *argv[])
     if (parse_size("max_threads", o.max_threads, 1000, &threads))
         goto out;
     if (threads == 0) {
-        fprintf(stderr, "sopfs: -o max_threads=0: at least 1 (-s answers every request in one "
-                        "thread)\n");
+        say("sopfs: -o max_threads=0: at least 1 (-s answers every request in one "
+            "thread)\n");
         goto out;
     }
     unsigned long long spin = 25;
@@ -569,11 +576,10 @@ int main(int argc, char *argv[])
     cfg.sync = o.sync;
     cfg.redis_url = o.redis;
     if (o.redis) { /* said before anything is made (the engine would refuse it too) */
-        fprintf(stderr,
-                "sopfs: clustered mode (--redis %s) is not available in this version of "
-                "sop: it is not built yet; mount without --redis (standalone: one sopfs "
-                "per data folder)\n",
-                o.redis);
+        say("sopfs: clustered mode (--redis %s) is not available in this version of "
+            "sop: it is not built yet; mount without --redis (standalone: one sopfs "
+            "per data folder)\n",
+            o.redis);
         goto out;
     }
 
@@ -583,17 +589,16 @@ int main(int argc, char *argv[])
     o.data_dir = data_dir;
     o.mountpoint = mnt;
     if (!data_dir || !mnt) {
-        fprintf(stderr, "sopfs: out of memory\n");
+        say("sopfs: out of memory\n");
         goto out;
     }
     /* the database must not be reached through the mount itself: its files
      * would be opened through the daemon that is opening them */
     size_t ml = strlen(mnt);
     if (!strncmp(data_dir, mnt, ml) && (data_dir[ml] == '\0' || data_dir[ml] == '/' || ml == 1)) {
-        fprintf(stderr,
-                "sopfs: the data folder %s is %s the mountpoint %s: choose a data folder "
-                "outside it\n",
-                data_dir, data_dir[ml] ? "inside" : "the same as", mnt);
+        say("sopfs: the data folder %s is %s the mountpoint %s: choose a data folder "
+            "outside it\n",
+            data_dir, data_dir[ml] ? "inside" : "the same as", mnt);
         goto out;
     }
     if (check_mountpoint(mnt, o.nonempty) != 0 || check_fuse_device() != 0 ||
@@ -605,7 +610,7 @@ int main(int argc, char *argv[])
     /* mount options: always default_permissions (the kernel checks modes) */
     size_t fl = strlen(data_dir) + 8;
     if (!(fsname = malloc(fl))) {
-        fprintf(stderr, "sopfs: out of memory\n");
+        say("sopfs: out of memory\n");
         goto out;
     }
     snprintf(fsname, fl, "fsname=%s", data_dir);
@@ -613,7 +618,7 @@ int main(int argc, char *argv[])
         fuse_opt_add_opt(&mount_opts, "subtype=sopfs") ||
         fuse_opt_add_opt_escaped(&mount_opts, fsname) || fuse_opt_add_arg(&args, "-o") ||
         fuse_opt_add_arg(&args, mount_opts) || (o.fuse_debug && fuse_opt_add_arg(&args, "-d"))) {
-        fprintf(stderr, "sopfs: out of memory\n");
+        say("sopfs: out of memory\n");
         goto out;
     }
 
@@ -624,23 +629,23 @@ int main(int argc, char *argv[])
     if (orc != 0) {
         char other[4096];
         if (orc == -EBUSY && sopfs_mount_of(data_dir, other, sizeof(other)))
-            fprintf(stderr, "sopfs: %s; sopfs has it mounted on %s already\n", err, other);
+            say("sopfs: %s; sopfs has it mounted on %s already\n", err, other);
         else
-            fprintf(stderr, "sopfs: %s\n", err);
+            say("sopfs: %s\n", err);
         goto out;
     }
     se = fuse_session_new(&args, fs_ops(), sizeof(*fs_ops()), fs);
     if (!se) {
-        fprintf(stderr, "sopfs: bad mount options (see sopfs --help)\n");
+        say("sopfs: bad mount options (see sopfs --help)\n");
         goto out;
     }
     if (fuse_set_signal_handlers(se) != 0) {
-        fprintf(stderr, "sopfs: cannot install signal handlers\n");
+        say("sopfs: cannot install signal handlers\n");
         goto out;
     }
     if (fuse_session_mount(se, mnt) != 0) {
         /* libfuse said why on the line before ("fuse: ...") */
-        fprintf(stderr, "sopfs: cannot mount on %s (libfuse's reason is above)\n", mnt);
+        say("sopfs: cannot mount on %s (libfuse's reason is above)\n", mnt);
         goto out;
     }
     mounted = true;

@@ -11,6 +11,9 @@
 # SOPFS_TEST_KEEP=1 keeps the temporary folder for a post-mortem.
 
 set -u
+# the tests read sopfs's messages as a terminal shows them: under systemd (a
+# CI runner in a unit) they would carry the journal's "<N>" prefixes
+unset JOURNAL_STREAM NOTIFY_SOCKET INVOCATION_ID
 
 if [ -z "${SOPFS_TEST_TIMED:-}" ]; then
     SOPFS_TEST_TIMED=1
