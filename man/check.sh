@@ -1,7 +1,8 @@
 #!/bin/sh
 # man/check.sh - the manual pages render without warnings and document what
 # the programs offer: every command `sop help` lists is an `.It Cm` entry of
-# sop.1, every option `sopfs --help` prints (long and -o) is in sopfs.8, and
+# sop.1 and every long option `sop help COMMAND` shows is in it, every
+# option `sopfs --help` prints (long and -o) is in sopfs.8, and
 # every page in man/ is the list man/local.mk installs.  TAP.
 set -u
 if [ -z "${SOP_MAN_TIMED:-}" ]; then
@@ -39,6 +40,13 @@ sed -n '/^Commands:/,/^$/p' "$T/help" | awk 'NR > 1 && NF { print $1 }' >"$T/cmd
 [ -s "$T/cmds" ] || nok "sop help lists commands"
 while read -r c; do
     check "sop.1 documents command $c" grep -q "^\.It Cm $c\( \|$\)" "$M/sop.1"
+done <"$T/cmds"
+# and each long option `sop help COMMAND` shows is in it as "Fl -NAME"
+while read -r c; do
+    "$SOP" help "$c" 2>&1 | grep -o -- '--[a-z][a-z-]*' | sort -u >"$T/o-$c"
+    while read -r o; do
+        check "sop.1 documents $c $o" grep -q -- "Fl -${o#--}\>" "$M/sop.1"
+    done <"$T/o-$c"
 done <"$T/cmds"
 
 # sopfs.8: each long option and each -o option of `sopfs --help`.
