@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "progress.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdarg.h>
@@ -557,4 +558,28 @@ static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *
 void cli_rm_tree(const char *path)
 {
     nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+uint64_t cli_folder_bytes(const char *dir, uint64_t *segs)
+{
+    uint64_t total = 0, sg = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (d) {
+        while ((e = readdir(d)) != NULL) {
+            struct stat st;
+            char p[4608];
+            size_t l = strlen(e->d_name);
+            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+            if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            total += (uint64_t)st.st_size;
+            if (l > 4 && (!strcmp(e->d_name + l - 4, ".seg") || !strcmp(e->d_name + l - 4, ".val")))
+                sg += (uint64_t)st.st_size;
+        }
+        closedir(d);
+    }
+    if (segs)
+        *segs = sg;
+    return total;
 }

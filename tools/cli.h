@@ -78,6 +78,10 @@ int cli_open_db_readonly(const char *dir, const char *cmd, const char *hint, sop
  * bytes); false when there is none (or /proc cannot tell). */
 bool cli_sopfs_mountpoint(const char *dir, char *mnt, size_t cap);
 
+/* Bytes of the regular files directly in dir (a database folder is flat;
+ * 0 when it does not open), and of those the segment files (*.seg, *.val)
+ * into *segs (NULL: not wanted). */
+uint64_t cli_folder_bytes(const char *dir, uint64_t *segs);
 /* `n` bytes in words for people: "512 B", "1.5 KiB", "3.25 GiB" (into buf). */
 const char *cli_human_bytes(uint64_t n, char *buf, size_t cap);
 /* Seconds as "42 s", "3 min 05 s", "2 h 01 min", "3 d 04 h" (into buf). */

@@ -23,7 +23,6 @@
 
 #include "cli.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -495,25 +494,6 @@ static void du_free_rows(struct du *d)
     d->rows = NULL;
 }
 
-/* Bytes of the regular files directly in dir (a database folder is flat). */
-static uint64_t folder_bytes(const char *dir)
-{
-    uint64_t total = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    if (!d)
-        return 0;
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        char p[4608];
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
-            total += (uint64_t)st.st_size;
-    }
-    closedir(d);
-    return total;
-}
-
 int cli_cmd_du(int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
@@ -580,7 +560,7 @@ int cli_cmd_du(int argc, char **argv)
     }
     if (!d.json)
         du_print_stores(&d);
-    uint64_t folder = folder_bytes(dir);
+    uint64_t folder = cli_folder_bytes(dir, NULL);
     uint64_t segs = u.log_bytes + u.value_bytes, other = folder > segs ? folder - segs : 0;
     uint64_t log_dead = u.log_bytes - (u.log_live < u.log_bytes ? u.log_live : u.log_bytes);
     uint64_t val_dead =

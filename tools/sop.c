@@ -17,7 +17,6 @@
 #include "cli.h"
 #include "progress.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -728,25 +727,6 @@ out:
     return ret;
 }
 
-/* Bytes of the regular files directly in dir (a database folder is flat). */
-static unsigned long long folder_size(const char *dir)
-{
-    unsigned long long total = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    if (!d)
-        return 0;
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        char p[4096];
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
-            total += (unsigned long long)st.st_size;
-    }
-    closedir(d);
-    return total;
-}
-
 /* Live bytes copied, of the total (sop_db_compact_progress). */
 static void compact_progress(void *arg, uint64_t done, uint64_t total)
 {
@@ -763,7 +743,8 @@ static int cmd_compact(int argc, char **argv)
     ret = plain_args(argc, argv, 1, 1, &first);
     if (ret != CLI_OK)
         return ret;
-    unsigned long long before = folder_size(argv[first]);
+    uint64_t segs_before, segs_after;
+    uint64_t before = cli_folder_bytes(argv[first], &segs_before);
     ret = cli_open_db(argv[first], false, &db);
     if (ret != CLI_OK)
         return ret;
@@ -778,11 +759,18 @@ static int cmd_compact(int argc, char **argv)
     }
     /* measured once closed: an open log keeps zeros written ahead of its end */
     sop_db_close(db);
-    unsigned long long after = folder_size(argv[first]);
-    char b1[32], b2[32];
-    printf("compact %s: %s -> %s (%llu -> %llu bytes)\n", argv[first],
-           cli_human_bytes(before, b1, sizeof(b1)), cli_human_bytes(after, b2, sizeof(b2)), before,
-           after);
+    uint64_t after = cli_folder_bytes(argv[first], &segs_after);
+    char b1[32], b2[32], s1[32], s2[32], o1[32], o2[32];
+    /* the other files are the checkpoints: compaction leaves two (the
+     * newest and the one before), where a folder may have had one */
+    printf("compact %s: %s -> %s (%llu -> %llu bytes); segments %s -> %s, checkpoints and other "
+           "files %s -> %s\n",
+           argv[first], cli_human_bytes(before, b1, sizeof(b1)),
+           cli_human_bytes(after, b2, sizeof(b2)), (unsigned long long)before,
+           (unsigned long long)after, cli_human_bytes(segs_before, s1, sizeof(s1)),
+           cli_human_bytes(segs_after, s2, sizeof(s2)),
+           cli_human_bytes(before - segs_before, o1, sizeof(o1)),
+           cli_human_bytes(after - segs_after, o2, sizeof(o2)));
     return CLI_OK;
 }
 
