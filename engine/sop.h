@@ -364,8 +364,10 @@ typedef struct sop_usage {
                                at least 32 MiB; sop_db_reclaim takes every closed segment
                                with any garbage)                                      */
     uint64_t compact_bytes; /* what sop_db_compact would give back now: the log less
-                               the stores' log records as full images and the commit
-                               record that relocates them (value segments stay)       */
+                               the stores' log records as full images, the commit
+                               record that relocates them and, in a folder with one
+                               checkpoint, the second one compaction leaves
+                               (checkpoint.prev; value segments stay)                 */
 } sop_usage;
 
 typedef struct sop_usage_ops {

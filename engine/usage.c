@@ -26,6 +26,7 @@
 #include "os.h"
 #include "reclaim.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,21 @@ out:
     return rc ? rc : damage;
 }
 
+/* The size of file `name` in the database's folder, or 0 if it has none. */
+static uint64_t file_bytes(sop_db *db, const char *name)
+{
+    char path[4096];
+    uint64_t size = 0;
+    snprintf(path, sizeof(path), "%s/%s", db->path, name);
+    int fd = db->os->open(db->os, path, O_RDONLY, 0);
+    if (fd < 0)
+        return 0;
+    if (db->os->fsize(db->os, fd, &size) != 0)
+        size = 0;
+    db->os->close(db->os, fd);
+    return size;
+}
+
 SOP_API int sop_db_usage(sop_db *db, const sop_usage_ops *ops, void *arg, sop_usage *out)
 {
     sop_usage u;
@@ -328,6 +344,10 @@ SOP_API int sop_db_usage(sop_db *db, const sop_usage_ops *ops, void *arg, sop_us
     if (rc == 0 || rc == SOP_ECORRUPT) {
         /* compact_bytes holds, so far, the stores' log records as images */
         uint64_t after = u.compact_bytes + COMMIT_FIXED + COMMIT_PER_REG * log_records;
+        /* compaction writes a checkpoint and keeps the one before it as
+         * checkpoint.prev: a folder with one checkpoint ends with two */
+        if (file_bytes(db, "checkpoint.prev") == 0)
+            after += file_bytes(db, "checkpoint");
         u.compact_bytes = u.log_bytes > after ? u.log_bytes - after : 0;
         if (out)
             *out = u;
