@@ -28,7 +28,6 @@
 #include "os.h"
 #include "value.h"
 
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,14 +128,8 @@ static int segsizes(sop_db *db, struct segsize *z)
         char p[4200];
         uint32_t s = i < na ? a[i] : b[i - na];
         snprintf(p, sizeof(p), "%s/%08u.%s", db->path, s, i < na ? "seg" : "val");
-        uint64_t size = 0;
-        int fd = db->os->open(db->os, p, O_RDONLY, 0);
-        if (fd >= 0) {
-            db->os->fsize(db->os, fd, &size);
-            db->os->close(db->os, fd);
-        }
         z->seg[z->n] = s;
-        z->size[z->n++] = size;
+        z->size[z->n++] = os_file_size(db->os, p);
     }
     os_free(a);
     os_free(b);

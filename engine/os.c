@@ -153,6 +153,18 @@ const struct os_ops os_default = {
     .space = k_space,
 };
 
+uint64_t os_file_size(const struct os_ops *os, const char *path)
+{
+    uint64_t size = 0;
+    int fd = os->open(os, path, O_RDONLY, 0);
+    if (fd < 0)
+        return 0;
+    if (os->fsize(os, fd, &size) != 0)
+        size = 0;
+    os->close(os, fd);
+    return size;
+}
+
 int os_space(const struct os_ops *os, const char *path, uint64_t *avail, uint64_t *total)
 {
     return (os->space ? os->space : k_space)(os, path, avail, total);

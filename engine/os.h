@@ -70,6 +70,10 @@ void os_free(void *p);
 int os_pread_full(const struct os_ops *os, int fd, void *buf, size_t n, uint64_t off);
 int os_pwrite_full(const struct os_ops *os, int fd, const void *buf, size_t n, uint64_t off);
 
+/* The size of file `path` through os (open, fsize, close), or 0 when it
+ * cannot be opened or sized: for figures that count what is there. */
+uint64_t os_file_size(const struct os_ops *os, const char *path);
+
 /* os->space, or the kernel's answer for a shim without one. */
 int os_space(const struct os_ops *os, const char *path, uint64_t *avail, uint64_t *total);
 

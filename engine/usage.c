@@ -26,7 +26,6 @@
 #include "os.h"
 #include "reclaim.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,15 +319,8 @@ out:
 static uint64_t file_bytes(sop_db *db, const char *name)
 {
     char path[4096];
-    uint64_t size = 0;
     snprintf(path, sizeof(path), "%s/%s", db->path, name);
-    int fd = db->os->open(db->os, path, O_RDONLY, 0);
-    if (fd < 0)
-        return 0;
-    if (db->os->fsize(db->os, fd, &size) != 0)
-        size = 0;
-    db->os->close(db->os, fd);
-    return size;
+    return os_file_size(db->os, path);
 }
 
 SOP_API int sop_db_usage(sop_db *db, const sop_usage_ops *ops, void *arg, sop_usage *out)
