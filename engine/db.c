@@ -30,6 +30,7 @@
 #include "corrupt.h"
 
 #include "codec.h"
+#include "dbid.h"
 #include "os.h"
 
 #include <assert.h>
@@ -94,6 +95,11 @@ void db_report(sop_db *db, const char *fmt, ...)
 SOP_API const char *sop_db_recovery_report(sop_db *db)
 {
     return db && db->report ? db->report : "";
+}
+
+SOP_API const char *sop_db_id(sop_db *db)
+{
+    return db ? db->id : "";
 }
 
 static _Thread_local char open_err[512];
@@ -1097,6 +1103,26 @@ static int write_marker(sop_db *db)
     return 0;
 }
 
+/* DATA/id: made at a writable open when missing.  A database that cannot
+ * have one (a full disk, a damaged file) still opens, standalone: the id
+ * names it only to clustered mode, which refuses a database without one. */
+static void load_id(sop_db *db)
+{
+    char why[512];
+    int rc = dbid_load(db->os, db->path, !db->salvage, db->id, why, sizeof(why));
+    if (rc == 0)
+        return;
+    db->id[0] = 0;
+    if (rc == SOP_ENOTFOUND)
+        return; /* a read-only open of a folder made before ids */
+    if (rc == SOP_ECORRUPT)
+        db_report(db, "database id: %s; it has none until the file is removed (the next open "
+                      "makes a new one)",
+                  why);
+    else
+        db_report(db, "database id: %s; it has none (the next open tries again)", why);
+}
+
 static sop_db *db_alloc(const char *path, const sop_db_options *opts, const struct os_ops *os)
 {
     sop_db *db = os_calloc(1, sizeof(*db));
@@ -1220,7 +1246,10 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
         rc = r == -EWOULDBLOCK ? SOP_EBUSY : os_err(r);
         goto fail;
     }
-    if ((!salvage && (rc = write_marker(db)) != 0) || (rc = recover(db)) != 0)
+    if (!salvage && (rc = write_marker(db)) != 0)
+        goto fail;
+    load_id(db);
+    if ((rc = recover(db)) != 0)
         goto fail;
     if (!salvage && db->floor_seg && (rc = db_drop_below_floor(db)) != 0)
         goto fail;

@@ -20,6 +20,7 @@
 
 #include "blob.h"
 #include "cache.h"
+#include "dbid.h"
 #include "registry.h"
 #include "sop.h"
 #include "txnbase.h"
@@ -77,6 +78,7 @@ struct wset {
 struct sop_db {
     const struct os_ops *os;
     char *path;
+    char id[DBID_LEN + 1]; /* DATA/id (dbid.h); "" when it has none */
     int lock_fd;
     sop_db_options opts;
     pthread_mutex_t commit_mu;

@@ -5,6 +5,7 @@ ENGINE_SOURCES = \
 	engine/os.h engine/os.c \
 	engine/corrupt.h engine/corrupt.c \
 	engine/codec.h engine/codec.c \
+	engine/dbid.h engine/dbid.c \
 	engine/registry.h engine/registry.c \
 	engine/blob.h engine/blob.c \
 	engine/node.h engine/node.c \

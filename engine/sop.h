@@ -298,6 +298,16 @@ SOP_API int sop_walk_read(const sop_walk_item *it, uint64_t off, void *buf, size
  * No error. */
 SOP_API const char *sop_db_recovery_report(sop_db *db);
 
+/* The database's own id: a random UUID in lowercase text (36 characters),
+ * kept in DATA/id, made when the folder is made (or at the first writable
+ * open of a folder made before ids) and never changed after; a copy of the
+ * folder keeps it.  "" when the database has none: a read-only open of a
+ * folder that never had a writable one, or a DATA/id that is damaged or could
+ * not be written (the recovery report says which).  Clustered mode keys
+ * what it keeps in Redis by it.  Valid until sop_db_close; never NULL.  No
+ * error. */
+SOP_API const char *sop_db_id(sop_db *db);
+
 /*
  * Space.  The database keeps a reserve of the disk holding it
  * free for what gives space back: a transaction that added keys or wrote

@@ -24,7 +24,7 @@ check() { # check NAME EXPECTED ACTUAL
 json() { # json FILE EXPR: EXPR (python, on the parsed object d) printed
     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"
 }
-echo "1..24"
+echo "1..26"
 $SOP create "$db" users --unique --value-in-node >/dev/null
 for i in 1 2 3 4 5; do $SOP put "$db" users "u$i" "value $i"; done
 head -c 3000000 /dev/zero | $SOP put "$db" users big
@@ -41,6 +41,9 @@ python3 -m json.tool "$dir/s.json" >/dev/null 2>&1
 check "stats --json is valid JSON" "0" "$?"
 check "  with raw numbers" "True" "$(json "$dir/s.json" 'd["source"] == "folder" and isinstance(d["stats"]["disk_free"], int) and d["stats"]["items"] == 6')"
 check "  and the stores" "empty:0 users:6" "$(json "$dir/s.json" '" ".join("%s:%d" % (s["name"], s["items"]) for s in d["stores"])')"
+id=$(sed -n 's/^sop database id //p' "$db/id")
+check "stats: the database id, as DIR/id says" "$id" "$($SOP stats "$db" | awk '$1 == "database" && $2 == "id" {print $3}')"
+check "  and in JSON" "True" "$(json "$dir/s.json" 'd["id"] == "'"$id"'" and len(d["id"]) == 36')"
 
 $SOP du "$db" >"$dir/du.txt"
 check "du: status 0" "0" "$?"

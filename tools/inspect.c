@@ -328,6 +328,8 @@ int cli_cmd_stats(int argc, char **argv)
                mount ? "mountpoint" : "path");
         cli_json_string(stdout, where);
         printf(",\n");
+        if (!mount)
+            printf("  \"id\": \"%s\",\n", sop_db_id(db));
         print_rows(&r, true);
         if (!mount) {
             printf(",\n  \"stores\": [");
@@ -342,6 +344,8 @@ int cli_cmd_stats(int argc, char **argv)
         printf("\n}\n");
     } else {
         printf("%s %s\n", mount ? "sopfs mount" : "data folder", where);
+        if (!mount)
+            printf("database id %s\n", *sop_db_id(db) ? sop_db_id(db) : "(none yet)");
         print_rows(&r, false);
         size_t shown = 0;
         for (size_t i = 0; i < l.n; i++)
@@ -370,7 +374,7 @@ out:
 const char cli_stats_help[] =
     "With a data folder DIR, the database is opened read-only (nothing in the\n"
     "folder changes; not while sopfs has it mounted: then stats names the\n"
-    "mountpoint) and shows its stores and items, the last commit, the log's\n"
+    "mountpoint) and shows its id, stores and items, the last commit, the log's\n"
     "segments and their live and dead bytes, value segments, and the disk's free\n"
     "space and reserve.  With the root of a sopfs mount MNT, it shows the\n"
     "daemon's counters from MNT/.sop-stats: commits, conflicts, reads and\n"
@@ -378,7 +382,8 @@ const char cli_stats_help[] =
     "KiB, MiB, GiB; `recovery:` lines say what recovery at open cut or skipped.\n"
     "\n"
     "  --json   one JSON object instead: {\"source\": \"folder\"|\"mount\", \"path\" or\n"
-    "           \"mountpoint\", \"stats\": {name: number, ...} (raw numbers, the\n"
+    "           \"mountpoint\", for a folder \"id\" (the database's UUID, \"\" when it\n"
+    "           has none yet), \"stats\": {name: number, ...} (raw numbers, the\n"
     "           same names as the table), \"recovery\": [text, ...], and for a\n"
     "           folder \"stores\": [{\"name\", \"items\", \"hidden\"}, ...]}\n";
 
