@@ -6,6 +6,7 @@ ENGINE_SOURCES = \
 	engine/corrupt.h engine/corrupt.c \
 	engine/codec.h engine/codec.c \
 	engine/dbid.h engine/dbid.c \
+	engine/coord.h engine/coord.c engine/coord_local.c \
 	engine/registry.h engine/registry.c \
 	engine/blob.h engine/blob.c \
 	engine/node.h engine/node.c \
@@ -23,17 +24,22 @@ ENGINE_SOURCES = \
 	engine/kind.h engine/kind.c \
 	engine/search.h engine/search.c engine/vector.c
 
+if HAVE_HIREDIS
+ENGINE_SOURCES += engine/coord_redis.c
+endif
+EXTRA_DIST += engine/coord_redis.c
+
 noinst_LTLIBRARIES += engine/libsop_core.la
 engine_libsop_core_la_SOURCES = $(ENGINE_SOURCES)
 engine_libsop_core_la_CPPFLAGS = $(SOP_CPPFLAGS) -DSOP_BUILDING
-engine_libsop_core_la_CFLAGS = $(AM_CFLAGS) $(UUID_CFLAGS) $(ZLIB_CFLAGS)
-engine_libsop_core_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS) -lm
+engine_libsop_core_la_CFLAGS = $(AM_CFLAGS) $(UUID_CFLAGS) $(ZLIB_CFLAGS) $(HIREDIS_CFLAGS)
+engine_libsop_core_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS) $(HIREDIS_LIBS) -lm
 
 lib_LTLIBRARIES += engine/libsop.la
 engine_libsop_la_SOURCES = $(ENGINE_SOURCES)
 engine_libsop_la_CPPFLAGS = $(SOP_CPPFLAGS) -DSOP_BUILDING
-engine_libsop_la_CFLAGS = $(AM_CFLAGS) $(UUID_CFLAGS) $(ZLIB_CFLAGS) -fvisibility=hidden
-engine_libsop_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS) -lm
+engine_libsop_la_CFLAGS = $(AM_CFLAGS) $(UUID_CFLAGS) $(ZLIB_CFLAGS) $(HIREDIS_CFLAGS) -fvisibility=hidden
+engine_libsop_la_LIBADD = $(UUID_LIBS) $(ZLIB_LIBS) $(HIREDIS_LIBS) -lm
 engine_libsop_la_LDFLAGS = -version-info 0:0:0
 
 include_HEADERS += engine/sop.h
