@@ -7,6 +7,7 @@ ENGINE_SOURCES = \
 	engine/codec.h engine/codec.c \
 	engine/dbid.h engine/dbid.c \
 	engine/coord.h engine/coord.c engine/coord_local.c \
+	engine/order.h engine/order.c \
 	engine/registry.h engine/registry.c \
 	engine/blob.h engine/blob.c \
 	engine/node.h engine/node.c \

@@ -1,7 +1,7 @@
 /*
  * os.c - the default OS layer: thin wrappers over the system calls, each
  * returning -errno.  This is the only file of the engine that calls open,
- * pread, pwrite, fsync, rename, unlink, mkdir, opendir, flock or statvfs,
+ * pread, pwrite, fsync, rename, link, unlink, mkdir, opendir, flock or statvfs,
  * and malloc, realloc or free (os_mem: the seam's memory half, os.h).
  */
 #define _GNU_SOURCE
@@ -74,6 +74,12 @@ static int k_rename(const struct os_ops *os, const char *from, const char *to)
 {
     (void)os;
     return rename(from, to) < 0 ? -errno : 0;
+}
+
+static int k_link(const struct os_ops *os, const char *from, const char *to)
+{
+    (void)os;
+    return link(from, to) < 0 ? -errno : 0;
 }
 
 static int k_unlink(const struct os_ops *os, const char *path)
@@ -151,6 +157,7 @@ const struct os_ops os_default = {
     .list = k_list,
     .ctx = NULL,
     .space = k_space,
+    .link = k_link,
 };
 
 uint64_t os_file_size(const struct os_ops *os, const char *path)

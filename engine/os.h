@@ -43,6 +43,9 @@ struct os_ops {
     /* bytes free for an unprivileged writer, and in all, on the filesystem
      * holding path (NULL in a shim: os_space asks the kernel) */
     int (*space)(const struct os_ops *os, const char *path, uint64_t *avail, uint64_t *total);
+    /* a second name for a file: -EEXIST when `to` exists (atomic and
+     * exclusive, on NFS too: what clustered mode's claims rest on) */
+    int (*link)(const struct os_ops *os, const char *from, const char *to);
 };
 
 /* The kernel. */

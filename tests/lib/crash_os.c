@@ -145,6 +145,13 @@ static int c_rename(const struct os_ops *os, const char *a, const char *b)
      * fsyncs a file before renaming it */
     return os_default.rename(&os_default, a, b);
 }
+static int c_link(const struct os_ops *os, const char *a, const char *b)
+{
+    if (C(os)->dead)
+        return -EIO;
+    /* as rename: the engine fsyncs a file before it gives it a name */
+    return os_default.link(&os_default, a, b);
+}
 static int c_unlink(const struct os_ops *os, const char *p)
 {
     if (C(os)->dead)
@@ -181,7 +188,7 @@ void crash_os_init(struct crash_os *c)
     memset(c, 0, sizeof(*c));
     c->ops = (struct os_ops){c_open,      c_close, c_pread,  c_pwrite, c_fsync,
                              c_ftruncate, c_fsize, c_rename, c_unlink, c_mkdir,
-                             c_fsync_dir, c_flock, c_list,   c,        NULL};
+                             c_fsync_dir, c_flock, c_list,   c,        NULL,    c_link};
 }
 
 static void apply_undo(struct crash_undo *u, size_t keep_prefix)

@@ -76,6 +76,11 @@ static int w_rename(const struct os_ops *os, const char *a, const char *b)
     int e = hit(os, FK_RENAME);
     return e ? -e : os_default.rename(&os_default, a, b);
 }
+static int w_link(const struct os_ops *os, const char *a, const char *b)
+{
+    int e = hit(os, FK_RENAME); /* a change of names, as rename */
+    return e ? -e : os_default.link(&os_default, a, b);
+}
 static int w_unlink(const struct os_ops *os, const char *p)
 {
     (void)os;
@@ -118,7 +123,7 @@ void fault_os_init(struct fault_os *f)
     memset(f, 0, sizeof(*f));
     f->ops = (struct os_ops){w_open,      w_close, w_pread,  w_pwrite, w_fsync,
                              w_ftruncate, w_fsize, w_rename, w_unlink, w_mkdir,
-                             w_fsync_dir, w_flock, w_list,   f,        w_space};
+                             w_fsync_dir, w_flock, w_list,   f,        w_space, w_link};
 }
 
 void fault_os_arm(struct fault_os *f, int kinds, long nth, int err, int sticky)

@@ -1,0 +1,68 @@
+/*
+ * order.h - the order of commits of a clustered database, claimed on disk
+ * (ARCHITECTURE.md, "Clustered mode"): commit S exists when DATA/order/S
+ * does.  Members of one database share the folder, not memory; this is
+ * the one place where two of them could both believe they committed S, so
+ * the claim rests on the one operation that is atomic and exclusive on
+ * every filesystem a folder may be shared by, NFS included: link(2).  A
+ * claim is written whole to a file of the member's own, fsynced, and
+ * linked to its name; the second member to link S gets EEXIST, never a
+ * claim of its own.  Nothing here relies on flock.
+ *
+ * File DATA/order/SSSSSSSSSSSSSSSS (the sequence number in 16 hex digits,
+ * so that names sort as the commits), 64 bytes, little-endian:
+ *   "SOPCLM1\n", u64 seq, u64 fence, u32 segment, u64 offset, u32 length,
+ *   16 bytes member id, 4 bytes zero, u32 crc32 of the 60 bytes before it.
+ */
+#ifndef SOP_ORDER_H
+#define SOP_ORDER_H
+
+#include "os.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ORDER_DIR "order"
+#define ORDER_CLAIM_BYTES 64
+
+struct order_claim {
+    uint64_t seq;       /* the commit's number */
+    uint64_t fence;     /* of the lock it was claimed under (coord.h) */
+    uint8_t member[16]; /* the member that made it */
+    uint32_t seg;       /* where its commit record is */
+    uint64_t off;
+    uint32_t len;
+};
+
+/* Make DATA/order if missing (and the folder entry durable).  0, SOP_EIO,
+ * SOP_ENOSPC. */
+int order_init(const struct os_ops *os, const char *dir, char *why, size_t whylen);
+
+/* Claim c->seq for c.  0: it is ours and durable.  SOP_ECONFLICT: another
+ * member has it (nothing of ours is left).  SOP_EIO, SOP_ENOSPC: the claim
+ * could not be made; when the failure came after the link (the folder's
+ * fsync), the claim is there but perhaps not durable, and the caller must
+ * treat the commit as in doubt (its log is broken, as after a failed
+ * fdatasync). */
+int order_claim(const struct os_ops *os, const char *dir, const struct order_claim *c,
+                char *why, size_t whylen);
+
+/* Read claim seq.  0, SOP_ENOTFOUND (no such commit yet), SOP_ECORRUPT (the
+ * file does not check: recorded with SOP_CORRUPT), SOP_EIO. */
+int order_read(const struct os_ops *os, const char *dir, uint64_t seq, struct order_claim *out,
+               char *why, size_t whylen);
+
+/* The last commit of an unbroken run after `from`: *last = the highest S
+ * with claims from+1..S all there (from when none is).  Errors as
+ * order_read, but SOP_ENOTFOUND, which ends the run. */
+int order_last(const struct os_ops *os, const char *dir, uint64_t from, uint64_t *last,
+               char *why, size_t whylen);
+
+/* Remove the claims below `below` (their commits are in a checkpoint that
+ * every open starts from), and the leftovers of member's own claims cut by
+ * a crash (member NULL: none; another member's may be on its way to its
+ * link).  Returns how many went, or SOP_EIO. */
+int order_prune(const struct os_ops *os, const char *dir, uint64_t below,
+                const uint8_t *member);
+
+#endif
