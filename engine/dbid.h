@@ -9,9 +9,10 @@
  * the folder (cp -a, rsync) keeps the id: such a copy must not share a
  * Redis with its original (sop load into a new folder makes a new id).
  *
- * File: "sop database id " + 36-character UUID + "\n", written to id.tmp,
- * fsynced, renamed, folder fsynced: a crash leaves either no id or a whole
- * one, never a torn one.
+ * File: "sop database id " + 36-character UUID + "\n", written to a
+ * file of the writer's own, fsynced, linked to DATA/id (link fails when the
+ * name exists: two writers at once agree on the first), folder fsynced: a
+ * crash leaves either no id or a whole one, never a torn one.
  */
 #ifndef SOP_DBID_H
 #define SOP_DBID_H

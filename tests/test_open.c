@@ -11,8 +11,12 @@
 
 #include <cmocka.h>
 
+#include "dbid.h"
 #include "sop.h"
 #include "testlib.h"
+
+#include <dirent.h>
+#include <sys/wait.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +178,47 @@ static void a_damaged_id_is_reported_and_kept_not_replaced(void **state)
     }
 }
 
+static void writers_making_the_id_at_once_agree_on_one(void **state)
+{
+    (void)state;
+    enum { PROCS = 6 };
+    for (int round = 0; round < 5; round++) {
+        char dir[4200];
+        snprintf(dir, sizeof(dir), "%s/r%d", tl_dir, round);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        int fds[PROCS][2];
+        pid_t pids[PROCS];
+        for (int p = 0; p < PROCS; p++) {
+            assert_int_equal(pipe(fds[p]), 0);
+            if ((pids[p] = fork()) == 0) {
+                char id[DBID_LEN + 1], why[256];
+                if (dbid_load(&os_default, dir, true, id, why, sizeof(why)) != 0)
+                    _exit(2);
+                _exit(write(fds[p][1], id, DBID_LEN) == DBID_LEN ? 0 : 3);
+            }
+            close(fds[p][1]);
+        }
+        char first[DBID_LEN + 1] = "";
+        for (int p = 0; p < PROCS; p++) {
+            char id[DBID_LEN + 1] = "";
+            assert_int_equal(read(fds[p][0], id, DBID_LEN), DBID_LEN);
+            close(fds[p][0]);
+            int st;
+            assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+            assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+            if (!first[0])
+                memcpy(first, id, sizeof(first));
+            assert_string_equal(id, first); /* one id, whoever came first */
+        }
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (strncmp(e->d_name, "id.tmp", 6) == 0)
+                fail_msg("left behind: %s", e->d_name);
+        closedir(d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +232,8 @@ int main(void)
                                         tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(a_damaged_id_is_reported_and_kept_not_replaced,
                                         tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(writers_making_the_id_at_once_agree_on_one, tl_dir_setup,
+                                        tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
