@@ -664,8 +664,145 @@ static int load_checkpoint(sop_db *db, uint32_t *seg, uint64_t *off)
 size_t db_commit_encode(sop_db *db, struct wbuf *w, uint64_t seq, const struct commit_reg *e,
                         size_t n, const struct wbuf *stores, uint32_t nst)
 {
+    return db_commit_encode_keys(db, w, seq, e, n, stores, nst, NULL);
+}
+
+void db_keys_encode(struct wbuf *w, const struct wset *ws)
+{
+    wb_u32(w, (uint32_t)ws->nnames);
+    for (size_t i = 0; i < ws->nnames; i++) {
+        size_t l = strlen(ws->names[i]);
+        wb_u32(w, (uint32_t)l);
+        wb_bytes(w, ws->names[i], l);
+    }
+    wb_u32(w, (uint32_t)ws->nstores);
+    for (size_t i = 0; i < ws->nstores; i++) {
+        const struct wset_store *st = &ws->stores[i];
+        wb_bytes(w, st->store_id.b, 16);
+        wb_u8(w, st->structural);
+        wb_u32(w, (uint32_t)st->nkeys);
+        for (size_t k = 0; k < st->nkeys; k++) {
+            wb_u8(w, st->keys[k].merge);
+            wb_u32(w, st->keys[k].kl);
+            wb_bytes(w, st->keys[k].k, st->keys[k].kl);
+        }
+    }
+}
+
+/* Read the keys section at r into w (allocated; on failure w holds what
+ * was read, for wset_free).  0, SOP_ECORRUPT, SOP_ENOMEM. */
+static int keys_read(struct rbuf *r, struct wset *w)
+{
+    uint32_t nn = rb_u32(r);
+    if (r->err || nn > r->len - r->pos)
+        return SOP_CORRUPT("commit record: its keys do not decode");
+    if (nn && !(w->names = os_calloc(nn, sizeof(*w->names))))
+        return SOP_ENOMEM;
+    for (uint32_t i = 0; i < nn; i++) {
+        uint32_t l = rb_u32(r);
+        const uint8_t *b = rb_bytes(r, l);
+        if (r->err || !b || l > SOP_MAX_STORE_NAME)
+            return SOP_CORRUPT("commit record: a store name of its keys does not decode");
+        if (!(w->names[i] = os_malloc(l + 1)))
+            return SOP_ENOMEM;
+        memcpy(w->names[i], b, l);
+        w->names[i][l] = 0;
+        w->nnames++;
+    }
+    uint32_t ns = rb_u32(r);
+    if (r->err || ns > r->len - r->pos)
+        return SOP_CORRUPT("commit record: its keys do not decode");
+    if (ns && !(w->stores = os_calloc(ns, sizeof(*w->stores))))
+        return SOP_ENOMEM;
+    for (uint32_t i = 0; i < ns; i++) {
+        struct wset_store *st = &w->stores[w->nstores++];
+        const uint8_t *id = rb_bytes(r, 16);
+        st->structural = rb_u8(r) != 0;
+        uint32_t nk = rb_u32(r);
+        if (r->err || !id || nk > r->len - r->pos)
+            return SOP_CORRUPT("commit record: a store of its keys does not decode");
+        memcpy(st->store_id.b, id, 16);
+        if (nk && !(st->keys = os_calloc(nk, sizeof(*st->keys))))
+            return SOP_ENOMEM;
+        for (uint32_t k = 0; k < nk; k++) {
+            uint8_t merge = rb_u8(r);
+            uint32_t kl = rb_u32(r);
+            const uint8_t *kb = rb_bytes(r, kl);
+            if (r->err || !kb || kl > SOP_MAX_KEY)
+                return SOP_CORRUPT("commit record: a key does not decode");
+            struct item src = {.k = kb, .kl = kl, .merge = merge, .pfx = key_prefix(kb, kl)};
+            if (item_copy_own(&st->keys[k], &src) != 0)
+                return SOP_ENOMEM;
+            st->keys[k].merge = merge;
+            st->nkeys++;
+        }
+    }
+    return 0;
+}
+
+/* Past the registry changes and store infos of a payload: r at the keys
+ * section (format 3) or the end.  0, SOP_ECORRUPT. */
+static int skip_to_keys(struct rbuf *r, size_t len)
+{
+    rb_u8(r);
+    rb_u64(r); /* seq */
+    rb_u64(r); /* time */
+    rb_u32(r);
+    rb_u64(r); /* durable up to */
+    rb_u64(r); /* offset in the batch */
+    uint32_t nreg = rb_u32(r);
+    if (r->err || nreg > len / 41 || !rb_bytes(r, (size_t)nreg * 41))
+        return SOP_CORRUPT("commit record: its registry changes do not decode");
+    uint32_t nst = rb_u32(r);
+    if (r->err || nst > len)
+        return SOP_CORRUPT("commit record: its store infos do not decode");
+    for (uint32_t i = 0; i < nst; i++) {
+        struct store_info info;
+        memset(&info, 0, sizeof(info));
+        rb_u8(r);
+        int rc = info_decode(r, &info);
+        info_free(&info);
+        if (rc)
+            return rc;
+    }
+    return r->err ? SOP_CORRUPT("commit record: its store infos do not decode") : 0;
+}
+
+int db_keys_decode(const uint8_t *p, size_t len, struct wset **out)
+{
+    struct rbuf r;
+    *out = NULL;
+    if (len < 9)
+        return SOP_CORRUPT("commit record: shorter than its header");
+    if (p[0] < COMMIT_FORMAT)
+        return SOP_ENOTFOUND;
+    if (p[0] > COMMIT_FORMAT)
+        return SOP_CORRUPT("commit record: unknown format");
+    rb_init(&r, p, len);
+    int rc = skip_to_keys(&r, len);
+    if (rc)
+        return rc;
+    struct wset *w = os_calloc(1, sizeof(*w));
+    if (!w)
+        return SOP_ENOMEM;
+    w->seq = get_u64(p + 1);
+    rc = keys_read(&r, w);
+    if (rc == 0 && r.pos != r.len)
+        rc = SOP_CORRUPT("commit record: bytes after its keys");
+    if (rc) {
+        wset_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+size_t db_commit_encode_keys(sop_db *db, struct wbuf *w, uint64_t seq,
+                             const struct commit_reg *e, size_t n, const struct wbuf *stores,
+                             uint32_t nst, const struct wbuf *keys)
+{
     size_t start = blob_rec_begin(w, REC_COMMIT, NULL);
-    wb_u8(w, COMMIT_FORMAT);
+    wb_u8(w, keys ? COMMIT_FORMAT : COMMIT_FORMAT_NOKEYS);
     wb_u64(w, seq);
     wb_u64(w, now_ns());
     pthread_mutex_lock(&db->log.mu);
@@ -685,6 +822,8 @@ size_t db_commit_encode(sop_db *db, struct wbuf *w, uint64_t seq, const struct c
     wb_u32(w, nst);
     if (stores)
         wb_bytes(w, stores->p, stores->len);
+    if (keys)
+        wb_bytes(w, keys->p, keys->len);
     blob_rec_end(w, start);
     return start;
 }
@@ -773,6 +912,21 @@ int db_apply_prepare(sop_db *db, const uint8_t *p, size_t len, struct db_apply *
             goto fail;
         if (dead)
             info_free(&g->v->info); /* a removal carries no info */
+    }
+    if (!r.err && format >= 3) { /* the keys: for other members' validation, checked here */
+        struct wset ks;
+        memset(&ks, 0, sizeof(ks));
+        int kr = keys_read(&r, &ks);
+        for (size_t i = 0; i < ks.nnames; i++)
+            os_free(ks.names[i]);
+        os_free(ks.names);
+        for (size_t i = 0; i < ks.nstores; i++)
+            items_free(ks.stores[i].keys, ks.stores[i].nkeys);
+        os_free(ks.stores);
+        if (kr) {
+            rc = kr;
+            goto fail;
+        }
     }
     if (r.err || r.pos != r.len) {
         rc = SOP_CORRUPT("commit record: its store infos do not decode");

@@ -95,6 +95,7 @@ struct sop_db {
     uint32_t floor_seg;      /* segments below it are garbage (compaction) */
     struct txn_base *active; /* live transactions (txn_mu) */
     struct wset *recent_old, *recent_new;
+    bool keys_in_commits; /* commit records carry their keys (format 3): clustered mode */
     struct wbuf commit_buf; /* a commit's batch, kept for the next (commit_mu) */
     bool broken;
     char errmsg[512];
@@ -211,8 +212,12 @@ struct commit_reg {
     struct loc loc;
 };
 /* Commit record format 2 (1: kind 1 meant any record of the batch, a
- * delta or not, and kind 3 did not exist).  A registry change's kind: */
-#define COMMIT_FORMAT 2
+ * delta or not, and kind 3 did not exist); format 3 is format 2 followed
+ * by the keys the commit wrote (db_keys_encode), which clustered mode
+ * writes so that other members can validate against them per key.  A
+ * registry change's kind: */
+#define COMMIT_FORMAT 3
+#define COMMIT_FORMAT_NOKEYS 2
 enum {
     COMMIT_ABSOLUTE = 0, /* a record that stands alone, at loc */
     COMMIT_BATCH = 1,    /* one that stands alone, at loc within this batch */
@@ -225,6 +230,19 @@ enum {
  * Its payload is what db_apply_commit reads. */
 size_t db_commit_encode(sop_db *db, struct wbuf *w, uint64_t seq, const struct commit_reg *e,
                         size_t n, const struct wbuf *stores, uint32_t nst);
+/* db_commit_encode with `keys` (db_keys_encode's bytes) after the store
+ * infos, as format 3; keys NULL is format 2, db_commit_encode itself. */
+size_t db_commit_encode_keys(sop_db *db, struct wbuf *w, uint64_t seq,
+                             const struct commit_reg *e, size_t n, const struct wbuf *stores,
+                             uint32_t nst, const struct wbuf *keys);
+/* The keys section of format 3: w's names (catalog names created, dropped
+ * or altered), then per store its id, whether it was structural, and its
+ * keys (sorted) with their merge flags. */
+void db_keys_encode(struct wbuf *w, const struct wset *ws);
+/* The write set of a commit record's payload (p, len): 0 and *out (a new
+ * wset, seq set; wset_free it), SOP_ENOTFOUND (a record of format 1 or 2:
+ * it carries no keys), SOP_ECORRUPT, SOP_ENOMEM. */
+int db_keys_decode(const uint8_t *p, size_t len, struct wset **out);
 /* Apply a commit record's payload (replay and commit share it), in two
  * steps: prepare decodes it and allocates everything the apply needs
  * (SOP_ECORRUPT, SOP_ENOMEM; nothing changes), finish applies it to the

@@ -502,6 +502,22 @@ static void batch_free(struct batch *b)
     os_free(b->wstart);
 }
 
+/* A merge that made its key is a plain write for others: a range they
+ * walked has one key more.  Before the write set leaves the transaction. */
+static void settle_merges(sop_store *s)
+{
+    for (size_t i = 0; i < s->nmerges; i++) {
+        struct item *k = rw_items_find(s->wkeys, s->nwkeys, &s->merges[i].key);
+        if (k && s->merges[i].created && k->merge) {
+            bool first = true; /* the first merge into the key decides */
+            for (size_t j = 0; j < i && first; j++)
+                first = rw_key_cmp(&s->merges[j].key, k) != 0;
+            if (first)
+                k->merge = 0;
+        }
+    }
+}
+
 /* C7: keep this commit's write set while an older snapshot lives. */
 static void remember(sop_txn *t, uint64_t seq)
 {
@@ -528,18 +544,7 @@ static void remember(sop_txn *t, uint64_t seq)
         struct wset_store *ws = &w->stores[w->nstores++];
         ws->store_id = s->info.id;
         ws->structural = s->created || s->dropped || s->altered;
-        /* a merge that made its key is a plain write for others: a range
-         * they walked has one key more */
-        for (size_t i = 0; i < s->nmerges; i++) {
-            struct item *k = rw_items_find(s->wkeys, s->nwkeys, &s->merges[i].key);
-            if (k && s->merges[i].created && k->merge) {
-                bool first = true; /* the first merge into the key decides */
-                for (size_t j = 0; j < i && first; j++)
-                    first = rw_key_cmp(&s->merges[j].key, k) != 0;
-                if (first)
-                    k->merge = 0;
-            }
-        }
+        settle_merges(s);
         ws->keys = s->wkeys; /* moved */
         ws->nkeys = s->nwkeys;
         s->wkeys = NULL;
@@ -576,6 +581,43 @@ prune:
         wset_free(w);
 }
 
+/* C5 in clustered mode: the keys this commit wrote, per store, for the
+ * commit record (format 3), which other members validate against (the
+ * write sets are sorted by C3's validate). */
+static int encode_keys(sop_txn *t, struct wbuf *w)
+{
+    size_t n = 0, nn = 0;
+    for (sop_store *s = t->stores; s; s = s->next)
+        if (store_has_writes(s))
+            n++;
+    struct wset ws;
+    memset(&ws, 0, sizeof(ws));
+    ws.stores = os_calloc(n ? n : 1, sizeof(*ws.stores));
+    ws.names = os_calloc(n ? n : 1, sizeof(*ws.names));
+    if (!ws.stores || !ws.names) {
+        os_free(ws.stores);
+        os_free(ws.names);
+        return SOP_ENOMEM;
+    }
+    for (sop_store *s = t->stores; s; s = s->next) {
+        if (!store_has_writes(s))
+            continue;
+        settle_merges(s);
+        struct wset_store *st = &ws.stores[ws.nstores++];
+        st->store_id = s->info.id;
+        st->structural = s->created || s->dropped || s->altered;
+        st->keys = s->wkeys; /* borrowed */
+        st->nkeys = s->nwkeys;
+        if (st->structural)
+            ws.names[nn++] = s->info.name; /* borrowed */
+    }
+    ws.nnames = nn;
+    db_keys_encode(w, &ws);
+    os_free(ws.stores);
+    os_free(ws.names);
+    return w->err ? SOP_ENOMEM : 0;
+}
+
 static int do_commit(sop_txn *t)
 {
     sop_db *db = t->b.db;
@@ -586,9 +628,11 @@ static int do_commit(sop_txn *t)
     bool writes = false;
     int rc = 0;
     struct db_apply ap = {0};
+    struct wbuf keys;
     memset(&b, 0, sizeof(b));
     wb_init(&b.w);
     wb_init(&stores);
+    wb_init(&keys);
     /* cursors' walked ranges join the read set */
     for (sop_store *s = t->stores; s; s = s->next) {
         for (struct sop_cursor *c = s->cursors; c && !rc; c = c->next)
@@ -648,7 +692,10 @@ static int do_commit(sop_txn *t)
     if (rc)
         goto out;
     uint64_t seq = db->seq + 1;
-    size_t cstart = db_commit_encode(db, &b.w, seq, b.e, b.n, &stores, nst);
+    if (db->keys_in_commits && (rc = encode_keys(t, &keys)) != 0)
+        goto out;
+    size_t cstart = db_commit_encode_keys(db, &b.w, seq, b.e, b.n, &stores, nst,
+                                          db->keys_in_commits ? &keys : NULL);
     if (b.w.err) {
         rc = SOP_ENOMEM;
         goto out;
@@ -734,6 +781,7 @@ out_nolock:
     db_apply_free(&ap); /* what a failed commit prepared */
     batch_free(&b);
     wb_free(&stores);
+    wb_free(&keys);
     return rc;
 }
 

@@ -705,6 +705,112 @@ static void a_newer_commit_record_format_is_refused_with_its_reason(void **state
     assert_int_equal(observed_round(tl_dir, 3), 1);
 }
 
+struct seen_keys {
+    struct wset *w[8];
+    int n, nokeys;
+};
+
+static int collect_keys(int type, const struct rkey *key, const struct loc *loc,
+                        const uint8_t *payload, void *arg)
+{
+    struct seen_keys *sk = arg;
+    (void)key;
+    if (type != REC_COMMIT)
+        return 0;
+    struct wset *w = NULL;
+    int rc = db_keys_decode(payload, loc->len, &w);
+    if (rc == SOP_ENOTFOUND) {
+        sk->nokeys++;
+        return 0;
+    }
+    assert_int_equal(rc, 0);
+    assert_true(sk->n < 8);
+    sk->w[sk->n++] = w;
+    /* any cut of the payload does not decode, and says so */
+    for (size_t cut = 9; cut < loc->len; cut += 7) {
+        struct wset *x = NULL;
+        int r = db_keys_decode(payload, cut, &x);
+        assert_true(r == SOP_ECORRUPT);
+        assert_null(x);
+    }
+    return 0;
+}
+
+static bool has_key(const struct wset_store *st, const char *k, bool merge)
+{
+    for (size_t i = 0; i < st->nkeys; i++)
+        if (st->keys[i].kl == strlen(k) && !memcmp(st->keys[i].k, k, st->keys[i].kl))
+            return st->keys[i].merge == merge;
+    return false;
+}
+
+/* Clustered mode's commit records (format 3) carry the keys they wrote:
+ * they decode to the commit's write set, replay as format 2 ones do, and
+ * records without keys say so. */
+static void commit_records_can_carry_their_keys(void **state)
+{
+    (void)state;
+    sop_db *db;
+    sop_txn *t;
+    sop_store *s;
+    sop_store_options o = {.slot_length = 8, .unique = true, .value_in_node = true};
+    assert_int_equal(sop_db_open(tl_dir, NULL, &db), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0); /* format 2 */
+    assert_int_equal(sop_store_create(t, "plain", &o, &s), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    db->keys_in_commits = true;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_create(t, "acc", &o, &s), 0);
+    assert_int_equal(sop_add(s, "k1", 2, "one", 3), 0);
+    assert_int_equal(sop_add(s, "k2", 2, "two", 3), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_open(t, "acc", &s), 0);
+    assert_int_equal(sop_remove(s, "k1", 2), 0);
+    assert_int_equal(sop_add(s, "k3", 2, "three", 5), 0);
+    assert_int_equal(sop_txn_commit(t), 0);
+    /* a crash: the next open replays them (no checkpoint at close) */
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/copy", tl_dir);
+    char cmd[9000];
+    snprintf(cmd, sizeof(cmd), "mkdir '%s' && cp '%s'/*.seg '%s'/SOP '%s'", p, tl_dir, tl_dir, p);
+    assert_int_equal(system(cmd), 0);
+    sop_db_close(db);
+
+    struct seen_keys sk = {.n = 0};
+    uint32_t ls;
+    uint64_t le;
+    assert_int_equal(blob_scan(&os_default, p, 1, 0, collect_keys, &sk, &ls, &le), 0);
+    assert_int_equal(sk.nokeys, 1);
+    assert_int_equal(sk.n, 2);
+    struct wset *w1 = sk.w[0], *w2 = sk.w[1];
+    assert_true(w2->seq == w1->seq + 1);
+    assert_int_equal(w1->nnames, 1);
+    assert_string_equal(w1->names[0], "acc");
+    assert_int_equal(w1->nstores, 1);
+    assert_true(w1->stores[0].structural);
+    assert_int_equal(w1->stores[0].nkeys, 2);
+    assert_true(has_key(&w1->stores[0], "k1", false) && has_key(&w1->stores[0], "k2", false));
+    assert_int_equal(w2->nnames, 0);
+    assert_false(w2->stores[0].structural);
+    assert_memory_equal(w2->stores[0].store_id.b, w1->stores[0].store_id.b, 16);
+    assert_int_equal(w2->stores[0].nkeys, 2);
+    assert_true(has_key(&w2->stores[0], "k1", false) && has_key(&w2->stores[0], "k3", false));
+    wset_free(w1);
+    wset_free(w2);
+
+    assert_int_equal(sop_db_open(p, NULL, &db), 0); /* replays format 3 */
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "acc", &s), 0);
+    const void *v;
+    size_t vl;
+    assert_int_equal(sop_get(s, "k1", 2, &v, &vl), SOP_ENOTFOUND);
+    assert_int_equal(sop_get(s, "k3", 2, &v, &vl), 0);
+    assert_memory_equal(v, "three", 5);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,6 +834,8 @@ int main(void)
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(a_newer_commit_record_format_is_refused_with_its_reason,
                                         tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(commit_records_can_carry_their_keys, tl_dir_setup,
+                                        tl_dir_teardown),
         cmocka_unit_test_setup_teardown(a_newer_checkpoint_format_is_refused_with_its_reason,
                                         tl_dir_setup, tl_dir_teardown),
     };
