@@ -226,6 +226,24 @@ bool coord_held(const struct coord_lock *l, uint32_t margin_ms)
     return !atomic_load(&l->lost) && coord_now_ms() + margin_ms < l->until_ms;
 }
 
+int coord_next(struct coord *c, const char *name, uint64_t floor, uint64_t *out)
+{
+    coord_err[0] = 0;
+    if (!name || !*name || strlen(name) >= COORD_NAME_MAX) {
+        coord_seterr("counter: a name of 1 to %d bytes is needed", COORD_NAME_MAX - 1);
+        return SOP_EINVAL;
+    }
+    pthread_mutex_lock(&c->mu);
+    int rc = c->ops->next(c, name, floor, out);
+    pthread_mutex_unlock(&c->mu);
+    if (rc == 0 && *out <= floor) {
+        coord_seterr("counter %s: the %s side gave %llu, not above %llu", name, c->ops->kind,
+                     (unsigned long long)*out, (unsigned long long)floor);
+        return SOP_EIO;
+    }
+    return rc;
+}
+
 int coord_epoch(struct coord *c, uint64_t *out)
 {
     coord_err[0] = 0;

@@ -72,6 +72,9 @@ struct coord_ops {
     int (*release)(struct coord *c, const char *name, const char *token);
     /* The service's state generation: changes when it lost what it held. */
     int (*epoch)(struct coord *c, uint64_t *out);
+    /* The next value of counter `name`, above floor (and above every value
+     * it gave before, unless it lost its state: hence the floor). */
+    int (*next)(struct coord *c, const char *name, uint64_t floor, uint64_t *out);
     void (*free)(struct coord *c);
 };
 
@@ -119,6 +122,10 @@ int coord_unlock(struct coord *c, struct coord_lock *l);
 int coord_keep(struct coord *c, struct coord_lock *l);
 /* Is l still ours for at least margin_ms, as far as this process knows? */
 bool coord_held(const struct coord_lock *l, uint32_t margin_ms);
+/* A number no other caller of counter `name` of this database ever got
+ * (segment numbers), above floor: the highest one the caller knows is
+ * taken, so that a forgetful service still gives a free one.  0, SOP_EIO. */
+int coord_next(struct coord *c, const char *name, uint64_t floor, uint64_t *out);
 /* The service's state generation (see above): 0 and *out, or SOP_EIO. */
 int coord_epoch(struct coord *c, uint64_t *out);
 /* "local" or "redis". */

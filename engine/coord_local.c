@@ -20,7 +20,7 @@
 
 struct lentry {
     char dbid[40];
-    char name[COORD_NAME_MAX]; /* "" for the database's fence counter */
+    char name[COORD_NAME_MAX + 2]; /* "" the fence counter, "#NAME" counter NAME */
     char token[COORD_TOKEN_MAX];
     uint64_t expires_ms; /* 0: free */
     uint64_t fence;      /* the counter's value (name "") */
@@ -104,6 +104,20 @@ static int local_epoch(struct coord *c, uint64_t *out)
     return 0;
 }
 
+static int local_next(struct coord *c, const char *name, uint64_t floor, uint64_t *out)
+{
+    char key[COORD_NAME_MAX + 2];
+    snprintf(key, sizeof(key), "#%s", name); /* counters and locks apart */
+    pthread_mutex_lock(&local_mu);
+    struct lentry *e = find(c->dbid, key, true);
+    if (e) {
+        e->fence = (e->fence > floor ? e->fence : floor) + 1;
+        *out = e->fence;
+    }
+    pthread_mutex_unlock(&local_mu);
+    return e ? 0 : SOP_ENOMEM;
+}
+
 static void local_free(struct coord *c)
 {
     (void)c; /* the table outlives a coord: another of the database may come */
@@ -115,6 +129,7 @@ static const struct coord_ops local_ops = {
     .extend = local_extend,
     .release = local_release,
     .epoch = local_epoch,
+    .next = local_next,
     .free = local_free,
 };
 

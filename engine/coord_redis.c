@@ -8,6 +8,7 @@
  *   sop:{ID}:fence      the fence counter (INCR), never below a floor
  *   sop:{ID}:epoch      a random number set when missing: it changes when
  *                       Redis restarted empty or was flushed
+ *   sop:{ID}:counter:NAME  a counter (segment numbers), never below a floor
  * Taking a lock is one script: SET NX PX, and on success INCR of the
  * fence, raised above the caller's floor when Redis forgot it (a fence
  * never goes back).  Extending and releasing are scripts that compare the
@@ -35,7 +36,7 @@
 #include <string.h>
 #include <sys/time.h>
 
-enum { S_TAKE, S_EXTEND, S_RELEASE, S_EPOCH, S_N };
+enum { S_TAKE, S_EXTEND, S_RELEASE, S_EPOCH, S_NEXT, S_N };
 
 /* KEYS: lock, fence, epoch; ARGV: token, ttl, floor, an epoch if missing */
 static const char *const scripts[S_N] = {
@@ -62,6 +63,11 @@ static const char *const scripts[S_N] = {
     [S_EPOCH] = "local e = redis.call('get', KEYS[1])\n"
                 "if not e then redis.call('set', KEYS[1], ARGV[1]); e = ARGV[1] end\n"
                 "return e\n",
+    /* KEYS: counter; ARGV: floor */
+    [S_NEXT] = "local n = redis.call('incr', KEYS[1])\n"
+               "local floor = tonumber(ARGV[1])\n"
+               "if n <= floor then n = floor + 1; redis.call('set', KEYS[1], n) end\n"
+               "return n\n",
 };
 
 struct rside {
@@ -307,6 +313,22 @@ static int r_epoch(struct coord *c, uint64_t *out)
     return 0;
 }
 
+static int r_next(struct coord *c, const char *name, uint64_t floor, uint64_t *out)
+{
+    char kc[200], fl[24];
+    key(c, kc, sizeof(kc), "counter:", name);
+    snprintf(fl, sizeof(fl), "%llu", (unsigned long long)floor);
+    const char *keys[] = {kc}, *args[] = {fl};
+    redisReply *rep = eval(c, S_NEXT, 1, keys, 1, args);
+    if (!rep)
+        return SOP_EIO;
+    if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0)
+        return fail_reply(c, "draw from a counter", rep);
+    *out = (uint64_t)rep->integer;
+    freeReplyObject(rep);
+    return 0;
+}
+
 static void r_free(struct coord *c)
 {
     struct rside *r = c->side;
@@ -323,6 +345,7 @@ static const struct coord_ops redis_ops = {
     .extend = r_extend,
     .release = r_release,
     .epoch = r_epoch,
+    .next = r_next,
     .free = r_free,
 };
 

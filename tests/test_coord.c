@@ -227,6 +227,34 @@ static void two_databases_do_not_share_locks(void **state)
     coord_close(b);
 }
 
+static void counters_never_give_a_number_twice_nor_one_below_the_floor(void **state)
+{
+    (void)state;
+    struct coord *a = open_side(), *b = open_side();
+    uint64_t seen[200];
+    for (int i = 0; i < 200; i++) {
+        uint64_t floor = i == 100 ? 5000 : 0;
+        assert_int_equal(coord_next(i % 2 ? a : b, "segment", floor, &seen[i]), 0);
+        assert_true(seen[i] > floor);
+        for (int j = 0; j < i; j++)
+            assert_true(seen[j] != seen[i]);
+        if (i)
+            assert_true(seen[i] > seen[i - 1]);
+    }
+    uint64_t other;
+    assert_int_equal(coord_next(a, "other", 0, &other), 0);
+    assert_int_equal(other, 1); /* counters of their own */
+    if (side_url) { /* a flush forgets the counter: the floor keeps it above */
+        char ans[64];
+        assert_int_equal(tl_redis_cmd(&srv, "FLUSHALL", ans, sizeof(ans)), 0);
+        uint64_t n;
+        assert_int_equal(coord_next(a, "segment", seen[199], &n), 0);
+        assert_true(n > seen[199]);
+    }
+    coord_close(a);
+    coord_close(b);
+}
+
 static void the_epoch_stays_while_nothing_is_lost(void **state)
 {
     (void)state;
@@ -460,6 +488,7 @@ int main(void)
         cmocka_unit_test_setup(a_kept_lock_outlives_its_ttl_until_let_go, fresh),
         cmocka_unit_test_setup(fences_grow_over_every_owner_and_stay_above_the_floor, fresh),
         cmocka_unit_test_setup(two_databases_do_not_share_locks, fresh),
+        cmocka_unit_test_setup(counters_never_give_a_number_twice_nor_one_below_the_floor, fresh),
         cmocka_unit_test_setup(the_epoch_stays_while_nothing_is_lost, fresh),
     };
     const struct CMUnitTest redis_only[] = {
