@@ -63,12 +63,24 @@ static int grow_fds(struct seglog *l, uint32_t seg)
     return 0;
 }
 
-/* A segment number no file has: the log's next segment or a value segment. */
-static uint32_t take_number(struct seglog *l)
+/* A segment number no file has: the log's next segment or a value
+ * segment.  Shared, from number() (SOP_EIO when it fails, l->err says). */
+static int take_number(struct seglog *l, uint32_t *out)
 {
     uint32_t n = l->next_seg > l->cur ? l->next_seg : l->cur + 1;
+    if (l->number) {
+        uint64_t got = 0;
+        char why[200] = "";
+        if (l->number(l->number_arg, n - 1, &got, why, sizeof(why)) != 0 || got > UINT32_MAX) {
+            snprintf(l->err, sizeof(l->err), "a new segment number: %s",
+                     why[0] ? why : "out of numbers");
+            return SOP_EIO;
+        }
+        n = (uint32_t)got;
+    }
     l->next_seg = n + 1;
-    return n;
+    *out = n;
+    return 0;
 }
 
 /* fd of segment `seg`, opening it when needed; caller holds l->mu. */
@@ -84,6 +96,13 @@ static int seg_fd(struct seglog *l, uint32_t seg, bool create, int *fd)
     }
     any_path(l, p, sizeof(p), seg);
     int r = l->os->open(l->os, p, O_RDWR | (create ? O_CREAT : 0), 0644);
+    if (r == -ENOENT && !create && l->number && !is_vseg(l, seg)) {
+        /* shared: another member's value segment, made after we listed */
+        vseg_path(p, sizeof(p), l->dir, seg);
+        r = l->os->open(l->os, p, O_RDWR, 0);
+        if (r >= 0)
+            l->vkind[seg] = VSEG_YES;
+    }
     if (r < 0) {
         snprintf(l->err, sizeof(l->err), "open segment %s: %s", p, strerror(-r));
         return os_err(r);
@@ -100,6 +119,51 @@ static int seg_fd(struct seglog *l, uint32_t seg, bool create, int *fd)
     l->fds[seg] = r;
     *fd = r;
     return 0;
+}
+
+/* A new log segment: a number no file has, its file made.  Shared, the
+ * file is made with O_EXCL and a number some file has anyway (under either
+ * name) is skipped.  Caller holds l->mu. */
+static int fresh_segment(struct seglog *l, uint32_t *seg, int *fd)
+{
+    if (!l->number) {
+        int rc = take_number(l, seg);
+        return rc ? rc : seg_fd(l, *seg, true, fd);
+    }
+    for (int tries = 0; tries < 64; tries++) {
+        uint32_t n;
+        char p[4096];
+        int rc = take_number(l, &n);
+        if (rc || (rc = grow_fds(l, n)) != 0)
+            return rc;
+        vseg_path(p, sizeof(p), l->dir, n);
+        int other = l->os->open(l->os, p, O_RDONLY, 0);
+        if (other >= 0) {
+            l->os->close(l->os, other);
+            continue;
+        }
+        seg_path(p, sizeof(p), l->dir, n);
+        int r = l->os->open(l->os, p, O_RDWR | O_CREAT | O_EXCL, 0644);
+        if (r == -EEXIST)
+            continue;
+        if (r < 0) {
+            snprintf(l->err, sizeof(l->err), "create segment %s: %s", p, strerror(-r));
+            return os_err(r);
+        }
+        int sy = l->os->fsync_dir(l->os, l->dir);
+        if (sy < 0) {
+            snprintf(l->err, sizeof(l->err), "fsync folder %s: %s", l->dir, strerror(-sy));
+            l->os->close(l->os, r);
+            return os_err(sy);
+        }
+        l->fds[n] = r;
+        l->vkind[n] = VSEG_NO;
+        *seg = n;
+        *fd = r;
+        return 0;
+    }
+    snprintf(l->err, sizeof(l->err), "create a segment: 64 numbers in a row were taken");
+    return SOP_EIO;
 }
 
 /* Keep zeros ahead of the end after small appends (see blob.h).  Best
@@ -165,6 +229,49 @@ int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32
     }
     l->synced_seg = l->cur;
     l->synced_off = l->cur_off;
+    return 0;
+}
+
+int blob_open_member(struct seglog *l, const struct os_ops *os, const char *dir,
+                     int (*number)(void *, uint64_t, uint64_t *, char *, size_t), void *arg)
+{
+    memset(l, 0, sizeof(*l));
+    l->os = os;
+    l->dir = os_strdup(dir);
+    l->seg_max = BLOB_SEG_MAX;
+    l->number = number;
+    l->number_arg = arg;
+    if (!l->dir)
+        return SOP_ENOMEM;
+    pthread_mutex_init(&l->mu, NULL);
+    uint32_t *v = NULL;
+    size_t n = 0;
+    int rc = blob_list_vsegs(os, dir, &v, &n);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if ((rc = grow_fds(l, v[i])) == 0)
+            l->vkind[v[i]] = VSEG_YES;
+        if (v[i] >= l->next_seg)
+            l->next_seg = v[i] + 1;
+    }
+    os_free(v);
+    v = NULL;
+    if (rc == 0)
+        rc = blob_list_segments(os, dir, &v, &n);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (v[i] >= l->next_seg)
+            l->next_seg = v[i] + 1;
+    os_free(v);
+    if (rc)
+        return rc;
+    int fd;
+    pthread_mutex_lock(&l->mu);
+    rc = fresh_segment(l, &l->cur, &fd);
+    pthread_mutex_unlock(&l->mu);
+    if (rc)
+        return rc;
+    l->cur_off = 0;
+    l->synced_seg = l->cur;
+    l->synced_off = 0;
     return 0;
 }
 
@@ -273,8 +380,8 @@ static int append_parts(struct seglog *l, const struct part *parts, int nparts, 
         /* roll over: the previous segment keeps its unsynced bytes on the
          * list of segments blob_sync must flush */
         int old;
-        uint32_t next = take_number(l);
-        if ((rc = seg_fd(l, next, true, &fd)) != 0)
+        uint32_t next;
+        if ((rc = fresh_segment(l, &next, &fd)) != 0)
             goto out;
         if (seg_fd(l, l->cur, false, &old) == 0)
             cut_zeros(l, old);
@@ -298,8 +405,8 @@ static int append_parts(struct seglog *l, const struct part *parts, int nparts, 
         l->zeroed_end = 0;
         if (l->os->ftruncate(l->os, fd, l->cur_off) < 0) {
             int fd2;
-            uint32_t next = take_number(l);
-            if (seg_fd(l, next, true, &fd2) == 0) {
+            uint32_t next;
+            if (fresh_segment(l, &next, &fd2) == 0) {
                 if (!l->unsynced_lo)
                     l->unsynced_lo = l->cur;
                 l->cur = next;
@@ -465,8 +572,8 @@ int blob_roll(struct seglog *l)
     int fd, rc = 0;
     pthread_mutex_lock(&l->mu);
     if (l->cur_off > 0) {
-        uint32_t next = take_number(l);
-        if ((rc = seg_fd(l, next, true, &fd)) == 0) {
+        uint32_t next;
+        if ((rc = fresh_segment(l, &next, &fd)) == 0) {
             if (!l->unsynced_lo)
                 l->unsynced_lo = l->cur;
             l->cur = next;
@@ -523,11 +630,22 @@ int blob_vseg_create(struct seglog *l, uint32_t *seg)
     char p[4096];
     int rc;
     pthread_mutex_lock(&l->mu);
-    uint32_t n = take_number(l);
-    if ((rc = grow_fds(l, n)) != 0)
-        goto out;
-    vseg_path(p, sizeof(p), l->dir, n);
-    int fd = l->os->open(l->os, p, O_RDWR | O_CREAT | O_EXCL, 0644);
+    uint32_t n;
+    int fd = -EEXIST;
+    for (int tries = 0; tries < 64 && fd == -EEXIST; tries++) {
+        if ((rc = take_number(l, &n)) != 0 || (rc = grow_fds(l, n)) != 0)
+            goto out;
+        if (l->number) { /* shared: a log segment of another member has it? */
+            seg_path(p, sizeof(p), l->dir, n);
+            int other = l->os->open(l->os, p, O_RDONLY, 0);
+            if (other >= 0) {
+                l->os->close(l->os, other);
+                continue;
+            }
+        }
+        vseg_path(p, sizeof(p), l->dir, n);
+        fd = l->os->open(l->os, p, O_RDWR | O_CREAT | O_EXCL, 0644);
+    }
     if (fd < 0) {
         snprintf(l->err, sizeof(l->err), "create value segment %s: %s", p, strerror(-fd));
         rc = os_err(fd);

@@ -75,12 +75,25 @@ struct seglog {
     uint64_t synced_off;
     bool broken;
     char err[256]; /* why it broke / last failure */
+    /* Shared (clustered mode): several members append to one folder, each
+     * to segments of its own.  Numbers come from number() (above floor, the
+     * highest this log knows is taken; it fills why on failure), new files
+     * are made with O_EXCL (a number taken anyway is skipped), and a
+     * segment another member made after this log listed the folder is
+     * found under either name. */
+    int (*number)(void *arg, uint64_t floor, uint64_t *out, char *why, size_t whylen);
+    void *number_arg;
 };
 
 /* Open the log in `dir` positioned at (seg, off): the end found by
  * recovery.  The segment is created when absent. */
 int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32_t seg,
               uint64_t off);
+/* Open the log of one member of a shared folder: appends go to a segment
+ * of its own, made now with a number from number(); nothing of the
+ * folder's other segments is changed. */
+int blob_open_member(struct seglog *l, const struct os_ops *os, const char *dir,
+                     int (*number)(void *, uint64_t, uint64_t *, char *, size_t), void *arg);
 void blob_close(struct seglog *l);
 
 /* Start a record of `type` owned by `key` (NULL: zero) in w; returns the

@@ -1,4 +1,5 @@
-/* test_blob.c - the segment log: records, checks, scans, torn tails. */
+/* test_blob.c - the segment log: records, checks, scans, torn tails, and
+ * members of a shared folder appending side by side. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,11 +100,122 @@ static void scan_stops_at_a_torn_tail(void **st)
     free(d);
 }
 
+/* a counter as coord_next gives (shared by the members of this test) */
+static uint64_t counter;
+static int shared_number(void *arg, uint64_t floor, uint64_t *out, char *why, size_t whylen)
+{
+    (void)arg;
+    if (counter == UINT64_MAX) {
+        snprintf(why, whylen, "the counter is away");
+        return SOP_EIO;
+    }
+    counter = (counter > floor ? counter : floor) + 1;
+    *out = counter;
+    return 0;
+}
+
+static void append_one(struct seglog *l, const char *text, struct loc *at)
+{
+    struct wbuf w;
+    wb_init(&w);
+    size_t s = blob_rec_begin(&w, REC_CHUNK, NULL);
+    wb_bytes(&w, text, strlen(text));
+    blob_rec_end(&w, s);
+    assert_int_equal(blob_append(l, w.p, w.len, &at->seg, &at->off), 0);
+    at->len = (uint32_t)strlen(text);
+    wb_free(&w);
+}
+
+static void members_append_to_segments_of_their_own(void **st)
+{
+    (void)st;
+    char *d = tl_tmpdir("blob");
+    struct seglog a, b, old;
+    /* a folder with a standalone log in it already */
+    assert_int_equal(blob_open(&old, &os_default, d, 1, 0), 0);
+    struct loc o1;
+    append_one(&old, "from before", &o1);
+    assert_int_equal(blob_sync(&old), 0);
+    blob_close(&old);
+    counter = 0; /* a forgetful counter: the floor keeps it above segment 1 */
+    assert_int_equal(blob_open_member(&a, &os_default, d, shared_number, NULL), 0);
+    assert_int_equal(blob_open_member(&b, &os_default, d, shared_number, NULL), 0);
+    assert_true(a.cur > 1 && b.cur > 1 && a.cur != b.cur);
+    struct loc la[20], lb[20];
+    uint32_t used[64];
+    size_t nused = 0;
+    for (int i = 0; i < 20; i++) {
+        char t[32];
+        snprintf(t, sizeof(t), "a%d", i);
+        append_one(&a, t, &la[i]);
+        snprintf(t, sizeof(t), "b%d", i);
+        append_one(&b, t, &lb[i]);
+        if (i % 5 == 4) { /* roll both: new numbers, never the other's */
+            assert_int_equal(blob_roll(&a), 0);
+            assert_int_equal(blob_roll(&b), 0);
+        }
+        if (i % 7 == 0) {
+            uint32_t v;
+            assert_int_equal(blob_vseg_create(&a, &v), 0);
+            used[nused++] = v;
+        }
+    }
+    assert_int_equal(blob_sync(&a), 0);
+    assert_int_equal(blob_sync(&b), 0);
+    /* every segment number is one member's: no two records of a and b share one */
+    for (int i = 0; i < 20; i++)
+        for (int j = 0; j < 20; j++)
+            assert_true(la[i].seg != lb[j].seg);
+    for (size_t i = 0; i < nused; i++)
+        for (int j = 0; j < 20; j++)
+            assert_true(used[i] != la[j].seg && used[i] != lb[j].seg);
+    /* each reads the other's records, and what was there before */
+    for (int i = 0; i < 20; i++) {
+        char buf[16], t[16];
+        int type = REC_CHUNK;
+        snprintf(t, sizeof(t), "a%d", i);
+        assert_int_equal(blob_read(&b, &la[i], &type, NULL, buf), 0);
+        assert_memory_equal(buf, t, strlen(t));
+        snprintf(t, sizeof(t), "b%d", i);
+        assert_int_equal(blob_read(&a, &lb[i], &type, NULL, buf), 0);
+        assert_memory_equal(buf, t, strlen(t));
+    }
+    char buf[16];
+    int type = REC_CHUNK;
+    assert_int_equal(blob_read(&a, &o1, &type, NULL, buf), 0);
+    assert_memory_equal(buf, "from before", 11);
+    /* a value segment a made after b listed the folder: b finds it */
+    uint32_t v;
+    assert_int_equal(blob_vseg_create(&a, &v), 0);
+    uint8_t h[REC_HDR];
+    blob_rec_head(h, REC_CHUNK, NULL, "in a vseg", 9);
+    assert_int_equal(blob_vseg_write(&a, v, 0, h, "in a vseg", 9), 0);
+    assert_int_equal(blob_sync(&a), 0);
+    struct loc lv = {.seg = v, .off = 0, .len = 9};
+    assert_int_equal(blob_read(&b, &lv, &type, NULL, buf), 0);
+    assert_memory_equal(buf, "in a vseg", 9);
+    /* a counter that is away: the roll fails with the reason, appends go on */
+    struct loc before;
+    append_one(&a, "before", &before);
+    counter = UINT64_MAX;
+    assert_int_equal(blob_roll(&a), SOP_EIO);
+    if (!strstr(a.err, "the counter is away"))
+        fail_msg("the reason: %s", a.err);
+    counter = 100;
+    struct loc after;
+    append_one(&a, "still", &after);
+    blob_close(&a);
+    blob_close(&b);
+    tl_rmrf(d);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(records_round_trip_and_damage_is_caught),
         cmocka_unit_test(scan_stops_at_a_torn_tail),
+        cmocka_unit_test(members_append_to_segments_of_their_own),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
