@@ -84,6 +84,7 @@ struct coord {
     char dbid[40];  /* the database's id (dbid.h): every key is under it */
     char owner[64]; /* "host:pid": how every token this coord makes begins */
     uint32_t timeout_ms;
+    uint32_t lock_ttl_ms; /* the URL's lock_ttl_ms: what callers take locks for (0: theirs) */
     pthread_mutex_t mu; /* one call of ops at a time */
     /* the keeper: a thread extending kept locks every third of their ttl */
     pthread_mutex_t kmu;
@@ -94,8 +95,8 @@ struct coord {
 };
 
 /* Open the coordination of database `dbid`: url NULL is the local side, a
- * "redis://[[user]:password@]host[:port][/db][?timeout_ms=N]" or
- * "unix:///path/to/socket[?db=N&timeout_ms=N]" URL is Redis (connected at
+ * "redis://[[user]:password@]host[:port][/db][?timeout_ms=N&lock_ttl_ms=N]"
+ * or "unix:///path/to/socket[?db=N&...]" URL is Redis (connected at
  * once, to say now if it cannot be).  Errors: SOP_EINVAL (a bad URL, or
  * Redis asked of a build without hiredis), SOP_EIO (Redis cannot be
  * reached: the connection is tried again at each call of a coord that

@@ -370,6 +370,8 @@ static int parse_query(struct coord *c, struct rside *r, const char *url, const 
             goto bad;
         if (strcmp(kv, "timeout_ms") == 0 && v >= 1 && v <= 600000)
             c->timeout_ms = (uint32_t)v;
+        else if (strcmp(kv, "lock_ttl_ms") == 0 && v >= 100 && v <= 600000)
+            c->lock_ttl_ms = (uint32_t)v;
         else if (strcmp(kv, "db") == 0 && v < 100000)
             r->db = (int)v;
         else
@@ -378,7 +380,9 @@ static int parse_query(struct coord *c, struct rside *r, const char *url, const 
     }
     return 0;
 bad:
-    coord_seterr("%s: the URL's parameters are db=N and timeout_ms=N (1 to 600000)", url);
+    coord_seterr("%s: the URL's parameters are db=N, timeout_ms=N (1 to 600000) and "
+                 "lock_ttl_ms=N (100 to 600000)",
+                 url);
     return SOP_EINVAL;
 }
 

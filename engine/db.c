@@ -1133,7 +1133,14 @@ static int tail_is_zero(sop_db *db, int fd, uint64_t from, uint64_t size)
     return 1;
 }
 
-static int recover(sop_db *db)
+int db_load_checkpoint(sop_db *db)
+{
+    uint32_t seg;
+    uint64_t off;
+    return load_checkpoint(db, &seg, &off);
+}
+
+int db_recover_standalone(sop_db *db)
 {
     uint32_t seg = 1, last_seg;
     uint64_t off = 0, last_end;
@@ -1345,8 +1352,20 @@ static void db_free(sop_db *db)
     os_free(db);
 }
 
+/* Is DATA/cluster there (the folder belongs to clustered members)? */
+static bool marked_clustered(sop_db *db)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/cluster", db->path);
+    int fd = db->os->open(db->os, p, O_RDONLY, 0);
+    if (fd >= 0)
+        db->os->close(db->os, fd);
+    return fd >= 0;
+}
+
 int db_open_any(const char *path, const sop_db_options *opts, const struct os_ops *os,
-                bool salvage, int (*settle)(sop_db *), sop_db **out)
+                bool salvage, int (*settle)(sop_db *), const struct db_member_ops *member,
+                sop_db **out)
 {
     char p[4096];
     int rc, r;
@@ -1355,18 +1374,21 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
         snprintf(open_err, sizeof(open_err), "open: a database folder path is needed");
         return SOP_EINVAL;
     }
-    if (opts && opts->redis_url) { /* clustered mode is not built yet (configure has no Redis) */
-        snprintf(open_err, sizeof(open_err),
-                 "open %s: clustered mode (redis_url) is not available in this version of sop: "
-                 "it is not built yet; open without redis_url (standalone: one process per data "
-                 "folder)",
-                 path);
+    if ((opts && opts->redis_url) != (member != NULL)) {
+        snprintf(open_err, sizeof(open_err), "open %s: a member's open needs a redis_url", path);
         return SOP_EINVAL;
+    }
+    if (member && (rc = member->probe(opts->redis_url, open_err, sizeof(open_err))) != 0) {
+        char why[sizeof(open_err)];
+        snprintf(why, sizeof(why), "%s", open_err);
+        snprintf(open_err, sizeof(open_err), "open %s in clustered mode: %s", path, why);
+        return rc;
     }
     sop_db *db = db_alloc(path, opts, os);
     if (!db)
         return SOP_ENOMEM;
     db->salvage = salvage;
+    db->member = member;
     if (salvage) { /* it changes nothing: the folder must hold a database */
         snprintf(p, sizeof(p), "%s/SOP", path);
         int m = os->open(os, p, O_RDONLY, 0);
@@ -1390,9 +1412,17 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
         rc = os_err(db->lock_fd);
         goto fail;
     }
-    r = os->flock(os, db->lock_fd, LOCK_EX | LOCK_NB);
+    /* members share the flock, standalone takes it alone: on one host
+     * neither opens while the other has the folder (over NFS, DATA/cluster
+     * says it, as flock may not) */
+    r = os->flock(os, db->lock_fd, (member ? LOCK_SH : LOCK_EX) | LOCK_NB);
     if (r < 0) {
-        if (r == -EWOULDBLOCK)
+        if (r == -EWOULDBLOCK && member)
+            db_seterr(db,
+                      "open %s in clustered mode: the database is in use by a standalone process "
+                      "(it holds %s); close it, then open every member with the same redis_url",
+                      path, p);
+        else if (r == -EWOULDBLOCK)
             db_seterr(db, "open %s: the database is in use by another process (it holds %s)", path,
                       p);
         else
@@ -1400,16 +1430,32 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
         rc = r == -EWOULDBLOCK ? SOP_EBUSY : os_err(r);
         goto fail;
     }
+    if (!member && marked_clustered(db)) {
+        db_seterr(db,
+                  "open %s: the database is in clustered mode (%s/cluster): open it with the "
+                  "redis_url of its members (sopfs --redis URL), not standalone",
+                  path, path);
+        rc = SOP_EBUSY;
+        goto fail;
+    }
     if (!salvage && (rc = write_marker(db)) != 0)
         goto fail;
     load_id(db);
-    if ((rc = recover(db)) != 0)
+    if (member && !db->id[0]) {
+        db_seterr(db, "open %s in clustered mode: the database has no id (%s/id): %s", path, path,
+                  db->report ? db->report : "it could not be made");
+        rc = SOP_EIO;
         goto fail;
-    if (!salvage && db->floor_seg && (rc = db_drop_below_floor(db)) != 0)
+    }
+    if (member && (rc = member->join(db, opts->redis_url)) != 0)
         goto fail;
-    if (!salvage && (rc = drop_dead_at_open(db)) != 0)
+    if ((rc = member ? member->recover(db) : db_recover_standalone(db)) != 0)
         goto fail;
-    if (settle && (rc = settle(db)) != 0)
+    if (!salvage && !member && db->floor_seg && (rc = db_drop_below_floor(db)) != 0)
+        goto fail;
+    if (!salvage && !member && (rc = drop_dead_at_open(db)) != 0)
+        goto fail;
+    if (settle && !member && (rc = settle(db)) != 0)
         goto fail;
     os_free(db->reg.zeroed); /* what recovery's replay killed is gone now */
     db->reg.zeroed = NULL;
@@ -1420,6 +1466,8 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
     return 0;
 fail:
     snprintf(open_err, sizeof(open_err), "%s", db->errmsg[0] ? db->errmsg : sop_strerror(rc));
+    if (db->member)
+        db->member->abandon(db);
     db_free(db);
     return rc;
 }
@@ -1516,6 +1564,10 @@ size_t db_note_dead(sop_db *db)
     uint32_t *z;
     size_t n, dead;
     reg_take_zeroed(&db->reg, &z, &n);
+    if (db->member) { /* another member's snapshot may read it still */
+        os_free(z);
+        return 0;
+    }
     pthread_mutex_lock(&db->vdead_mu);
     for (size_t i = 0; i < n; i++) {
         if (!blob_is_vseg(&db->log, z[i]) || reg_seg_live(&db->reg, z[i]))
@@ -1646,6 +1698,8 @@ void db_close(sop_db *db)
      * for 8 s); it fails only at the cost of that replay */
     if (db->salvage)
         ; /* it wrote nothing */
+    else if (db->member)
+        db->member->leave(db); /* its checkpoint is taken under the commit lock */
     else if ((db->log.appended != db->ckpt_at || db->ckpt_stale) && !db->broken && !db->log.broken)
         db_checkpoint(db);
     else

@@ -75,6 +75,25 @@ struct wset {
     struct wset *next; /* newer */
 };
 
+/* What a member of a clustered database does differently at open and
+ * close (cluster.c fills it; db.c only calls through it, so it includes
+ * nothing of clustered mode).  Each returns 0 or an error with db_seterr. */
+struct db_member_ops {
+    /* before anything is made: can the coordination be reached at url?
+     * (a refused redis_url makes no folder) 0, or an error and why */
+    int (*probe)(const char *url, char *why, size_t whylen);
+    /* after the flock (shared), the marker and the id, before recovery */
+    int (*join)(sop_db *db, const char *url);
+    /* recovery: instead of the scan of the log from the checkpoint and the
+     * log's blob_open (db_recover_standalone) */
+    int (*recover)(sop_db *db);
+    /* at close, before anything is torn down (the checkpoint is its own) */
+    void (*leave)(sop_db *db);
+    /* an open that failed after join */
+    void (*abandon)(sop_db *db);
+};
+struct cluster;
+
 struct sop_db {
     const struct os_ops *os;
     char *path;
@@ -96,6 +115,8 @@ struct sop_db {
     struct txn_base *active; /* live transactions (txn_mu) */
     struct wset *recent_old, *recent_new;
     bool keys_in_commits; /* commit records carry their keys (format 3): clustered mode */
+    const struct db_member_ops *member; /* clustered mode: cluster.c; NULL standalone */
+    struct cluster *cl;                 /* its state */
     struct wbuf commit_buf; /* a commit's batch, kept for the next (commit_mu) */
     bool broken;
     char errmsg[512];
@@ -150,7 +171,13 @@ int db_open_os(const char *path, const sop_db_options *opts, const struct os_ops
  * database): lock, recover, then settle(db) when not NULL (the cleaner's
  * sweep), then the flusher.  Errors as sop_db_open; sop_open_errmsg says why. */
 int db_open_any(const char *path, const sop_db_options *opts, const struct os_ops *os,
-                bool salvage, int (*settle)(sop_db *), sop_db **out);
+                bool salvage, int (*settle)(sop_db *), const struct db_member_ops *member,
+                sop_db **out);
+/* Recovery as standalone does it (R2-R4 and the log's blob_open), and the
+ * checkpoint's load alone (R2): for a member converting a folder, and
+ * recovering along the claims. */
+int db_recover_standalone(sop_db *db);
+int db_load_checkpoint(sop_db *db);
 /* The close (sop_db_close, once what runs above the database stopped). */
 void db_close(sop_db *db);
 

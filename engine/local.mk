@@ -8,6 +8,7 @@ ENGINE_SOURCES = \
 	engine/dbid.h engine/dbid.c \
 	engine/coord.h engine/coord.c engine/coord_local.c \
 	engine/order.h engine/order.c \
+	engine/cluster.h engine/cluster.c \
 	engine/registry.h engine/registry.c \
 	engine/blob.h engine/blob.c \
 	engine/node.h engine/node.c \

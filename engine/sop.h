@@ -132,18 +132,31 @@ typedef struct sop_db_options {
  * Open the database in folder `path`, creating the folder and an empty
  * database if absent, and recovering what a crash left half-done.
  * Standalone, the folder is locked (flock): a second process opening it gets
- * SOP_EBUSY.  On success *out owns the handle; close it with sop_db_close().
+ * SOP_EBUSY.  With redis_url ("redis://HOST[:PORT][/DB][?timeout_ms=N&
+ * lock_ttl_ms=N]", or "unix:///PATH"), the handle is a member of a
+ * clustered database: every process, on this host or another sharing the
+ * folder, that opens it with a URL of the same Redis is one too, and they
+ * commit as one database (the first member marks the folder DATA/cluster:
+ * from then on a standalone open is refused, as a member's is while a
+ * standalone process has it).  A member's commits wait for the others' (a
+ * lock in Redis), always sync, and fail with SOP_EIO within timeout_ms
+ * (default 2000) while Redis cannot be reached; its reads need no Redis.
+ * A member runs no cleaner and removes no segment (see ARCHITECTURE.md,
+ * "Clustered mode"). On success *out owns the handle; close it with sop_db_close().
  * On failure nothing was made (a refused redis_url or path makes no folder)
  * and sop_open_errmsg() says why.
  * Errors: SOP_EBUSY (another process, or another handle of this one, has it
- * open), SOP_ECORRUPT (a checkpoint or the log does not check, or commits
+ * open; standalone, a folder in clustered mode; a member, a folder a
+ * standalone process has, or the commit lock held past 30 s while the
+ * member converts a standalone folder), SOP_ECORRUPT (a checkpoint or the log does not check, or commits
  * are missing: sop check and sop_db_open_salvage read what can be read),
  * SOP_EIO (a file cannot be read, written or created, permissions
  * included), SOP_ENOSPC (the marker or a recovery step could not be
  * written), SOP_ENOTFOUND (a folder above path is missing), SOP_ENOMEM,
- * SOP_ENAMETOOLONG, SOP_EINVAL (NULL arguments, a path over 4000 bytes,
- * redis_url given: clustered mode is not in this version, or a database
- * written by a newer sop).
+ * SOP_ENAMETOOLONG, SOP_EINVAL (NULL arguments, a path over 4000 bytes, a
+ * redis_url that is not a Redis URL or a build without Redis support, or a
+ * database written by a newer sop); with redis_url also SOP_EIO (Redis
+ * cannot be reached: nothing is made).
  */
 SOP_API int sop_db_open(const char *path, const sop_db_options *opts, sop_db **out);
 
@@ -460,9 +473,12 @@ enum {
  * SOP_ECONFLICT if something it read changed meanwhile.  *out belongs to
  * the caller until sop_txn_commit or sop_txn_rollback frees it, which must
  * come before sop_db_close.  It waits while sop_db_compact runs.
+ * A member of a clustered database first applies what the other members
+ * committed (read from the folder; Redis is not needed).
  * Errors: SOP_EINVAL (db or out NULL, no mode, an unknown flag),
  * SOP_EREADONLY (a write transaction on a database opened with
- * sop_db_open_salvage), SOP_ENOMEM.
+ * sop_db_open_salvage), SOP_ENOMEM; a member also SOP_EIO and SOP_ECORRUPT
+ * (another member's commit cannot be read, or does not check).
  */
 SOP_API int sop_txn_begin(sop_db *db, int mode, sop_txn **out);
 
@@ -480,6 +496,11 @@ SOP_API int sop_txn_begin(sop_db *db, int mode, sop_txn **out);
  * re-read to apply this transaction's changes onto newer commits does not
  * check), SOP_ENAMETOOLONG (a search store's document key over
  * SOP_SEARCH_MAX_DOC_KEY), what a merge function returned again at commit.
+ * A member of a clustered database also: SOP_ECONFLICT when the commit lock
+ * stayed another member's for 30 s, or was lost (this process paused past
+ * its time to live: nothing was committed); SOP_EIO when Redis cannot be
+ * reached within the URL's timeout_ms, or when the claim of the commit
+ * may not be durable (then the log is broken until a reopen).
  * SOP_EABORTED is not returned by this version (the poison's own code is).
  * sop_db_errmsg says why (t is gone).
  */

@@ -30,9 +30,17 @@
  *      (the versions they replace leave it);
  *      this commit's write set is kept while an older snapshot is live.
  *  C8. A checkpoint is written when the log has grown enough since the last.
+ *
+ * A member of a clustered database (cluster.h) adds: K1 after C2, the
+ * commit lock in Redis and the other members' commits applied (their keys
+ * join the write sets C3 checks); C5 always syncs; K5 before C6, the claim
+ * of commit seq on disk (lost to another member: SOP_ECONFLICT, nothing
+ * applied); K7 after C8, the lock let go.  A transaction's begin catches
+ * up with the other members first.
  */
 #define _GNU_SOURCE
 #include "btree.h"
+#include "cluster.h"
 #include "cursor.h"
 #include "item.h"
 #include "kind.h"
@@ -70,6 +78,13 @@ SOP_API int sop_txn_begin(sop_db *db, int mode, sop_txn **out)
     if ((mode & SOP_TXN_WRITE) && db->salvage) {
         db_seterr(db, "begin: the database was opened to salvage it, read-only");
         return SOP_EREADONLY;
+    }
+    if (db->member) { /* the snapshot holds what other members committed before it */
+        pthread_mutex_lock(&db->commit_mu);
+        int rc = cluster_catch_up(db);
+        pthread_mutex_unlock(&db->commit_mu);
+        if (rc)
+            return rc;
     }
     sop_txn *t = os_calloc(1, sizeof(*t));
     if (!t)
@@ -628,6 +643,8 @@ static int do_commit(sop_txn *t)
     bool writes = false;
     int rc = 0;
     struct db_apply ap = {0};
+    struct coord_lock clock;
+    bool locked = false;
     struct wbuf keys;
     memset(&b, 0, sizeof(b));
     wb_init(&b.w);
@@ -655,6 +672,17 @@ static int do_commit(sop_txn *t)
         txn_seterr(t, "commit: the log failed earlier (%s); reopen the database", db->log.err);
         rc = SOP_EIO;
         goto out;
+    }
+    if (db->member) { /* K1: the commit lock, and what other members committed */
+        char why[512] = "";
+        rc = writes ? cluster_lock(db, &clock, why, sizeof(why)) : cluster_catch_up(db);
+        if (rc) {
+            txn_seterr(t, "%s", writes ? why : db->errmsg);
+            if (rc == SOP_ECONFLICT)
+                __atomic_fetch_add(&db->n_conflicts, 1, __ATOMIC_RELAXED);
+            goto out;
+        }
+        locked = writes;
     }
     if ((rc = validate(t)) != 0) { /* C3 */
         __atomic_fetch_add(&db->n_conflicts, 1, __ATOMIC_RELAXED);
@@ -718,7 +746,7 @@ static int do_commit(sop_txn *t)
         goto out;
     }
     t->b.vseg_kept = true; /* the commit record may be durable: it names the chunks there */
-    if (!(t->b.mode & SOP_TXN_NOSYNC)) {
+    if (!(t->b.mode & SOP_TXN_NOSYNC) || db->member) { /* a claim names only durable records */
         if ((rc = db_sync(db)) != 0) {
             txn_seterr(t, "commit: %s", db->log.err);
             goto out;
@@ -727,6 +755,18 @@ static int do_commit(sop_txn *t)
         pthread_mutex_lock(&db->flush_mu);
         db->unsynced = true;
         pthread_mutex_unlock(&db->flush_mu);
+    }
+    if (db->member) { /* K5: commit seq is this member's, or it did not happen */
+        char why[512] = "";
+        rc = cluster_claim(db, &clock, seq, seg, base + cstart, (uint32_t)clen, why, sizeof(why));
+        if (rc) {
+            txn_seterr(t, "%s", why);
+            if (rc == SOP_ECONFLICT)
+                __atomic_fetch_add(&db->n_conflicts, 1, __ATOMIC_RELAXED);
+            else
+                db->log.broken = true; /* made but perhaps not durable: in doubt */
+            goto out;
+        }
     }
     /* C6 */
     pthread_rwlock_wrlock(&db->lock);
@@ -772,6 +812,8 @@ static int do_commit(sop_txn *t)
     if (db->log.appended - db->ckpt_at > db->opts.checkpoint_bytes)
         db_checkpoint(db); /* a failed checkpoint costs replay time, not data */
 out:
+    if (locked) /* K7 */
+        cluster_unlock(db, &clock);
     if (b.w.cap <= COMMIT_BUF_KEEP) {
         db->commit_buf = b.w;
         wb_init(&b.w);

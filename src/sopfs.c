@@ -575,13 +575,6 @@ int main(int argc, char *argv[])
         goto out;
     cfg.sync = o.sync;
     cfg.redis_url = o.redis;
-    if (o.redis) { /* said before anything is made (the engine would refuse it too) */
-        say("sopfs: clustered mode (--redis %s) is not available in this version of "
-            "sop: it is not built yet; mount without --redis (standalone: one sopfs "
-            "per data folder)\n",
-            o.redis);
-        goto out;
-    }
 
     char *data_dir = absolute(o.data_dir), *mnt = absolute(o.mountpoint);
     free(o.data_dir);

@@ -20,7 +20,7 @@
 # exactly one list (scripts/check-tests.sh).
 UNIT_TESTS = tests/test_codec tests/test_os tests/test_registry tests/test_blob tests/test_cache \
 	tests/test_btree tests/test_txn tests/test_recovery tests/test_reclaim \
-	tests/test_search tests/test_vector tests/test_usage tests/test_open tests/test_coord tests/test_order \
+	tests/test_search tests/test_vector tests/test_usage tests/test_open tests/test_coord tests/test_order tests/test_cluster \
 	tests/test_model tests/test_concurrency tests/test_crash
 
 EXAMPLES = tests/examples/ex_quickstart tests/examples/ex_bank tests/examples/ex_video \

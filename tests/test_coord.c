@@ -60,28 +60,42 @@ static struct coord *open_side(void)
     return c;
 }
 
-static const char *group_url; /* the group's side: NULL, or srv.url */
-
-static int group_local(void **state)
+/* each case: a side, and its own database id so that no case sees
+ * another's locks */
+static int local_case(void **state)
 {
     (void)state;
-    group_url = NULL;
+    side_url = NULL;
+    new_dbid();
     return 0;
 }
 
-static int group_redis(void **state)
+static int redis_case(void **state)
 {
     (void)state;
-    group_url = srv.url;
+    side_url = srv.url;
+    new_dbid();
     return srv.pid ? 0 : -1;
 }
 
-/* every case: its own database id, so no case sees another's locks */
-static int fresh(void **state)
+static int group_setup(void **state)
 {
     (void)state;
-    side_url = group_url;
-    new_dbid();
+#ifdef HAVE_HIREDIS
+    if (!tl_redis_available()) {
+        printf("# redis-server is not installed (scripts/install-deps.sh installs it)\n");
+        return -1; /* a skipped clustered test must not pass unseen */
+    }
+    return tl_redis_start(&srv);
+#else
+    return 0;
+#endif
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tl_redis_stop(&srv);
     return 0;
 }
 
@@ -478,44 +492,51 @@ static void the_keeper_marks_a_lock_lost_when_the_server_stays_away(void **state
     coord_close(a);
 }
 
+#define BOTH(f)                                                                                    \
+    {"local: " #f, f, local_case, NULL, NULL}, { "redis: " #f, f, redis_case, NULL, NULL }
+#define REDIS(f) {"redis: " #f, f, redis_case, NULL, NULL}
+
 int main(void)
 {
-    const struct CMUnitTest both[] = {
-        cmocka_unit_test_setup(a_held_lock_is_refused_until_let_go, fresh),
-        cmocka_unit_test_setup(another_token_can_neither_extend_nor_release, fresh),
-        cmocka_unit_test_setup(an_expired_lock_passes_on_and_its_old_owner_cannot_touch_it, fresh),
-        cmocka_unit_test_setup(a_waiter_gets_the_lock_when_it_runs_out, fresh),
-        cmocka_unit_test_setup(a_kept_lock_outlives_its_ttl_until_let_go, fresh),
-        cmocka_unit_test_setup(fences_grow_over_every_owner_and_stay_above_the_floor, fresh),
-        cmocka_unit_test_setup(two_databases_do_not_share_locks, fresh),
-        cmocka_unit_test_setup(counters_never_give_a_number_twice_nor_one_below_the_floor, fresh),
-        cmocka_unit_test_setup(the_epoch_stays_while_nothing_is_lost, fresh),
+    const struct CMUnitTest tests[] = {
+        BOTH(a_held_lock_is_refused_until_let_go),
+        BOTH(another_token_can_neither_extend_nor_release),
+        BOTH(an_expired_lock_passes_on_and_its_old_owner_cannot_touch_it),
+        BOTH(a_waiter_gets_the_lock_when_it_runs_out),
+        BOTH(a_kept_lock_outlives_its_ttl_until_let_go),
+        BOTH(fences_grow_over_every_owner_and_stay_above_the_floor),
+        BOTH(two_databases_do_not_share_locks),
+        BOTH(counters_never_give_a_number_twice_nor_one_below_the_floor),
+        BOTH(the_epoch_stays_while_nothing_is_lost),
+        REDIS(keys_live_under_the_database_id_in_a_hash_tag),
+        REDIS(a_flush_changes_the_epoch_and_no_fence_goes_back),
+        REDIS(a_flushed_script_cache_is_loaded_again),
+        REDIS(a_dead_or_stopped_server_fails_within_the_bound_then_works_again),
+        REDIS(an_unreachable_server_is_refused_at_open_with_the_reason),
+        REDIS(passwords_and_database_numbers),
+        REDIS(bad_urls_are_refused_with_a_reason),
+        REDIS(the_keeper_marks_a_lock_lost_when_the_server_stays_away),
     };
-    const struct CMUnitTest redis_only[] = {
-        cmocka_unit_test_setup(keys_live_under_the_database_id_in_a_hash_tag, fresh),
-        cmocka_unit_test_setup(a_flush_changes_the_epoch_and_no_fence_goes_back, fresh),
-        cmocka_unit_test_setup(a_flushed_script_cache_is_loaded_again, fresh),
-        cmocka_unit_test_setup(a_dead_or_stopped_server_fails_within_the_bound_then_works_again, fresh),
-        cmocka_unit_test_setup(an_unreachable_server_is_refused_at_open_with_the_reason, fresh),
-        cmocka_unit_test_setup(passwords_and_database_numbers, fresh),
-        cmocka_unit_test_setup(bad_urls_are_refused_with_a_reason, fresh),
-        cmocka_unit_test_setup(the_keeper_marks_a_lock_lost_when_the_server_stays_away, fresh),
-    };
-    int failed = cmocka_run_group_tests_name("local side", both, group_local, NULL);
 #ifdef HAVE_HIREDIS
-    if (!tl_redis_available()) {
-        printf("# redis-server is not installed (scripts/install-deps.sh installs it)\n");
-        return 1; /* a skipped clustered test must not pass unseen */
-    }
-    if (tl_redis_start(&srv) != 0)
-        return 1;
-    failed += cmocka_run_group_tests_name("redis side", both, group_redis, NULL);
-    failed += cmocka_run_group_tests_name("redis only", redis_only, group_redis, NULL);
-    tl_redis_stop(&srv);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 #else
-    printf("# this build has no hiredis: the Redis side is not built, nor tested\n");
-    (void)redis_only;
-    (void)group_redis;
+    /* the local side only: the Redis side is not built */
+    const struct CMUnitTest local[] = {
+        cmocka_unit_test_setup(a_held_lock_is_refused_until_let_go, local_case),
+        cmocka_unit_test_setup(another_token_can_neither_extend_nor_release, local_case),
+        cmocka_unit_test_setup(an_expired_lock_passes_on_and_its_old_owner_cannot_touch_it,
+                               local_case),
+        cmocka_unit_test_setup(a_waiter_gets_the_lock_when_it_runs_out, local_case),
+        cmocka_unit_test_setup(a_kept_lock_outlives_its_ttl_until_let_go, local_case),
+        cmocka_unit_test_setup(fences_grow_over_every_owner_and_stay_above_the_floor, local_case),
+        cmocka_unit_test_setup(two_databases_do_not_share_locks, local_case),
+        cmocka_unit_test_setup(counters_never_give_a_number_twice_nor_one_below_the_floor,
+                               local_case),
+        cmocka_unit_test_setup(the_epoch_stays_while_nothing_is_lost, local_case),
+    };
+    (void)tests;
+    (void)group_setup;
+    (void)redis_case;
+    return cmocka_run_group_tests(local, NULL, group_teardown);
 #endif
-    return failed;
 }

@@ -1,7 +1,7 @@
 /*
  * test_open.c - what sop_db_open says when it refuses (sop_open_errmsg),
- * and that a refusal changes nothing: clustered mode asked of a version
- * without it, a folder another handle holds; and the database's id
+ * and that a refusal changes nothing: a Redis that cannot be reached (or
+ * a build without Redis), a folder another handle holds; and the database's id
  * (DATA/id), which the open makes and keeps.
  */
 #include <setjmp.h>
@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "dbid.h"
 #include "sop.h"
 #include "testlib.h"
@@ -31,14 +32,25 @@ static void redis_url_is_refused_with_the_reason_and_nothing_made(void **state)
     char dir[4200];
     struct stat st;
     sop_db *db = NULL;
-    sop_db_options o = {.redis_url = "redis://127.0.0.1:6379/0"};
+    /* nothing listens on port 1 */
+    sop_db_options o = {.redis_url = "redis://127.0.0.1:1/0?timeout_ms=300"};
     snprintf(dir, sizeof(dir), "%s/new", tl_dir);
+#ifdef HAVE_HIREDIS
+    assert_int_equal(sop_db_open(dir, &o, &db), SOP_EIO);
+    const char *want = "in clustered mode: redis 127.0.0.1:1: connect: Connection refused";
+#else
     assert_int_equal(sop_db_open(dir, &o, &db), SOP_EINVAL);
+    const char *want = "needs Redis support, and this build of sop has none";
+#endif
     assert_null(db);
     const char *why = sop_open_errmsg();
-    if (!strstr(why, "clustered mode (redis_url) is not available in this version of sop: it is "
-                     "not built yet; open without redis_url"))
+    if (!strstr(why, want))
         fail_msg("the reason: %s", why);
+    assert_int_not_equal(stat(dir, &st), 0);
+    o.redis_url = "http://127.0.0.1:6379";
+    assert_int_equal(sop_db_open(dir, &o, &db), SOP_EINVAL);
+    if (!strstr(sop_open_errmsg(), "is not a Redis URL"))
+        fail_msg("the reason: %s", sop_open_errmsg());
     assert_int_not_equal(stat(dir, &st), 0);
     /* a success after it clears the message */
     assert_int_equal(sop_db_open(dir, NULL, &db), 0);

