@@ -210,6 +210,206 @@ static void standalone_and_members_refuse_each_other(void **state)
         fail_msg("the reason: %s", sop_open_errmsg());
 }
 
+/* ------------------------------------------------------------ the bank */
+
+enum { ACCOUNTS = 20, START = 1000 };
+
+static void bank_open(const char *dir)
+{
+    sop_db *db = member(dir);
+    sop_txn *t;
+    sop_store *acc, *log;
+    sop_store_options o = {0};
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_WRITE, &t), 0);
+    assert_int_equal(sop_store_create(t, "acc", &o, &acc), 0);
+    assert_int_equal(sop_store_create(t, "log", &o, &log), 0);
+    for (int i = 0; i < ACCOUNTS; i++) {
+        char k[16], v[16];
+        snprintf(k, sizeof(k), "a%02d", i);
+        snprintf(v, sizeof(v), "%d", START);
+        assert_int_equal(sop_add(acc, k, strlen(k), v, strlen(v)), 0);
+    }
+    assert_int_equal(sop_txn_commit(t), 0);
+    sop_db_close(db);
+}
+
+static long num(const void *v, size_t vl)
+{
+    char b[32];
+    snprintf(b, sizeof(b), "%.*s", (int)vl, (const char *)v);
+    return strtol(b, NULL, 10);
+}
+
+/* One transfer, id `id`: 0, or the commit's error (ECONFLICT: retry). */
+static int transfer(sop_db *db, const char *id, uint64_t *rng)
+{
+    sop_txn *t;
+    sop_store *acc, *log;
+    const void *v;
+    size_t vl;
+    int from = (int)(tl_rand(rng) % ACCOUNTS), to = (int)(tl_rand(rng) % ACCOUNTS);
+    long amount = 1 + (long)(tl_rand(rng) % 10);
+    if (to == from)
+        to = (to + 1) % ACCOUNTS;
+    int rc = sop_txn_begin(db, SOP_TXN_WRITE, &t);
+    if (rc)
+        return rc;
+    if ((rc = sop_store_open(t, "acc", &acc)) || (rc = sop_store_open(t, "log", &log)))
+        goto fail;
+    char kf[16], kt[16], b[32];
+    snprintf(kf, sizeof(kf), "a%02d", from);
+    snprintf(kt, sizeof(kt), "a%02d", to);
+    if ((rc = sop_get(acc, kf, 3, &v, &vl)) != 0)
+        goto fail;
+    long f = num(v, vl);
+    if ((rc = sop_get(acc, kt, 3, &v, &vl)) != 0)
+        goto fail;
+    long g = num(v, vl);
+    snprintf(b, sizeof(b), "%ld", f - amount);
+    if ((rc = sop_upsert(acc, kf, 3, b, strlen(b))) != 0)
+        goto fail;
+    snprintf(b, sizeof(b), "%ld", g + amount);
+    if ((rc = sop_upsert(acc, kt, 3, b, strlen(b))) != 0)
+        goto fail;
+    snprintf(b, sizeof(b), "%s>%s:%ld", kf, kt, amount);
+    if ((rc = sop_add(log, id, strlen(id), b, strlen(b))) != 0)
+        goto fail;
+    return sop_txn_commit(t);
+fail:
+    sop_txn_rollback(t);
+    return rc;
+}
+
+/* A child: `n` transfers (retrying conflicts), each acknowledged id written
+ * to fd as a line once its commit returned 0.  Exits 0, or 2 on an error
+ * other than a conflict. */
+static void bank_child(const char *dir, int who, int n, int fd)
+{
+    sop_db *db = NULL;
+    sop_db_options o = {.redis_url = url};
+    if (sop_db_open(dir, &o, &db) != 0) {
+        fprintf(stderr, "child %d: open: %s\n", who, sop_open_errmsg());
+        _exit(2);
+    }
+    uint64_t rng = 0x9e3779b9u * (uint64_t)(who + 1) + (uint64_t)getpid();
+    long conflicts = 0;
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "t%d-%05d", who, i);
+        int rc;
+        while ((rc = transfer(db, id, &rng)) == SOP_ECONFLICT)
+            conflicts++;
+        if (rc) {
+            fprintf(stderr, "child %d: transfer %s: %s: %s\n", who, id, sop_strerror(rc),
+                    sop_db_errmsg(db));
+            _exit(2);
+        }
+        char line[40];
+        int k = snprintf(line, sizeof(line), "%s\n", id);
+        if (write(fd, line, (size_t)k) != k)
+            _exit(3);
+    }
+    char line[40];
+    int k = snprintf(line, sizeof(line), "#conflicts %ld\n", conflicts);
+    if (write(fd, line, (size_t)k) != k)
+        _exit(3);
+    sop_db_close(db);
+    _exit(0);
+}
+
+struct acks {
+    char (*id)[16];
+    size_t n, cap;
+    long conflicts;
+};
+
+static void read_acks(int fd, struct acks *a)
+{
+    FILE *f = fdopen(fd, "r");
+    char line[64];
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (line[0] == '#') {
+            a->conflicts += strtol(line + 11, NULL, 10);
+            continue;
+        }
+        if (a->n == a->cap) {
+            a->cap = a->cap ? a->cap * 2 : 1024;
+            a->id = realloc(a->id, a->cap * sizeof(*a->id));
+            assert_non_null(a->id);
+        }
+        snprintf(a->id[a->n++], sizeof(a->id[0]), "%s", line);
+    }
+    fclose(f);
+}
+
+/* The sum is what it was, and every acknowledged transfer is in the log;
+ * returns how many transfers the log holds. */
+static size_t bank_check(const char *dir, const struct acks *a)
+{
+    sop_db *db = member(dir);
+    sop_txn *t;
+    sop_store *acc, *log;
+    const void *v;
+    size_t vl;
+    long sum = 0;
+    assert_int_equal(sop_txn_begin(db, SOP_TXN_READ, &t), 0);
+    assert_int_equal(sop_store_open(t, "acc", &acc), 0);
+    assert_int_equal(sop_store_open(t, "log", &log), 0);
+    for (int i = 0; i < ACCOUNTS; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "a%02d", i);
+        assert_int_equal(sop_get(acc, k, 3, &v, &vl), 0);
+        sum += num(v, vl);
+    }
+    if (sum != (long)ACCOUNTS * START)
+        fail_msg("the sum is %ld, not %ld", sum, (long)ACCOUNTS * START);
+    for (size_t i = 0; i < a->n; i++)
+        if (sop_get(log, a->id[i], strlen(a->id[i]), &v, &vl) != 0)
+            fail_msg("acknowledged transfer %s is not in the log", a->id[i]);
+    uint64_t n = 0;
+    assert_int_equal(sop_store_count(log, &n), 0);
+    sop_txn_rollback(t);
+    sop_db_close(db);
+    return (size_t)n;
+}
+
+static void three_members_keep_the_bank_whole(void **state)
+{
+    (void)state;
+    enum { KIDS = 3 };
+    int n = (int)(3334 * tl_scale()); /* 10,002 transfers in all */
+    bank_open(tl_dir);
+    int fds[KIDS][2];
+    pid_t pids[KIDS];
+    uint64_t t0 = tl_now_ns();
+    for (int k = 0; k < KIDS; k++) {
+        assert_int_equal(pipe(fds[k]), 0);
+        if ((pids[k] = fork()) == 0) {
+            close(fds[k][0]);
+            bank_child(tl_dir, k, n, fds[k][1]);
+        }
+        close(fds[k][1]);
+    }
+    struct acks a = {0};
+    for (int k = 0; k < KIDS; k++)
+        read_acks(fds[k][0], &a);
+    for (int k = 0; k < KIDS; k++) {
+        int st;
+        assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("child %d ended with status %d", k, st);
+    }
+    double secs = (double)(tl_now_ns() - t0) / 1e9;
+    assert_int_equal(a.n, (size_t)KIDS * (size_t)n);
+    assert_int_equal(bank_check(tl_dir, &a), a.n); /* nothing unacknowledged either */
+    printf("# %zu transfers from %d members in %.1f s (%.0f/s), %ld conflicts retried\n", a.n,
+           KIDS, secs, (double)a.n / secs, a.conflicts);
+    assert_true(a.conflicts > 0); /* 20 accounts: they did meet */
+    free(a.id);
+}
+
 #endif /* HAVE_HIREDIS */
 
 int main(void)
@@ -223,6 +423,8 @@ int main(void)
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(conflicts_are_per_key, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(standalone_and_members_refuse_each_other, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(three_members_keep_the_bank_whole, tl_dir_setup,
                                         tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
