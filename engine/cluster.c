@@ -281,12 +281,20 @@ int cluster_claim(sop_db *db, const struct coord_lock *l, uint64_t seq, uint32_t
     struct cluster *c = db->cl;
     /* fencing: a lock older than a commit already applied, or one this
      * process can no longer vouch for, claims nothing */
-    if (l->fence < c->fence_floor || !coord_held(l, 500)) {
-        snprintf(why, whylen,
-                 "commit: the commit lock is no longer this member's (fence %llu; its time to "
-                 "live ran out, or another member's commit carries fence %llu): nothing was "
-                 "committed",
-                 (unsigned long long)l->fence, (unsigned long long)c->fence_floor);
+    bool older = l->fence < c->fence_floor, held = coord_held(l, 500);
+    if (older)
+        db_seterr(db,
+                  "commit: the commit lock is no longer this member's (fence %llu, and a commit "
+                  "of fence %llu came after it): nothing was committed",
+                  (unsigned long long)l->fence, (unsigned long long)c->fence_floor);
+    else if (!held)
+        db_seterr(db,
+                  "commit: the commit lock is no longer this member's (fence %llu: its time to "
+                  "live ran out, this process was paused or cut off from Redis for longer): "
+                  "nothing was committed",
+                  (unsigned long long)l->fence);
+    if (older || !held) {
+        snprintf(why, whylen, "%s", db->errmsg);
         return SOP_ECONFLICT;
     }
     struct order_claim cl = {.seq = seq, .fence = l->fence, .seg = seg, .off = off, .len = len};
@@ -294,6 +302,8 @@ int cluster_claim(sop_db *db, const struct coord_lock *l, uint64_t seq, uint32_t
     int rc = order_claim(db->os, db->path, &cl, why, whylen);
     if (rc == 0)
         c->fence_floor = l->fence;
+    else /* sop_db_errmsg says it, conflict or not (sop_txn_commit leaves conflicts alone) */
+        db_seterr(db, "commit: %s: nothing was committed", why);
     return rc;
 }
 

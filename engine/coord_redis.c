@@ -183,9 +183,21 @@ fail:
 static redisReply *run(struct coord *c, int argc, const char **argv, const size_t *lens)
 {
     struct rside *r = c->side;
+    bool fresh = !r->rc;
     if (!r->rc && connect_now(c) != 0)
         return NULL;
     redisReply *rep = redisCommandArgv(r->rc, argc, argv, lens);
+    if (!rep && !fresh &&
+        (r->rc->err == REDIS_ERR_EOF ||
+         (r->rc->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE)))) {
+        /* a connection that died while idle (Redis restarted): the command
+         * never ran there, so once on a new one is safe; a timeout is not
+         * retried (the command may have run) */
+        drop(r);
+        if (connect_now(c) != 0)
+            return NULL;
+        rep = redisCommandArgv(r->rc, argc, argv, lens);
+    }
     if (!rep) {
         coord_seterr("%s: %s: %s (within %u ms)", r->where, argv[0],
                      r->rc->errstr[0] ? r->rc->errstr : "no answer", c->timeout_ms);

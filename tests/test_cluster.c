@@ -38,7 +38,7 @@
 static struct tl_redis srv;
 static char url[256];
 
-static __attribute__((unused)) void sleep_ms(unsigned ms)
+static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -410,6 +410,212 @@ static void three_members_keep_the_bank_whole(void **state)
     free(a.id);
 }
 
+/* kill -9 of one member at a random moment of the workload, ten rounds:
+ * the others go on (its lock runs out after lock_ttl_ms), and the bank is
+ * whole after each round, at a new member's open. */
+static void a_member_killed_mid_workload_stops_nobody(void **state)
+{
+    (void)state;
+    enum { KIDS = 3, ROUNDS = 10 };
+    uint64_t seed = tl_seed("kill -9 rounds"), rng = seed;
+    bank_open(tl_dir);
+    struct acks a = {0};
+    for (int round = 0; round < ROUNDS; round++) {
+        int fds[KIDS][2];
+        pid_t pids[KIDS];
+        char sub[16];
+        for (int k = 0; k < KIDS; k++) {
+            assert_int_equal(pipe(fds[k]), 0);
+            if ((pids[k] = fork()) == 0) {
+                close(fds[k][0]);
+                bank_child(tl_dir, round * KIDS + k, 150, fds[k][1]);
+            }
+            close(fds[k][1]);
+        }
+        (void)sub;
+        int victim = (int)(tl_rand(&rng) % KIDS);
+        sleep_ms(50 + (unsigned)(tl_rand(&rng) % 250));
+        kill(pids[victim], SIGKILL);
+        for (int k = 0; k < KIDS; k++)
+            read_acks(fds[k][0], &a);
+        for (int k = 0; k < KIDS; k++) {
+            int st;
+            assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
+            if (k == victim)
+                continue; /* killed, or done before the kill */
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                fail_msg("round %d: survivor %d ended with status %d", round, k, st);
+        }
+        size_t logged = bank_check(tl_dir, &a);
+        /* the victim's last commit may have landed without its ack */
+        assert_true(logged >= a.n && logged <= a.n + 1 + (size_t)round);
+    }
+    printf("# %zu acknowledged transfers over %d rounds, one member killed in each\n", a.n,
+           ROUNDS);
+    free(a.id);
+}
+
+/* A member stopped (SIGSTOP) inside its commit, past its lock's time to
+ * live, while another member commits: once it goes on, its stale commit is
+ * refused, not applied.  It stops where the os seam says (stop_at): at the
+ * fsync of its batch (then the lock it lost refuses the claim) or at the
+ * link of its claim (then the claim another member made refuses it). */
+static int stop_at; /* 1: the batch's fsync, 2: the claim's link */
+static struct os_ops stop_os;
+static bool stop_armed;
+
+static int stop_fsync(const struct os_ops *os, int fd)
+{
+    (void)os;
+    if (stop_armed && stop_at == 1) {
+        stop_armed = false;
+        raise(SIGSTOP);
+    }
+    return os_default.fsync(&os_default, fd);
+}
+
+static int stop_link(const struct os_ops *os, const char *a, const char *b)
+{
+    (void)os;
+    if (stop_armed && stop_at == 2) {
+        stop_armed = false;
+        raise(SIGSTOP);
+    }
+    return os_default.link(&os_default, a, b);
+}
+
+static void paused_commit(int where)
+{
+    bank_open(tl_dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        stop_os = os_default;
+        stop_os.fsync = stop_fsync;
+        stop_os.link = stop_link;
+        stop_at = where;
+        sop_db *db = NULL;
+        sop_db_options o = {.redis_url = url};
+        if (db_open_os(tl_dir, &o, &stop_os, &db) != 0)
+            _exit(10);
+        sop_txn *t;
+        sop_store *acc;
+        if (sop_txn_begin(db, SOP_TXN_WRITE, &t) || sop_store_open(t, "acc", &acc) ||
+            sop_upsert(acc, "a00", 3, "999999", 6))
+            _exit(11);
+        stop_armed = true;
+        int rc = sop_txn_commit(t);
+        const char *want = where == 1 ? "the commit lock is no longer this member's"
+                                      : "was claimed by another member first";
+        bool said = strstr(sop_db_errmsg(db), want) != NULL;
+        fprintf(stderr, "# the stale commit: %s: %s\n", sop_strerror(rc), sop_db_errmsg(db));
+        sop_db_close(db);
+        _exit(rc == SOP_ECONFLICT && said ? 0 : 12);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
+    assert_true(WIFSTOPPED(st));
+    sleep_ms(1300); /* past lock_ttl_ms (1000): its keeper is stopped too */
+    sop_db *b = member(tl_dir);
+    assert_int_equal(put(b, "acc", "a01", "1000"), 0); /* takes the lock, claims the number */
+    kill(pid, SIGCONT);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("the stopped member ended with status %d (0: its commit was refused)", st);
+    char v[32];
+    assert_int_equal(get(b, "acc", "a00", v, sizeof(v)), 0);
+    assert_string_equal(v, "1000"); /* not applied */
+    assert_int_equal(put(b, "acc", "a02", "1000"), 0); /* and nothing is stuck */
+    sop_db_close(b);
+    sop_db *c = member(tl_dir); /* nor after a reopen */
+    assert_int_equal(get(c, "acc", "a00", v, sizeof(v)), 0);
+    assert_string_equal(v, "1000");
+    sop_db_close(c);
+}
+
+static void a_member_paused_before_its_claim_is_refused_by_its_lost_lock(void **state)
+{
+    (void)state;
+    paused_commit(1);
+}
+
+static void a_member_paused_at_its_claim_is_refused_by_the_claim_made_first(void **state)
+{
+    (void)state;
+    paused_commit(2);
+}
+
+/* Redis killed, then started again empty: commits fail within the bound
+ * with the reason, reads go on, and once it is back everything works with
+ * no reopen and nothing committed is lost. */
+static void redis_lost_and_back_empty_loses_nothing(void **state)
+{
+    (void)state;
+    char v[64];
+    sop_db *a = member(tl_dir), *b = member(tl_dir);
+    assert_int_equal(put(a, "s", "before", "1"), 0);
+    tl_redis_kill(&srv);
+    uint64_t t0 = tl_now_ns();
+    assert_int_equal(put(a, "s", "during", "1"), SOP_EIO);
+    double took = (double)(tl_now_ns() - t0) / 1e6;
+    if (took > 3000)
+        fail_msg("a commit without Redis took %.0f ms to fail (timeout_ms=1000)", took);
+    char want[64];
+    snprintf(want, sizeof(want), "redis 127.0.0.1:%d", srv.port);
+    if (!strstr(sop_db_errmsg(a), want))
+        fail_msg("the reason: %s", sop_db_errmsg(a));
+    assert_int_equal(get(b, "s", "before", v, sizeof(v)), 0); /* reads need no Redis */
+    assert_int_equal(get(b, "s", "during", v, sizeof(v)), SOP_ENOTFOUND);
+    assert_int_equal(tl_redis_start(&srv), 0); /* the same port, empty */
+    int prc = put(a, "s", "after", "1");
+    if (prc)
+        fail_msg("after Redis came back: %s: %s", sop_strerror(prc), sop_db_errmsg(a));
+    assert_int_equal(put(b, "s", "after b", "1"), 0);
+    assert_int_equal(put(a, "s", "after a", "1"), 0);
+    assert_int_equal(get(b, "s", "after a", v, sizeof(v)), 0);
+    sop_db_close(a);
+    sop_db_close(b);
+    sop_db *c = member(tl_dir);
+    assert_int_equal(get(c, "s", "before", v, sizeof(v)), 0);
+    assert_int_equal(get(c, "s", "after b", v, sizeof(v)), 0);
+    sop_db_close(c);
+}
+
+/* Two databases in one program, each on its own Redis (the cookbook's two
+ * clusters), each with two members. */
+static void two_databases_on_two_redis_servers(void **state)
+{
+    (void)state;
+    static struct tl_redis other;
+    char d1[4200], d2[4200], u2[256], v[32];
+    assert_int_equal(tl_redis_start(&other), 0);
+    snprintf(u2, sizeof(u2), "%s?timeout_ms=1000", other.url);
+    snprintf(d1, sizeof(d1), "%s/one", tl_dir);
+    snprintf(d2, sizeof(d2), "%s/two", tl_dir);
+    sop_db *a1 = member(d1), *b1 = member(d1), *a2 = NULL, *b2 = NULL;
+    sop_db_options o = {.redis_url = u2};
+    assert_int_equal(sop_db_open(d2, &o, &a2), 0);
+    assert_int_equal(sop_db_open(d2, &o, &b2), 0);
+    assert_string_not_equal(sop_db_id(a1), sop_db_id(a2));
+    assert_int_equal(put(a1, "s", "k", "one"), 0);
+    assert_int_equal(put(a2, "s", "k", "two"), 0);
+    assert_int_equal(get(b1, "s", "k", v, sizeof(v)), 0);
+    assert_string_equal(v, "one");
+    assert_int_equal(get(b2, "s", "k", v, sizeof(v)), 0);
+    assert_string_equal(v, "two");
+    /* each Redis holds its own database's keys only */
+    char cmd[128], ans[64];
+    snprintf(cmd, sizeof(cmd), "EXISTS sop:{%s}:fence", sop_db_id(a2));
+    assert_int_equal(tl_redis_cmd(&srv, cmd, ans, sizeof(ans)), 0);
+    assert_string_equal(ans, ":0");
+    assert_int_equal(tl_redis_cmd(&other, cmd, ans, sizeof(ans)), 0);
+    assert_string_equal(ans, ":1");
+    sop_db_close(a1);
+    sop_db_close(b1);
+    sop_db_close(a2);
+    sop_db_close(b2);
+    tl_redis_stop(&other);
+}
+
 #endif /* HAVE_HIREDIS */
 
 int main(void)
@@ -425,6 +631,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(standalone_and_members_refuse_each_other, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(three_members_keep_the_bank_whole, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(a_member_killed_mid_workload_stops_nobody, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(
+            a_member_paused_before_its_claim_is_refused_by_its_lost_lock, tl_dir_setup,
+            tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(
+            a_member_paused_at_its_claim_is_refused_by_the_claim_made_first, tl_dir_setup,
+            tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(redis_lost_and_back_empty_loses_nothing, tl_dir_setup,
+                                        tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(two_databases_on_two_redis_servers, tl_dir_setup,
                                         tl_dir_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
