@@ -1422,6 +1422,12 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
                       "open %s in clustered mode: the database is in use by a standalone process "
                       "(it holds %s); close it, then open every member with the same redis_url",
                       path, p);
+        else if (r == -EWOULDBLOCK && marked_clustered(db))
+            db_seterr(db,
+                      "open %s: the database is in clustered mode (%s/cluster) and members have it "
+                      "open: open it with the redis_url of its members (sopfs --redis URL), not "
+                      "standalone",
+                      path, path);
         else if (r == -EWOULDBLOCK)
             db_seterr(db, "open %s: the database is in use by another process (it holds %s)", path,
                       p);

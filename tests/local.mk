@@ -41,7 +41,7 @@ FS_TESTS = tests/fs/basic.sh tests/fs/tree.sh tests/fs/xattr.sh tests/fs/txn.sh 
 	tests/fs/bigfile.sh tests/fs/crash.sh tests/fs/parallel.sh tests/fs/readdir.sh \
 	tests/fs/search.sh tests/fs/bench.sh tests/fs/daemon.sh tests/fs/crashloop.sh \
 	tests/fs/writers.sh tests/fs/fsx.sh tests/fs/enospc.sh tests/fs/damage.sh \
-	tests/fs/reclaim.sh tests/fs/errors.sh tests/fs/pjdfstest.sh \
+	tests/fs/reclaim.sh tests/fs/errors.sh tests/fs/pjdfstest.sh tests/fs/cluster.sh \
 	tests/fs/posix.sh tests/fs/maxage.sh tests/fs/huge.sh contrib/service.sh
 # Programs the mount tests run (not tests themselves).
 FS_HELPERS = tests/fs/mmap_read tests/fs/writers tests/fs/fsx

@@ -1,0 +1,147 @@
+#!/bin/sh
+# cluster.sh - clustered mode on real mounts: two sopfs daemons (a third
+# for a while) over one data folder, coordinated through a redis-server of
+# the test's own on a random loopback port.  A file written and closed on A
+# is read on B at B's next open (small records, a 64 MiB streamed file); a
+# rename and an rmdir on A are seen on B after the entry timeout; writers
+# on both mounts at once lose nothing; kill -9 of one daemon leaves the
+# other working; Redis killed makes writes fail with EIO (reads go on) and
+# once it is back, empty, writes work again with no remount; a standalone
+# mount of the folder is refused; after unmounting both, a remount sees
+# everything.
+. "$(dirname "$0")/lib.sh"
+
+command -v redis-server >/dev/null || {
+    echo "not ok 1 - redis-server is not installed (scripts/install-deps.sh installs it)"
+    echo "1..1"
+    exit 1
+}
+
+RPID=
+RPORT=
+start_redis() {
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        [ -n "$RPORT" ] && [ "${1:-}" = same ] || RPORT=$((20000 + ($$ * 7 + try * 977 + $(date +%N | sed 's/^0*//;s/^$/0/') / 1000) % 40000))
+        redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$T" --daemonize no >>"$T/redis.log" 2>&1 &
+        RPID=$!
+        if wait_until 5 sh -c "redis-cli -p $RPORT ping 2>/dev/null | grep -q PONG"; then
+            return 0
+        fi
+        kill -9 "$RPID" 2>/dev/null
+        wait "$RPID" 2>/dev/null
+        RPID=
+        sleep 0.2
+    done
+    return 1
+}
+stop_redis() {
+    [ -n "$RPID" ] && kill -9 "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null
+    RPID=
+}
+
+MNT2=$T/mnt2
+PID2=
+mkdir -p "$MNT2"
+mount2() {
+    "$SOPFS" -f --redis "$URL" "$DATA" "$MNT2" >>"$T/daemon2.log" 2>&1 &
+    PID2=$!
+    wait_until 20 mountpoint -q "$MNT2"
+}
+umount2() {
+    if mountpoint -q "$MNT2" 2>/dev/null || awk -v m="$MNT2" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; then
+        fusermount3 -u "$MNT2" 2>/dev/null || fusermount3 -u -z "$MNT2" 2>/dev/null
+    fi
+    if [ -n "$PID2" ]; then
+        wait_until 20 sh -c "! kill -0 $PID2 2>/dev/null" || kill -9 "$PID2" 2>/dev/null
+        wait "$PID2" 2>/dev/null
+        PID2=
+    fi
+}
+on_exit() {
+    st=$?
+    umount2 >/dev/null 2>&1
+    stop_redis
+    (exit $st)
+    cleanup
+}
+trap on_exit EXIT
+
+check "a redis-server of the test's own" start_redis
+URL="redis://127.0.0.1:$RPORT/0?timeout_ms=1000&lock_ttl_ms=2000"
+check "mount A with --redis" mount_fs --redis "$URL"
+check "mount B on the same folder" mount2
+same "the folder is marked clustered" "yes" sh -c "test -f '$DATA/cluster' && echo yes"
+
+# small records: written and closed on A, read at B's next open
+t mkdir "$MNT/notes"
+for i in 1 2 3 4 5; do echo "note $i from A" >"$MNT/notes/n$i.txt"; done
+same "B reads what A wrote, at its next open" "note 3 from A" t cat "$MNT2/notes/n3.txt"
+same "  and lists it" "5" sh -c "ls '$MNT2/notes' | wc -l"
+echo "B was here" >"$MNT2/notes/fromb.txt"
+same "A reads what B wrote" "B was here" t cat "$MNT/notes/fromb.txt"
+echo "A again" >"$MNT/notes/n1.txt"
+sleep 1.2 # the attribute timeout: B's kernel may hold the old size till then
+same "a rewrite on A is seen on B at its next open" "A again" t cat "$MNT2/notes/n1.txt"
+
+# a big streamed file
+t dd if=/dev/urandom of="$T/big" bs=1M count=64 status=none
+t cp "$T/big" "$MNT/notes/big.bin"
+check "a 64 MiB file written on A reads back whole on B" cmp "$T/big" "$MNT2/notes/big.bin"
+
+# rename and rmdir on A, seen on B after the entry timeout
+t mkdir "$MNT/gone"
+t mv "$MNT/notes/n2.txt" "$MNT/notes/renamed.txt"
+sleep 1.2
+t ls "$MNT2/gone" >/dev/null 2>&1
+t rmdir "$MNT/gone"
+sleep 1.2
+same "a rename on A is seen on B" "note 2 from A" t cat "$MNT2/notes/renamed.txt"
+same "  the old name is gone on B" "no" sh -c "test -e '$MNT2/notes/n2.txt' && echo yes || echo no"
+same "an rmdir on A is seen on B" "no" sh -c "test -e '$MNT2/gone' && echo yes || echo no"
+
+# writers on both mounts at once
+(for i in $(seq 1 60); do echo "a$i" >"$MNT/notes/pa$i.txt" || echo fail; done) >"$T/wa" 2>&1 &
+wa=$!
+(for i in $(seq 1 60); do echo "b$i" >"$MNT2/notes/pb$i.txt" || echo fail; done) >"$T/wb" 2>&1 &
+wb=$!
+wait $wa
+wait $wb
+same "writers on both mounts at once: none failed" "" cat "$T/wa" "$T/wb"
+same "  and all 120 files are there, on either mount" "120 120" sh -c "echo \$(ls '$MNT/notes' | grep -c '^p[ab]') \$(ls '$MNT2/notes' | grep -c '^p[ab]')"
+
+# Redis away: writes fail with EIO within the bound, reads go on
+stop_redis
+same "without Redis a write fails with EIO" "EIO" err 'open(my $f, ">", $ARGV[0]) && print $f "x" && close($f)' "$MNT/notes/during.txt"
+same "  and a read still works" "note 4 from A" t cat "$MNT2/notes/n4.txt"
+check "Redis back, empty, on the same port" start_redis same
+echo "after" >"$MNT/notes/after.txt" 2>"$OUT"
+same "  a write works again with no remount" "after" t cat "$MNT2/notes/after.txt"
+
+# kill -9 of B; A goes on
+PID_SAVE=$PID
+PID=$PID2
+MNT_SAVE=$MNT
+MNT=$MNT2
+check "kill -9 of B" kill9_fs
+MNT=$MNT_SAVE
+PID=$PID_SAVE
+PID2=
+echo "alone" >"$MNT/notes/alone.txt" 2>"$OUT"
+same "A writes on after B died (its lock ran out)" "alone" t cat "$MNT/notes/alone.txt"
+check "B mounts again" mount2
+same "  and sees what A wrote meanwhile" "alone" t cat "$MNT2/notes/alone.txt"
+
+# a standalone mount of the folder is refused
+mkdir -p "$T/mnt3"
+same "a standalone mount of a clustered folder is refused" "1" sh -c "'$SOPFS' -f '$DATA' '$T/mnt3' >'$T/standalone' 2>&1; echo \$?"
+check "  saying why" grep -q "is in clustered mode" "$T/standalone"
+
+umount2
+check "unmount A" umount_fs
+check "remount A alone, clustered" mount_fs --redis "$URL"
+same "  everything is there" "120 A again B was here alone after" sh -c "echo \$(ls '$MNT/notes' | grep -c '^p[ab]') \$(cat '$MNT/notes/n1.txt') \$(cat '$MNT/notes/fromb.txt') \$(cat '$MNT/notes/alone.txt') \$(cat '$MNT/notes/after.txt')"
+check "  the big file too" cmp "$T/big" "$MNT/notes/big.bin"
+check "unmount" umount_fs
+rm -f "$T/big"
+finish
