@@ -3,16 +3,19 @@
  * (ARCHITECTURE.md, "Clustered mode"): commit S exists when DATA/order/S
  * does.  Members of one database share the folder, not memory; this is
  * the one place where two of them could both believe they committed S, so
- * the claim rests on the one operation that is atomic and exclusive on
- * every filesystem a folder may be shared by, NFS included: link(2).  A
- * claim is written whole to a file of the member's own, fsynced, and
- * linked to its name; the second member to link S gets EEXIST, never a
- * claim of its own.  Nothing here relies on flock.
+ * the claim rests on an operation that is atomic and exclusive on every
+ * filesystem a folder may be shared by, NFS included: symlink(2).  A claim
+ * is a symbolic link whose text says where the commit's record is: it is
+ * made whole in one operation (no file to write and sync before it has a
+ * name, as link(2) would need), and the second member to make S gets
+ * EEXIST, never a claim of its own.  Then the folder is fsynced.  Nothing
+ * here relies on flock.
  *
- * File DATA/order/SSSSSSSSSSSSSSSS (the sequence number in 16 hex digits,
- * so that names sort as the commits), 64 bytes, little-endian:
- *   "SOPCLM1\n", u64 seq, u64 fence, u32 segment, u64 offset, u32 length,
- *   16 bytes member id, 4 bytes zero, u32 crc32 of the 60 bytes before it.
+ * DATA/order/SSSSSSSSSSSSSSSS (the sequence number in 16 hex digits, so
+ * that names sort as the commits) -> the text
+ *   "sop1 SEQ FENCE MEMBER SEG OFF LEN CRC"
+ * in hex: seq, fence, the member's 16-byte id, the record's segment,
+ * offset and payload length, and the crc32 of everything before " CRC".
  */
 #ifndef SOP_ORDER_H
 #define SOP_ORDER_H
@@ -23,7 +26,6 @@
 #include <stdint.h>
 
 #define ORDER_DIR "order"
-#define ORDER_CLAIM_BYTES 64
 
 struct order_claim {
     uint64_t seq;       /* the commit's number */
@@ -39,7 +41,7 @@ struct order_claim {
 int order_init(const struct os_ops *os, const char *dir, char *why, size_t whylen);
 
 /* Claim c->seq for c.  0: it is ours and durable.  SOP_ECONFLICT: another
- * member has it (nothing of ours is left).  SOP_EIO, SOP_ENOSPC: the claim
+ * member has it (nothing of ours is made).  SOP_EIO, SOP_ENOSPC: the claim
  * could not be made; when the failure came after the link (the folder's
  * fsync), the claim is there but perhaps not durable, and the caller must
  * treat the commit as in doubt (its log is broken, as after a failed
@@ -59,10 +61,7 @@ int order_last(const struct os_ops *os, const char *dir, uint64_t from, uint64_t
                char *why, size_t whylen);
 
 /* Remove the claims below `below` (their commits are in a checkpoint that
- * every open starts from), and the leftovers of member's own claims cut by
- * a crash (member NULL: none; another member's may be on its way to its
- * link).  Returns how many went, or SOP_EIO. */
-int order_prune(const struct os_ops *os, const char *dir, uint64_t below,
-                const uint8_t *member);
+ * every open starts from).  Returns how many went, or SOP_EIO. */
+int order_prune(const struct os_ops *os, const char *dir, uint64_t below);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * os.c - the default OS layer: thin wrappers over the system calls, each
  * returning -errno.  This is the only file of the engine that calls open,
- * pread, pwrite, fsync, rename, link, unlink, mkdir, opendir, flock or statvfs,
+ * pread, pwrite, fsync, rename, link, symlink, readlink, unlink, mkdir, opendir,
+ * flock or statvfs,
  * and malloc, realloc or free (os_mem: the seam's memory half, os.h).
  */
 #define _GNU_SOURCE
@@ -82,6 +83,19 @@ static int k_link(const struct os_ops *os, const char *from, const char *to)
     return link(from, to) < 0 ? -errno : 0;
 }
 
+static int k_symlink(const struct os_ops *os, const char *text, const char *to)
+{
+    (void)os;
+    return symlink(text, to) < 0 ? -errno : 0;
+}
+
+static ssize_t k_readlink(const struct os_ops *os, const char *path, char *buf, size_t n)
+{
+    (void)os;
+    ssize_t r = readlink(path, buf, n);
+    return r < 0 ? -errno : r;
+}
+
 static int k_unlink(const struct os_ops *os, const char *path)
 {
     (void)os;
@@ -158,6 +172,8 @@ const struct os_ops os_default = {
     .ctx = NULL,
     .space = k_space,
     .link = k_link,
+    .symlink = k_symlink,
+    .readlink = k_readlink,
 };
 
 uint64_t os_file_size(const struct os_ops *os, const char *path)

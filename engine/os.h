@@ -46,6 +46,12 @@ struct os_ops {
     /* a second name for a file: -EEXIST when `to` exists (atomic and
      * exclusive, on NFS too: what clustered mode's claims rest on) */
     int (*link)(const struct os_ops *os, const char *from, const char *to);
+    /* a symbolic link at `to` holding `text`, made whole at once: -EEXIST
+     * when `to` exists (atomic and exclusive on NFS too, and one operation:
+     * clustered mode's claims); readlink reads it back: its length, or
+     * -errno (-EINVAL: not a symbolic link) */
+    int (*symlink)(const struct os_ops *os, const char *text, const char *to);
+    ssize_t (*readlink)(const struct os_ops *os, const char *path, char *buf, size_t n);
 };
 
 /* The kernel. */

@@ -460,8 +460,8 @@ static void a_member_killed_mid_workload_stops_nobody(void **state)
  * live, while another member commits: once it goes on, its stale commit is
  * refused, not applied.  It stops where the os seam says (stop_at): at the
  * fsync of its batch (then the lock it lost refuses the claim) or at the
- * link of its claim (then the claim another member made refuses it). */
-static int stop_at; /* 1: the batch's fsync, 2: the claim's link */
+ * symlink of its claim (then the claim another member made refuses it). */
+static int stop_at; /* 1: the batch's fsync, 2: the claim's symlink */
 static struct os_ops stop_os;
 static bool stop_armed;
 
@@ -475,14 +475,14 @@ static int stop_fsync(const struct os_ops *os, int fd)
     return os_default.fsync(&os_default, fd);
 }
 
-static int stop_link(const struct os_ops *os, const char *a, const char *b)
+static int stop_symlink(const struct os_ops *os, const char *a, const char *b)
 {
     (void)os;
     if (stop_armed && stop_at == 2) {
         stop_armed = false;
         raise(SIGSTOP);
     }
-    return os_default.link(&os_default, a, b);
+    return os_default.symlink(&os_default, a, b);
 }
 
 static void paused_commit(int where)
@@ -492,7 +492,7 @@ static void paused_commit(int where)
     if (pid == 0) {
         stop_os = os_default;
         stop_os.fsync = stop_fsync;
-        stop_os.link = stop_link;
+        stop_os.symlink = stop_symlink;
         stop_at = where;
         sop_db *db = NULL;
         sop_db_options o = {.redis_url = url};

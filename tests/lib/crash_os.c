@@ -152,6 +152,18 @@ static int c_link(const struct os_ops *os, const char *a, const char *b)
     /* as rename: the engine fsyncs a file before it gives it a name */
     return os_default.link(&os_default, a, b);
 }
+static int c_symlink(const struct os_ops *os, const char *text, const char *to)
+{
+    if (C(os)->dead)
+        return -EIO;
+    return os_default.symlink(&os_default, text, to);
+}
+static ssize_t c_readlink(const struct os_ops *os, const char *p, char *buf, size_t n)
+{
+    if (C(os)->dead)
+        return -EIO;
+    return os_default.readlink(&os_default, p, buf, n);
+}
 static int c_unlink(const struct os_ops *os, const char *p)
 {
     if (C(os)->dead)
@@ -188,7 +200,7 @@ void crash_os_init(struct crash_os *c)
     memset(c, 0, sizeof(*c));
     c->ops = (struct os_ops){c_open,      c_close, c_pread,  c_pwrite, c_fsync,
                              c_ftruncate, c_fsize, c_rename, c_unlink, c_mkdir,
-                             c_fsync_dir, c_flock, c_list,   c,        NULL,    c_link};
+                             c_fsync_dir, c_flock, c_list,   c,        NULL,    c_link, c_symlink, c_readlink};
 }
 
 static void apply_undo(struct crash_undo *u, size_t keep_prefix)

@@ -81,6 +81,16 @@ static int w_link(const struct os_ops *os, const char *a, const char *b)
     int e = hit(os, FK_RENAME); /* a change of names, as rename */
     return e ? -e : os_default.link(&os_default, a, b);
 }
+static int w_symlink(const struct os_ops *os, const char *text, const char *to)
+{
+    int e = hit(os, FK_RENAME); /* a change of names, as rename */
+    return e ? -e : os_default.symlink(&os_default, text, to);
+}
+static ssize_t w_readlink(const struct os_ops *os, const char *p, char *buf, size_t n)
+{
+    int e = hit(os, FK_READ);
+    return e ? -e : os_default.readlink(&os_default, p, buf, n);
+}
 static int w_unlink(const struct os_ops *os, const char *p)
 {
     (void)os;
@@ -123,7 +133,7 @@ void fault_os_init(struct fault_os *f)
     memset(f, 0, sizeof(*f));
     f->ops = (struct os_ops){w_open,      w_close, w_pread,  w_pwrite, w_fsync,
                              w_ftruncate, w_fsize, w_rename, w_unlink, w_mkdir,
-                             w_fsync_dir, w_flock, w_list,   f,        w_space, w_link};
+                             w_fsync_dir, w_flock, w_list,   f,        w_space, w_link, w_symlink, w_readlink};
 }
 
 void fault_os_arm(struct fault_os *f, int kinds, long nth, int err, int sticky)
