@@ -34,7 +34,7 @@ fi
 bound=""
 command -v timeout >/dev/null && bound="timeout 300"
 
-echo "1..7"
+echo "1..10"
 echo "# engines: $engines"
 mkdir "$dir/bench"
 $bound "$SOP" bench engine --sizes 2000,5000 --commits 50 --only "$engines" --dir "$dir/bench" \
@@ -75,3 +75,17 @@ rc=$?
 sed 's/^/# /' "$dir/err2"
 check "with --nopin the bench exits 0, every value right (exit $rc)" test "$rc" -eq 0
 check "  and says its readers are SOP_TXN_NOPIN" grep -q 'readers SOP_TXN_NOPIN' "$dir/out2"
+
+# sop bench cluster: tiny, 2 members, when the build has Redis support
+if grep -q '^#define HAVE_HIREDIS 1' "$CONFIG" 2>/dev/null; then
+    mkdir -p "$dir/cl"
+    $bound "$SOP" bench cluster --commits 20 --members 2 --dir "$dir/cl" >"$dir/out3" 2>"$dir/err3"
+    rc=$?
+    sed 's/^/# /' "$dir/err3"
+    check "sop bench cluster exits 0 (exit $rc)" test "$rc" -eq 0
+    check "  a row per phase with a rate for standalone and each member count" sh -c \
+        "grep -c '^commit 1 .*/s .*/s .*/s' '$dir/out3' | grep -qx 1 && grep -c '^create 4 KiB .*/s .*/s .*/s' '$dir/out3' | grep -qx 1 && grep -c '^shared 10% .*/s .*/s .*/s' '$dir/out3' | grep -qx 1"
+    check "  and removed its databases" test -z "$(ls -A "$dir/cl")"
+else
+    for c in 1 2 3; do n=$((n + 1)); echo "ok $n - sop bench cluster # SKIP no Redis support in this build"; done
+fi

@@ -30,6 +30,7 @@
 #include "config.h"
 
 #include "bench.h"
+#include "bench_cluster.h"
 #include "bench_fs.h"
 #include "cli.h"
 #include "progress.h"
@@ -872,11 +873,15 @@ int bench_dispatch(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "fs") == 0) {
         return bench_fs(argc - 1, argv + 1);
     }
+    if (argc >= 2 && strcmp(argv[1], "cluster") == 0) {
+        return bench_cluster(argc - 1, argv + 1);
+    }
     if (argc < 2) {
-        return cli_usage("bench", "bench: which benchmark? (engine or fs)");
+        return cli_usage("bench", "bench: which benchmark? (engine, fs or cluster)");
     }
     if (strcmp(argv[1], "engine") != 0) {
-        return cli_usage("bench", "bench: no benchmark '%s' (there is: engine, fs)", argv[1]);
+        return cli_usage("bench", "bench: no benchmark '%s' (there is: engine, fs, cluster)",
+                         argv[1]);
     }
     return bench_main(argc, argv);
 }

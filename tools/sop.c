@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "bench.h"
+#include "bench_cluster.h"
 #include "bench_fs.h"
 #include "cli.h"
 #include "progress.h"
@@ -159,7 +160,8 @@ static const struct cli_cmd commands[] = {
      "engine [--keys N | --scale | --sizes LIST] [--batch N] [--commits N]\n"
      "           [--dir D] [--only LIST] [--slot-length N] [--seed S] [--cache-mib N]\n"
      "       sop bench fs [--sopfs PATH] [--dir D] [--size-mib N] [--files N] [--tree N]\n"
-     "                    [--runs N] [--single-thread]",
+     "                    [--runs N] [--single-thread]\n"
+     "       sop bench cluster [--dir D] [--commits N] [--members N]",
      "benchmark libsop against LMDB and SQLite, sopfs against a plain folder", bench_help,
      bench_dispatch},
     {"help", "[COMMAND]", "show the commands, or the help of one", NULL, cmd_help},
@@ -207,6 +209,7 @@ static void print_help(const struct cli_cmd *cmd, FILE *f)
     }
     if (cmd->help == bench_help) {
         fprintf(f, "\n%s", bench_fs_help);
+        fprintf(f, "\n%s", bench_cluster_help);
     }
 }
 
