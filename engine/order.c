@@ -6,6 +6,8 @@
 
 #include "codec.h"
 #include "corrupt.h"
+
+#include <assert.h>
 #include "sop.h"
 
 #include <errno.h>
@@ -16,61 +18,83 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CLAIM_TAG "sop1"
-#define CLAIM_MAX 160
+/* The text: "s1" and 43 characters of base64url (no padding) of 32 bytes,
+ * little-endian: u64 fence, 8 bytes of the member's id, u32 segment, u32
+ * offset, u32 length, u32 crc32 of the claim's seq (u64) and the 28 before.  45 characters: ext4
+ * keeps a symlink of under 60 in its inode (a "fast" one), so a claim
+ * allocates no block (516 us a symlink of 90 characters, under strace). */
+#define CLAIM_TAG "s1"
+#define CLAIM_RAW 32
+#define CLAIM_TEXT (2 + 43)
+#define CLAIM_MAX 64
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static void claim_path(const char *dir, uint64_t seq, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/" ORDER_DIR "/%016" PRIx64, dir, seq);
 }
 
-static void hex16(const uint8_t m[16], char out[33])
+static uint32_t claim_crc(uint64_t seq, const uint8_t *raw)
 {
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", m[i]);
+    uint8_t s[8];
+    put_u64(s, seq);
+    return codec_crc32(codec_crc32(0, s, 8), raw, 28);
 }
 
 static size_t encode(const struct order_claim *c, char *b, size_t cap)
 {
-    char m[33];
-    hex16(c->member, m);
-    int n = snprintf(b, cap,
-                     CLAIM_TAG " %" PRIx64 " %" PRIx64 " %s %" PRIx32 " %" PRIx64 " %" PRIx32,
-                     c->seq, c->fence, m, c->seg, c->off, c->len);
-    n += snprintf(b + n, cap - (size_t)n, " %08" PRIx32, codec_crc32(0, b, (size_t)n));
-    return (size_t)n;
+    uint8_t raw[CLAIM_RAW + 1] = {0};
+    assert(cap > CLAIM_TEXT && c->off <= UINT32_MAX);
+    put_u64(raw, c->fence);
+    memcpy(raw + 8, c->member, 8);
+    put_u32(raw + 16, c->seg);
+    put_u32(raw + 20, (uint32_t)c->off);
+    put_u32(raw + 24, c->len);
+    put_u32(raw + 28, claim_crc(c->seq, raw));
+    memcpy(b, CLAIM_TAG, 2);
+    size_t n = 2;
+    for (size_t i = 0; i < CLAIM_RAW; i += 3) { /* 32 bytes: 10 groups and 2 left */
+        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 |
+                     (i + 2 < CLAIM_RAW ? raw[i + 2] : 0);
+        int chars = i + 2 < CLAIM_RAW ? 4 : 3;
+        for (int k = 0; k < chars; k++)
+            b[n++] = b64[(v >> (18 - 6 * k)) & 63];
+    }
+    b[n] = 0;
+    return n;
 }
 
-static bool decode(const char *b, size_t n, struct order_claim *c)
+static bool decode(const char *b, size_t n, uint64_t seq, struct order_claim *c)
 {
-    char text[CLAIM_MAX + 1], m[40];
-    unsigned crc;
-    int used = 0;
-    if (n > CLAIM_MAX || n < 16)
+    uint8_t raw[CLAIM_RAW + 2] = {0};
+    if (n != CLAIM_TEXT || memcmp(b, CLAIM_TAG, 2) != 0)
         return false;
-    memcpy(text, b, n);
-    text[n] = 0;
-    const char *sp = strrchr(text, ' ');
-    if (!sp || sscanf(sp, " %8x%n", &crc, &used) != 1 || sp[used] ||
-        codec_crc32(0, text, (size_t)(sp - text)) != crc)
-        return false;
-    uint64_t seq, fence, off;
-    uint32_t seg, len;
-    if (sscanf(text, CLAIM_TAG " %" SCNx64 " %" SCNx64 " %32s %" SCNx32 " %" SCNx64 " %" SCNx32,
-               &seq, &fence, m, &seg, &off, &len) != 6 ||
-        strlen(m) != 32)
-        return false;
-    for (int i = 0; i < 16; i++) {
-        unsigned v;
-        if (sscanf(m + 2 * i, "%2x", &v) != 1)
-            return false;
-        c->member[i] = (uint8_t)v;
+    size_t o = 0;
+    for (size_t i = 2; i < n;) {
+        uint32_t v = 0;
+        int chars = n - i >= 4 ? 4 : (int)(n - i);
+        for (int k = 0; k < 4; k++) {
+            const char *p = k < chars ? strchr(b64, b[i + (size_t)k]) : b64;
+            if (!p || !*p)
+                return false;
+            v = v << 6 | (uint32_t)(p - b64);
+        }
+        raw[o++] = (uint8_t)(v >> 16);
+        raw[o++] = (uint8_t)(v >> 8);
+        if (chars == 4)
+            raw[o++] = (uint8_t)v;
+        i += (size_t)chars;
     }
+    if (o < CLAIM_RAW || get_u32(raw + 28) != claim_crc(seq, raw))
+        return false;
+    memset(c, 0, sizeof(*c));
     c->seq = seq;
-    c->fence = fence;
-    c->seg = seg;
-    c->off = off;
-    c->len = len;
+    c->fence = get_u64(raw);
+    memcpy(c->member, raw + 8, 8);
+    c->seg = get_u32(raw + 16);
+    c->off = get_u32(raw + 20);
+    c->len = get_u32(raw + 24);
     return true;
 }
 
@@ -104,7 +128,7 @@ int order_read(const struct os_ops *os, const char *dir, uint64_t seq, struct or
         return os_err((int)n);
     }
     struct order_claim c;
-    if (n < 0 || !decode(b, (size_t)n, &c) || c.seq != seq) {
+    if (n < 0 || !decode(b, (size_t)n, seq, &c)) {
         snprintf(why, whylen, "the claim of commit %" PRIu64 " (%s) does not check", seq, p);
         return SOP_CORRUPT("order: a claim that does not check");
     }
@@ -125,7 +149,7 @@ int order_claim(const struct os_ops *os, const char *dir, const struct order_cla
         struct order_claim have;
         char w2[256];
         if (order_read(os, dir, c->seq, &have, w2, sizeof(w2)) != 0 || have.fence != c->fence ||
-            memcmp(have.member, c->member, 16) != 0 || have.seg != c->seg ||
+            memcmp(have.member, c->member, 8) != 0 || have.seg != c->seg ||
             have.off != c->off || have.len != c->len) {
             snprintf(why, whylen, "commit %" PRIu64 " was claimed by another member first",
                      c->seq);

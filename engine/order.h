@@ -12,10 +12,10 @@
  * here relies on flock.
  *
  * DATA/order/SSSSSSSSSSSSSSSS (the sequence number in 16 hex digits, so
- * that names sort as the commits) -> the text
- *   "sop1 SEQ FENCE MEMBER SEG OFF LEN CRC"
- * in hex: seq, fence, the member's 16-byte id, the record's segment,
- * offset and payload length, and the crc32 of everything before " CRC".
+ * that names sort as the commits) -> "s1" and 43 characters of base64url:
+ * the fence, 8 bytes of the member's id, the record's segment, offset and
+ * payload length, and a crc32 of them and of S (order.c): a claim copied
+ * under another name does not check.
  */
 #ifndef SOP_ORDER_H
 #define SOP_ORDER_H
@@ -30,9 +30,9 @@
 struct order_claim {
     uint64_t seq;       /* the commit's number */
     uint64_t fence;     /* of the lock it was claimed under (coord.h) */
-    uint8_t member[16]; /* the member that made it */
+    uint8_t member[16]; /* the member that made it (a claim keeps its first 8 bytes) */
     uint32_t seg;       /* where its commit record is */
-    uint64_t off;
+    uint64_t off;       /* below 4 GiB (segments roll at 64 MiB) */
     uint32_t len;
 };
 

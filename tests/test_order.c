@@ -48,7 +48,7 @@ static void same(const struct order_claim *a, const struct order_claim *b)
 {
     assert_int_equal(a->seq, b->seq);
     assert_int_equal(a->fence, b->fence);
-    assert_memory_equal(a->member, b->member, sizeof(a->member));
+    assert_memory_equal(a->member, b->member, 8); /* a claim keeps 8 bytes of it */
     assert_int_equal(a->seg, b->seg);
     assert_int_equal(a->off, b->off);
     assert_int_equal(a->len, b->len);
@@ -188,7 +188,8 @@ static void a_damaged_claim_is_reported_not_read(void **state)
     ssize_t n = readlink(p, text, sizeof(text) - 1);
     assert_true(n > 20);
     text[n] = 0;
-    assert_int_equal(strncmp(text, "sop1 3 9 ", 9), 0);
+    assert_int_equal(n, 45); /* under 60: ext4 keeps it in the inode */
+    assert_int_equal(strncmp(text, "s1", 2), 0);
     link_raw(4, text); /* commit 3's claim under commit 4's name */
     snprintf(bad, sizeof(bad), "%s", text);
     bad[12] = bad[12] == 'a' ? 'b' : 'a'; /* a changed digit of the member */
