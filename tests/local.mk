@@ -57,7 +57,7 @@ if HAVE_FUSE
 check_PROGRAMS += $(FS_HELPERS)
 TESTS += $(FS_TESTS)
 endif
-EXTRA_DIST += tests/fs/lib.sh tests/records.py tests/fs/pjdfstest.known
+EXTRA_DIST += tests/fs/lib.sh tests/records.py tests/fs/pjdfstest.known tests/fs/bank.py
 
 noinst_LTLIBRARIES += tests/lib/libtestlib.la
 tests_lib_libtestlib_la_SOURCES = tests/lib/testlib.h tests/lib/testlib.c \

@@ -4,7 +4,9 @@
 # the test's own on a random loopback port.  A file written and closed on A
 # is read on B at B's next open (small records, a 64 MiB streamed file); a
 # rename and an rmdir on A are seen on B after the entry timeout; writers
-# on both mounts at once lose nothing; kill -9 of one daemon leaves the
+# on both mounts at once lose nothing; bank transfers from two clients on
+# each mount (10,000, every close a commit, EAGAIN retried) keep the sum
+# and apply each acknowledged one once; kill -9 of one daemon leaves the
 # other working; Redis killed makes writes fail with EIO (reads go on) and
 # once it is back, empty, writes work again with no remount; a standalone
 # mount of the folder is refused; after unmounting both, a remount sees
@@ -109,6 +111,32 @@ wait $wa
 wait $wb
 same "writers on both mounts at once: none failed" "" cat "$T/wa" "$T/wb"
 same "  and all 120 files are there, on either mount" "120 120" sh -c "echo \$(ls '$MNT/notes' | grep -c '^p[ab]') \$(ls '$MNT2/notes' | grep -c '^p[ab]')"
+
+# bank transfers: two clients on each mount, all on one ledger file; each
+# close is a commit, EAGAIN a conflict retried
+BANK="python3 $SOP_SRCDIR/tests/fs/bank.py"
+PER=${SOP_CLUSTER_TRANSFERS:-2500}
+t mkdir "$MNT/bank"
+$BANK init "$MNT/bank/ledger" 20 1000 4
+sleep 1.2
+for c in 0 1 2 3; do
+    m=$MNT
+    [ $((c % 2)) -eq 1 ] && m=$MNT2
+    t $BANK run "$m/bank/ledger" $c "$PER" $((c + 7)) >"$T/bank$c" 2>&1 &
+    eval "bank$c=\$!"
+done
+wait $bank0 $bank1 $bank2 $bank3
+acks=""
+conflicts=0
+for c in 0 1 2 3; do
+    acks="$acks $(awk 'NR == 1 {print $1}' "$T/bank$c")"
+    conflicts=$((conflicts + $(awk 'NR == 1 {print $2}' "$T/bank$c")))
+done
+echo "# bank on two mounts: acknowledged$acks, $conflicts conflicts retried"
+same "4 clients on 2 mounts made their $PER transfers each" " $PER $PER $PER $PER" echo "$acks"
+same "  the sum holds and each acknowledged transfer was applied once (A)" "ok" $BANK check "$MNT/bank/ledger" 20000 $acks
+same "  the same on B" "ok" $BANK check "$MNT2/bank/ledger" 20000 $acks
+check "  conflicts happened and were retried" test "$conflicts" -gt 0
 
 # Redis away: writes fail with EIO within the bound, reads go on
 stop_redis
