@@ -1230,15 +1230,40 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
+static int write_marker_once(sop_db *db, const char *p);
+
 static int write_marker(sop_db *db)
 {
     char p[4096];
     snprintf(p, sizeof(p), "%s/SOP", db->path);
+    for (int tries = 0;; tries++) {
+        /* made meanwhile by another member (-EEXIST), or being written by
+         * it (empty: -EAGAIN): read it again, for a second at most */
+        int rc = write_marker_once(db, p);
+        if ((rc != -EEXIST && rc != -EAGAIN) || tries == 50) {
+            if (rc == -EEXIST || rc == -EAGAIN) {
+                db_seterr(db,
+                          "open: %s stays empty: another process is making the database, or a "
+                          "crash cut its making short (then remove the file)",
+                          p);
+                return SOP_EBUSY;
+            }
+            return rc;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int write_marker_once(sop_db *db, const char *p)
+{
     int fd = db->os->open(db->os, p, O_RDONLY, 0);
     if (fd >= 0) {
         char buf[64] = {0};
         ssize_t n = db->os->pread(db->os, fd, buf, sizeof(buf) - 1, 0);
         db->os->close(db->os, fd);
+        if (n == 0)
+            return -EAGAIN; /* another member is writing it now */
         if (n < 0 || strcmp(buf, MARKER) != 0) {
             db_seterr(db, "open: %s does not hold a sop database of format 1", db->path);
             return SOP_CORRUPT("open: the SOP marker file is not format 1's");
@@ -1246,6 +1271,8 @@ static int write_marker(sop_db *db)
         return 0;
     }
     fd = db->os->open(db->os, p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd == -EEXIST)
+        return -EEXIST;
     if (fd < 0) {
         db_seterr(db, "open: create %s: %s", p, strerror(-fd));
         return os_err(fd);

@@ -142,6 +142,47 @@ static void members_see_each_others_commits(void **state)
     sop_db_close(c);
 }
 
+/* Members opening a folder that does not exist yet, all at once: one of
+ * them makes it (marker, id, conversion), every one opens it. */
+static void members_making_a_new_folder_at_once_all_open_it(void **state)
+{
+    (void)state;
+    enum { KIDS = 4 };
+    char dir[4200], v[32];
+    snprintf(dir, sizeof(dir), "%s/new", tl_dir);
+    pid_t pids[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        if ((pids[k] = fork()) == 0) {
+            sop_db *db = NULL;
+            sop_db_options o = {.redis_url = url};
+            if (sop_db_open(dir, &o, &db) != 0) {
+                fprintf(stderr, "# member %d: %s\n", k, sop_open_errmsg());
+                _exit(2);
+            }
+            char key[16];
+            snprintf(key, sizeof(key), "k%d", k);
+            int rc;
+            while ((rc = put(db, "s", key, "v")) == SOP_ECONFLICT)
+                ; /* the store's creation may meet another's */
+            sop_db_close(db);
+            _exit(rc ? 3 : 0);
+        }
+    }
+    for (int k = 0; k < KIDS; k++) {
+        int st;
+        assert_int_equal(waitpid(pids[k], &st, 0), pids[k]);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("member %d ended with status %d", k, st);
+    }
+    sop_db *db = member(dir);
+    for (int k = 0; k < KIDS; k++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", k);
+        assert_int_equal(get(db, "s", key, v, sizeof(v)), 0);
+    }
+    sop_db_close(db);
+}
+
 static void conflicts_are_per_key(void **state)
 {
     (void)state;
@@ -628,6 +669,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(members_see_each_others_commits, tl_dir_setup,
                                         tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(members_making_a_new_folder_at_once_all_open_it,
+                                        tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(conflicts_are_per_key, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(standalone_and_members_refuse_each_other, tl_dir_setup,
                                         tl_dir_teardown),
