@@ -86,11 +86,7 @@ static void keep_wset(sop_db *db, struct wset *w)
 {
     pthread_mutex_lock(&db->txn_mu);
     if (db->active) {
-        if (db->recent_new)
-            db->recent_new->next = w;
-        else
-            db->recent_old = w;
-        db->recent_new = w;
+        db_recent_add_locked(db, w);
         w = NULL;
     }
     pthread_mutex_unlock(&db->txn_mu);
@@ -207,16 +203,6 @@ static int write_mark(sop_db *db)
     return 0;
 }
 
-static bool marked(sop_db *db)
-{
-    char p[4200];
-    snprintf(p, sizeof(p), "%s/cluster", db->path);
-    int fd = db->os->open(db->os, p, O_RDONLY, 0);
-    if (fd >= 0)
-        db->os->close(db->os, fd);
-    return fd >= 0;
-}
-
 /* Recovery of a member: the checkpoint, then every claimed commit after
  * it.  The first member of a folder that was standalone converts it: under
  * the commit lock, so that no other member claims a commit before, it
@@ -226,7 +212,7 @@ static int recover(sop_db *db)
     int rc;
     struct coord_lock l;
     bool locked = false;
-    if (!marked(db)) {
+    if (!db_marked_clustered(db)) {
         if ((rc = coord_lock(db->cl->coord, "commit", lock_ttl(db), 0,
                              CLUSTER_LOCK_WAIT_MS, &l)) != 0) {
             db_seterr(db, "open %s in clustered mode: %s", db->path, coord_errmsg());
@@ -235,7 +221,7 @@ static int recover(sop_db *db)
         locked = true;
         coord_keep(db->cl->coord, &l);
     }
-    if (locked && !marked(db)) {
+    if (locked && !db_marked_clustered(db)) {
         if ((rc = db_recover_standalone(db)) != 0)
             goto out;
         blob_close(&db->log);

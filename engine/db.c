@@ -914,15 +914,10 @@ int db_apply_prepare(sop_db *db, const uint8_t *p, size_t len, struct db_apply *
             info_free(&g->v->info); /* a removal carries no info */
     }
     if (!r.err && format >= 3) { /* the keys: for other members' validation, checked here */
-        struct wset ks;
-        memset(&ks, 0, sizeof(ks));
-        int kr = keys_read(&r, &ks);
-        for (size_t i = 0; i < ks.nnames; i++)
-            os_free(ks.names[i]);
-        os_free(ks.names);
-        for (size_t i = 0; i < ks.nstores; i++)
-            items_free(ks.stores[i].keys, ks.stores[i].nkeys);
-        os_free(ks.stores);
+        struct wset *ks = os_calloc(1, sizeof(*ks));
+        int kr = ks ? keys_read(&r, ks) : SOP_ENOMEM;
+        if (ks)
+            wset_free(ks);
         if (kr) {
             rc = kr;
             goto fail;
@@ -1379,8 +1374,7 @@ static void db_free(sop_db *db)
     os_free(db);
 }
 
-/* Is DATA/cluster there (the folder belongs to clustered members)? */
-static bool marked_clustered(sop_db *db)
+bool db_marked_clustered(sop_db *db)
 {
     char p[4200];
     snprintf(p, sizeof(p), "%s/cluster", db->path);
@@ -1449,7 +1443,7 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
                       "open %s in clustered mode: the database is in use by a standalone process "
                       "(it holds %s); close it, then open every member with the same redis_url",
                       path, p);
-        else if (r == -EWOULDBLOCK && marked_clustered(db))
+        else if (r == -EWOULDBLOCK && db_marked_clustered(db))
             db_seterr(db,
                       "open %s: the database is in clustered mode (%s/cluster) and members have it "
                       "open: open it with the redis_url of its members (sopfs --redis URL), not "
@@ -1463,7 +1457,7 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
         rc = r == -EWOULDBLOCK ? SOP_EBUSY : os_err(r);
         goto fail;
     }
-    if (!member && marked_clustered(db)) {
+    if (!member && db_marked_clustered(db)) {
         db_seterr(db,
                   "open %s: the database is in clustered mode (%s/cluster): open it with the "
                   "redis_url of its members (sopfs --redis URL), not standalone",
@@ -1738,6 +1732,15 @@ void db_close(sop_db *db)
     else
         db_sync(db);
     db_free(db);
+}
+
+void db_recent_add_locked(sop_db *db, struct wset *w)
+{
+    if (db->recent_new)
+        db->recent_new->next = w;
+    else
+        db->recent_old = w;
+    db->recent_new = w;
 }
 
 void wset_free(struct wset *w)

@@ -232,6 +232,11 @@ uint64_t now_ns(void);
 /* A cheap monotonic clock (a few ms of resolution) for transaction ages. */
 uint64_t coarse_ns(void);
 void wset_free(struct wset *w);
+/* Append w, a newer commit's write set, to the recent list (caller holds
+ * txn_mu, and keeps it only while a transaction older than it lives). */
+void db_recent_add_locked(sop_db *db, struct wset *w);
+/* Is DATA/cluster there (the folder belongs to clustered members)? */
+bool db_marked_clustered(sop_db *db);
 /* One registry change of a commit record. */
 struct commit_reg {
     struct rkey key;

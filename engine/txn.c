@@ -571,11 +571,7 @@ prune:
     pthread_mutex_lock(&db->txn_mu);
     uint64_t oldest = db_oldest_locked(db, db->seq);
     if (w && db->active) {
-        if (db->recent_new)
-            db->recent_new->next = w;
-        else
-            db->recent_old = w;
-        db->recent_new = w;
+        db_recent_add_locked(db, w);
         w = NULL;
     } else if (!w && db->active) {
         /* out of memory: the live transactions could miss this commit's
