@@ -25,7 +25,7 @@ UNIT_TESTS = tests/test_codec tests/test_os tests/test_registry tests/test_blob 
 
 EXAMPLES = tests/examples/ex_quickstart tests/examples/ex_bank tests/examples/ex_video \
 	tests/examples/ex_stores tests/examples/ex_relations tests/examples/ex_search \
-	tests/examples/ex_vector
+	tests/examples/ex_vector tests/examples/ex_clustered
 
 # cli_bench_engine.sh is a tiny `sop bench engine` (2000 and 5000 keys, a few
 # seconds) on the engines the build has; cli_progress.sh runs on a pty
