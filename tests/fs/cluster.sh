@@ -9,7 +9,8 @@
 # and apply each acknowledged one once, also over ten rounds in which B's
 # daemon is killed at a random moment (A's clients go on; after B's
 # remount the ledger holds every acknowledged transfer, and B's clients'
-# last one at most once more); kill -9 of one daemon leaves the
+# last one at most once more); a second database on a second Redis
+# mounted beside keeps to itself; kill -9 of one daemon leaves the
 # other working; Redis killed makes writes fail with EIO (reads go on) and
 # once it is back, empty, writes work again with no remount; a standalone
 # mount of the folder is refused; after unmounting both, a remount sees
@@ -63,9 +64,16 @@ umount2() {
         PID2=
     fi
 }
+PID3=
+RPID_B=
 on_exit() {
     st=$?
     umount2 >/dev/null 2>&1
+    if [ -n "$PID3" ]; then
+        fusermount3 -u -z "$T/mnt3" 2>/dev/null
+        kill -9 "$PID3" 2>/dev/null
+    fi
+    [ -n "$RPID_B" ] && kill -9 "$RPID_B" 2>/dev/null
     stop_redis
     (exit $st)
     cleanup
@@ -223,6 +231,32 @@ same "  and sees what A wrote meanwhile" "alone" t cat "$MNT2/notes/alone.txt"
 mkdir -p "$T/mnt3"
 same "a standalone mount of a clustered folder is refused" "1" sh -c "'$SOPFS' -f '$DATA' '$T/mnt3' >'$T/standalone' 2>&1; echo \$?"
 check "  saying why" grep -q "is in clustered mode" "$T/standalone"
+
+# a second database on a second Redis, mounted beside (the cookbook's two
+# clusters in one application, as mounts)
+RPID_A=$RPID
+RPORT_A=$RPORT
+RPORT=
+check "a second redis-server" start_redis
+RPID_B=$RPID
+RPID=$RPID_A
+URL2="redis://127.0.0.1:$RPORT/0?timeout_ms=1000"
+mkdir -p "$T/mnt3" "$T/data2"
+"$SOPFS" -f --redis "$URL2" "$T/data2" "$T/mnt3" >>"$T/daemon3.log" 2>&1 &
+PID3=$!
+check "a mount of a second database on the second Redis" wait_until 20 mountpoint -q "$T/mnt3"
+t mkdir "$T/mnt3/notes"
+echo "in the second database" >"$T/mnt3/notes/n1.txt"
+same "  each database has its own files" "in the second database / A again" sh -c "echo \"\$(cat '$T/mnt3/notes/n1.txt') / \$(cat '$MNT/notes/n1.txt')\""
+same "  and its own id in its own Redis" ":0 :1" sh -c "echo \$(redis-cli -p $RPORT_A exists \"sop:{\$(sed -n 's/^sop database id //p' '$T/data2/id')}:fence\" | sed 's/^/:/') \$(redis-cli -p $RPORT exists \"sop:{\$(sed -n 's/^sop database id //p' '$T/data2/id')}:fence\" | sed 's/^/:/')"
+fusermount3 -u "$T/mnt3" 2>/dev/null || fusermount3 -u -z "$T/mnt3"
+wait_until 20 sh -c "! kill -0 $PID3 2>/dev/null" || kill -9 "$PID3"
+wait "$PID3" 2>/dev/null
+kill -9 "$RPID_B" 2>/dev/null
+wait "$RPID_B" 2>/dev/null
+PID3=
+RPID_B=
+RPORT=$RPORT_A
 
 umount2
 check "unmount A" umount_fs
