@@ -18,8 +18,12 @@
 
 struct cluster {
     struct coord *coord;
-    uint8_t member[16];   /* this open's own id: its claims and tmp files say it */
-    uint64_t fence_floor; /* the highest fence of a claim applied or made */
+    uint8_t member[16]; /* this open's own id: its claims and tmp files say it */
+    /* one catching up at a time, and none between a commit's claim and
+     * its apply (C6), which would find the claim and apply it twice: a
+     * begin waits for that much of a commit, not for its lock */
+    pthread_mutex_t catch_mu;
+    uint64_t fence_floor; /* the highest fence of a claim applied or made (catch_mu) */
 };
 
 #define CLUSTER_MARK "sop clustered database: its members open it with a redis_url\n"
@@ -56,6 +60,7 @@ static int join(sop_db *db, const char *url)
     if (!c)
         return SOP_ENOMEM;
     db->cl = c;
+    pthread_mutex_init(&c->catch_mu, NULL);
     codec_uuid4(c->member);
     int rc = coord_open(url, db->id, &c->coord);
     if (rc) {
@@ -76,6 +81,7 @@ static void free_cluster(sop_db *db)
     if (!db->cl)
         return;
     coord_close(db->cl->coord);
+    pthread_mutex_destroy(&db->cl->catch_mu);
     os_free(db->cl);
     db->cl = NULL;
 }
@@ -164,18 +170,24 @@ static int apply_claim(sop_db *db, const struct order_claim *c)
 int cluster_catch_up(sop_db *db)
 {
     char why[512] = "";
+    int rc;
+    pthread_mutex_lock(&db->cl->catch_mu);
     for (;;) {
         struct order_claim c;
-        int rc = order_read(db->os, db->path, db->seq + 1, &c, why, sizeof(why));
-        if (rc == SOP_ENOTFOUND)
-            return 0;
+        rc = order_read(db->os, db->path, db->seq + 1, &c, why, sizeof(why));
+        if (rc == SOP_ENOTFOUND) {
+            rc = 0;
+            break;
+        }
         if (rc) {
             db_seterr(db, "catch up with the other members: %s", why);
-            return rc;
+            break;
         }
         if ((rc = apply_claim(db, &c)) != 0)
-            return rc;
+            break;
     }
+    pthread_mutex_unlock(&db->cl->catch_mu);
+    return rc;
 }
 
 static int write_mark(sop_db *db)
@@ -265,6 +277,7 @@ int cluster_claim(sop_db *db, const struct coord_lock *l, uint64_t seq, uint32_t
                   uint64_t off, uint32_t len, char *why, size_t whylen)
 {
     struct cluster *c = db->cl;
+    pthread_mutex_lock(&c->catch_mu); /* till cluster_applied, or a failure here */
     /* fencing: a lock older than a commit already applied, or one this
      * process can no longer vouch for, claims nothing */
     bool older = l->fence < c->fence_floor, held = coord_held(l, 500);
@@ -281,16 +294,25 @@ int cluster_claim(sop_db *db, const struct coord_lock *l, uint64_t seq, uint32_t
                   (unsigned long long)l->fence);
     if (older || !held) {
         snprintf(why, whylen, "%s", db->errmsg);
+        pthread_mutex_unlock(&c->catch_mu);
         return SOP_ECONFLICT;
     }
     struct order_claim cl = {.seq = seq, .fence = l->fence, .seg = seg, .off = off, .len = len};
     memcpy(cl.member, c->member, 16);
     int rc = order_claim(db->os, db->path, &cl, why, whylen);
-    if (rc == 0)
+    if (rc == 0) {
         c->fence_floor = l->fence;
-    else /* sop_db_errmsg says it, conflict or not (sop_txn_commit leaves conflicts alone) */
-        db_seterr(db, "commit: %s: nothing was committed", why);
+        return 0; /* catch_mu held: cluster_applied lets it go */
+    }
+    /* sop_db_errmsg says it, conflict or not (sop_txn_commit leaves conflicts alone) */
+    db_seterr(db, "commit: %s: nothing was committed", why);
+    pthread_mutex_unlock(&c->catch_mu);
     return rc;
+}
+
+void cluster_applied(sop_db *db)
+{
+    pthread_mutex_unlock(&db->cl->catch_mu);
 }
 
 void cluster_unlock(sop_db *db, struct coord_lock *l)

@@ -34,8 +34,8 @@ extern const struct db_member_ops cluster_member_ops;
 #define CLUSTER_LOCK_TTL_MS 10000u
 #define CLUSTER_LOCK_WAIT_MS 30000u
 
-/* Apply the commits other members claimed after db->seq (caller holds
- * db->commit_mu): their registry changes and store infos, and their write
+/* Apply the commits other members claimed after db->seq (one caller at a
+ * time: a mutex of the member's): their registry changes and store infos, and their write
  * sets for the validation of transactions older than them.  0, SOP_EIO,
  * SOP_ECORRUPT (a claim or the record it names does not check), SOP_ENOMEM;
  * db_seterr says why. */
@@ -52,6 +52,9 @@ int cluster_lock(sop_db *db, struct coord_lock *l, char *why, size_t whylen);
  * (the claim may be made but not durable: the log is broken). */
 int cluster_claim(sop_db *db, const struct coord_lock *l, uint64_t seq, uint32_t seg,
                   uint64_t off, uint32_t len, char *why, size_t whylen);
+/* After a claim returned 0, once the commit is applied (C6): until then a
+ * catching up waits, so that it does not apply the claimed commit too. */
+void cluster_applied(sop_db *db);
 /* K7: let the lock go. */
 void cluster_unlock(sop_db *db, struct coord_lock *l);
 

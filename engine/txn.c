@@ -80,9 +80,7 @@ SOP_API int sop_txn_begin(sop_db *db, int mode, sop_txn **out)
         return SOP_EREADONLY;
     }
     if (db->member) { /* the snapshot holds what other members committed before it */
-        pthread_mutex_lock(&db->commit_mu);
-        int rc = cluster_catch_up(db);
-        pthread_mutex_unlock(&db->commit_mu);
+        int rc = cluster_catch_up(db); /* not behind a commit waiting for its lock */
         if (rc)
             return rc;
     }
@@ -772,6 +770,8 @@ static int do_commit(sop_txn *t)
     db_apply_finish(db, &ap, seg, base, keep);
     size_t dead = db_note_dead(db);
     pthread_rwlock_unlock(&db->lock);
+    if (db->member)
+        cluster_applied(db);
     if (dead && !(t->b.mode & SOP_TXN_NOSYNC)) {
         db_drop_dead(db, seq); /* durable: what it killed can go now */
     } else if (dead) {         /* the flusher makes it durable now, not in a second */

@@ -3,7 +3,8 @@
  * several members (sop_db handles with one redis_url, in this process or
  * in child processes) over one folder, on a redis-server of the test's
  * own.  What one member commits the others see at their next transaction;
- * conflicts are per key, as standalone; a standalone process and members
+ * conflicts are per key, as standalone; a commit waiting for the lock
+ * holds up no reader; a standalone process and members
  * refuse each other; a bank-transfer workload from three processes keeps
  * its sum and every acknowledged transfer, also when one of them is
  * killed at a random moment; a member paused past its lock's time to
@@ -20,12 +21,14 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "coord.h"
 #include "db.h"
 #include "redis_server.h"
 #include "sop.h"
 #include "testlib.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +253,50 @@ static void standalone_and_members_refuse_each_other(void **state)
     assert_int_equal(sop_db_open(tl_dir, NULL, &s), SOP_EBUSY);
     if (!strstr(sop_open_errmsg(), "is in clustered mode"))
         fail_msg("the reason: %s", sop_open_errmsg());
+}
+
+/* A commit waiting for the commit lock holds up its own member's commits,
+ * not its readers: a transaction's begin waits for no lock. */
+struct waiting {
+    sop_db *db;
+    int rc;
+};
+
+static void *commit_in_thread(void *arg)
+{
+    struct waiting *w = arg;
+    w->rc = put(w->db, "s", "late", "1");
+    return NULL;
+}
+
+static void a_commit_waiting_for_the_lock_holds_up_no_reader(void **state)
+{
+    (void)state;
+    char v[32];
+    sop_db *db = member(tl_dir);
+    assert_int_equal(put(db, "s", "k", "v"), 0);
+    /* another member's lock, held for 1.5 s */
+    struct coord *c = NULL;
+    struct coord_lock l;
+    assert_int_equal(coord_open(url, sop_db_id(db), &c), 0);
+    assert_int_equal(coord_lock(c, "commit", 1500, 0, 0, &l), 0);
+    struct waiting w = {.db = db, .rc = -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, commit_in_thread, &w), 0);
+    sleep_ms(200); /* the commit is waiting for the lock now */
+    uint64_t t0 = tl_now_ns();
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(get(db, "s", "k", v, sizeof(v)), 0);
+    double ms = (double)(tl_now_ns() - t0) / 1e6;
+    if (ms > 500)
+        fail_msg("20 reads took %.0f ms beside a commit waiting for the lock", ms);
+    assert_int_equal(w.rc, -1); /* still waiting */
+    assert_int_equal(coord_unlock(c, &l), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(get(db, "s", "late", v, sizeof(v)), 0);
+    coord_close(c);
+    sop_db_close(db);
 }
 
 /* ------------------------------------------------------------ the bank */
@@ -674,6 +721,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(conflicts_are_per_key, tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(standalone_and_members_refuse_each_other, tl_dir_setup,
                                         tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(a_commit_waiting_for_the_lock_holds_up_no_reader,
+                                        tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(three_members_keep_the_bank_whole, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(a_member_killed_mid_workload_stops_nobody, tl_dir_setup,
