@@ -261,18 +261,9 @@ int blob_open_member(struct seglog *l, const struct os_ops *os, const char *dir,
         if (v[i] >= l->next_seg)
             l->next_seg = v[i] + 1;
     os_free(v);
-    if (rc)
-        return rc;
-    int fd;
-    pthread_mutex_lock(&l->mu);
-    rc = fresh_segment(l, &l->cur, &fd);
-    pthread_mutex_unlock(&l->mu);
-    if (rc)
-        return rc;
-    l->cur_off = 0;
-    l->synced_seg = l->cur;
-    l->synced_off = 0;
-    return 0;
+    /* its segment is made at its first append: a member that only reads
+     * leaves no empty file behind */
+    return rc;
 }
 
 void blob_close(struct seglog *l)
@@ -390,6 +381,11 @@ static int append_parts(struct seglog *l, const struct part *parts, int nparts, 
         l->cur = next;
         l->cur_off = 0;
         l->zeroed_end = 0;
+    }
+    if (l->number && l->cur == 0) { /* a member's first append makes its segment */
+        if ((rc = fresh_segment(l, &l->cur, &fd)) != 0)
+            goto out;
+        l->cur_off = 0;
     }
     if ((rc = seg_fd(l, l->cur, true, &fd)) != 0)
         goto out;

@@ -89,9 +89,9 @@ struct seglog {
  * recovery.  The segment is created when absent. */
 int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32_t seg,
               uint64_t off);
-/* Open the log of one member of a shared folder: appends go to a segment
- * of its own, made now with a number from number(); nothing of the
- * folder's other segments is changed. */
+/* Open the log of one member of a shared folder: appends go to segments
+ * of its own, the first made at the first append with a number from
+ * number(); nothing of the folder's other segments is changed. */
 int blob_open_member(struct seglog *l, const struct os_ops *os, const char *dir,
                      int (*number)(void *, uint64_t, uint64_t *, char *, size_t), void *arg);
 void blob_close(struct seglog *l);

@@ -27,6 +27,7 @@
 #include "sop.h"
 #include "testlib.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -118,6 +119,19 @@ static int group_teardown(void **state)
     return 0;
 }
 
+static int count_segments(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        if (strlen(e->d_name) == 12 && !strcmp(e->d_name + 8, ".seg"))
+            n++;
+    closedir(d);
+    return n;
+}
+
 static void members_see_each_others_commits(void **state)
 {
     (void)state;
@@ -136,13 +150,16 @@ static void members_see_each_others_commits(void **state)
     sop_db_close(a);
     assert_int_equal(put(b, "s", "k3", "after a left"), 0);
     sop_db_close(b);
-    /* a new member recovers it all along the claims */
+    /* a new member recovers it all along the claims; reading only, it
+     * leaves no segment file of its own */
+    int segs = count_segments(tl_dir);
     sop_db *c = member(tl_dir);
     assert_int_equal(get(c, "s", "k3", v, sizeof(v)), 0);
     assert_string_equal(v, "after a left");
     assert_int_equal(get(c, "s", "k1", v, sizeof(v)), 0);
     assert_string_equal(v, "b again");
     sop_db_close(c);
+    assert_int_equal(count_segments(tl_dir), segs);
 }
 
 /* Members opening a folder that does not exist yet, all at once: one of
