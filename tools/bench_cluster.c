@@ -296,6 +296,11 @@ int bench_cluster(int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage("bench", "bench cluster: no arguments besides the options");
+#ifndef HAVE_HIREDIS
+    cli_err("bench cluster: this build of sop has no Redis support (configure found no hiredis: "
+            "install libhiredis-dev and build again)");
+    return CLI_FAIL;
+#endif
     if (system("command -v redis-server >/dev/null 2>&1") != 0) {
         cli_err("bench cluster: redis-server is not installed (apt-get install -y redis-server, "
                 "or ./scripts/install-deps.sh)");
