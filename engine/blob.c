@@ -121,49 +121,71 @@ static int seg_fd(struct seglog *l, uint32_t seg, bool create, int *fd)
     return 0;
 }
 
-/* A new log segment: a number no file has, its file made.  Shared, the
- * file is made with O_EXCL and a number some file has anyway (under either
- * name) is skipped.  Caller holds l->mu. */
+/* A number no file has, with its file made (a value segment's or a log
+ * segment's) by O_EXCL: a number some file has anyway is skipped, and,
+ * shared, one the other kind's name has too (another member's).  0 and
+ * *n, *fd; a SOP code, l->err says why.  Caller holds l->mu. */
+static int take_free_file(struct seglog *l, bool value, uint32_t *n, int *fd)
+{
+    char p[4096];
+    for (int tries = 0; tries < 64; tries++) {
+        int rc = take_number(l, n);
+        if (rc || (rc = grow_fds(l, *n)) != 0)
+            return rc;
+        if (l->number) {
+            if (value)
+                seg_path(p, sizeof(p), l->dir, *n);
+            else
+                vseg_path(p, sizeof(p), l->dir, *n);
+            int other = l->os->open(l->os, p, O_RDONLY, 0);
+            if (other >= 0) {
+                l->os->close(l->os, other);
+                continue;
+            }
+        }
+        if (value)
+            vseg_path(p, sizeof(p), l->dir, *n);
+        else
+            seg_path(p, sizeof(p), l->dir, *n);
+        int r = l->os->open(l->os, p, O_RDWR | O_CREAT | O_EXCL, 0644);
+        if (r == -EEXIST)
+            continue;
+        if (r < 0) {
+            snprintf(l->err, sizeof(l->err), "create %ssegment %s: %s", value ? "value " : "", p,
+                     strerror(-r));
+            return os_err(r);
+        }
+        *fd = r;
+        return 0;
+    }
+    snprintf(l->err, sizeof(l->err), "create a segment: 64 numbers in a row were taken");
+    return SOP_EIO;
+}
+
+/* A new log segment: a number no file has, its file made (shared: by
+ * take_free_file, standalone as before: the number is past every file).
+ * Caller holds l->mu. */
 static int fresh_segment(struct seglog *l, uint32_t *seg, int *fd)
 {
     if (!l->number) {
         int rc = take_number(l, seg);
         return rc ? rc : seg_fd(l, *seg, true, fd);
     }
-    for (int tries = 0; tries < 64; tries++) {
-        uint32_t n;
-        char p[4096];
-        int rc = take_number(l, &n);
-        if (rc || (rc = grow_fds(l, n)) != 0)
-            return rc;
-        vseg_path(p, sizeof(p), l->dir, n);
-        int other = l->os->open(l->os, p, O_RDONLY, 0);
-        if (other >= 0) {
-            l->os->close(l->os, other);
-            continue;
-        }
-        seg_path(p, sizeof(p), l->dir, n);
-        int r = l->os->open(l->os, p, O_RDWR | O_CREAT | O_EXCL, 0644);
-        if (r == -EEXIST)
-            continue;
-        if (r < 0) {
-            snprintf(l->err, sizeof(l->err), "create segment %s: %s", p, strerror(-r));
-            return os_err(r);
-        }
-        int sy = l->os->fsync_dir(l->os, l->dir);
-        if (sy < 0) {
-            snprintf(l->err, sizeof(l->err), "fsync folder %s: %s", l->dir, strerror(-sy));
-            l->os->close(l->os, r);
-            return os_err(sy);
-        }
-        l->fds[n] = r;
-        l->vkind[n] = VSEG_NO;
-        *seg = n;
-        *fd = r;
-        return 0;
+    uint32_t n;
+    int r, rc = take_free_file(l, false, &n, &r);
+    if (rc)
+        return rc;
+    int sy = l->os->fsync_dir(l->os, l->dir); /* the name before any commit in it */
+    if (sy < 0) {
+        snprintf(l->err, sizeof(l->err), "fsync folder %s: %s", l->dir, strerror(-sy));
+        l->os->close(l->os, r);
+        return os_err(sy);
     }
-    snprintf(l->err, sizeof(l->err), "create a segment: 64 numbers in a row were taken");
-    return SOP_EIO;
+    l->fds[n] = r;
+    l->vkind[n] = VSEG_NO;
+    *seg = n;
+    *fd = r;
+    return 0;
 }
 
 /* Keep zeros ahead of the end after small appends (see blob.h).  Best
@@ -623,35 +645,16 @@ out:
 
 int blob_vseg_create(struct seglog *l, uint32_t *seg)
 {
-    char p[4096];
-    int rc;
-    pthread_mutex_lock(&l->mu);
     uint32_t n;
-    int fd = -EEXIST;
-    for (int tries = 0; tries < 64 && fd == -EEXIST; tries++) {
-        if ((rc = take_number(l, &n)) != 0 || (rc = grow_fds(l, n)) != 0)
-            goto out;
-        if (l->number) { /* shared: a log segment of another member has it? */
-            seg_path(p, sizeof(p), l->dir, n);
-            int other = l->os->open(l->os, p, O_RDONLY, 0);
-            if (other >= 0) {
-                l->os->close(l->os, other);
-                continue;
-            }
-        }
-        vseg_path(p, sizeof(p), l->dir, n);
-        fd = l->os->open(l->os, p, O_RDWR | O_CREAT | O_EXCL, 0644);
+    int fd;
+    pthread_mutex_lock(&l->mu);
+    int rc = take_free_file(l, true, &n, &fd);
+    if (rc == 0) {
+        l->fds[n] = fd;
+        l->vkind[n] = VSEG_UNSYNCED;
+        l->vdir_unsynced = true; /* its name must be durable before a commit naming it */
+        *seg = n;
     }
-    if (fd < 0) {
-        snprintf(l->err, sizeof(l->err), "create value segment %s: %s", p, strerror(-fd));
-        rc = os_err(fd);
-        goto out;
-    }
-    l->fds[n] = fd;
-    l->vkind[n] = VSEG_UNSYNCED;
-    l->vdir_unsynced = true; /* its name must be durable before a commit naming it */
-    *seg = n;
-out:
     pthread_mutex_unlock(&l->mu);
     return rc;
 }
