@@ -256,6 +256,34 @@ out:
     return rc;
 }
 
+static int no_number(void *arg, uint64_t floor, uint64_t *out, char *why, size_t whylen)
+{
+    (void)arg;
+    (void)floor;
+    (void)out;
+    snprintf(why, whylen, "a read-only open makes no segment");
+    return SOP_EREADONLY;
+}
+
+/* A read-only open (sop stats, sop du, sop check) of a clustered folder:
+ * the checkpoint, then the claims after it, and each transaction's begin
+ * catches up as a member's does; no Redis, nothing written, beside the
+ * members (their flock is shared). */
+static int recover_readonly(sop_db *db)
+{
+    struct cluster *c = os_calloc(1, sizeof(*c));
+    if (!c)
+        return SOP_ENOMEM;
+    db->cl = c;
+    pthread_mutex_init(&c->catch_mu, NULL);
+    int rc = db_load_checkpoint(db);
+    if (rc == 0 && (rc = blob_open_member(&db->log, db->os, db->path, no_number, db)) != 0)
+        db_seterr(db, "open %s: %s", db->path, db->log.err);
+    if (rc == 0)
+        rc = cluster_catch_up(db);
+    return rc;
+}
+
 int cluster_lock(sop_db *db, struct coord_lock *l, char *why, size_t whylen)
 {
     struct cluster *c = db->cl;
@@ -348,4 +376,5 @@ const struct db_member_ops cluster_member_ops = {
     .recover = recover,
     .leave = leave,
     .abandon = free_cluster,
+    .recover_readonly = recover_readonly,
 };

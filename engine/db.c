@@ -1395,11 +1395,12 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
         snprintf(open_err, sizeof(open_err), "open: a database folder path is needed");
         return SOP_EINVAL;
     }
-    if ((opts && opts->redis_url) != (member != NULL)) {
+    if (!salvage && (opts && opts->redis_url) != (member != NULL)) {
         snprintf(open_err, sizeof(open_err), "open %s: a member's open needs a redis_url", path);
         return SOP_EINVAL;
     }
-    if (member && (rc = member->probe(opts->redis_url, open_err, sizeof(open_err))) != 0) {
+    if (member && !salvage &&
+        (rc = member->probe(opts->redis_url, open_err, sizeof(open_err))) != 0) {
         char why[sizeof(open_err)];
         snprintf(why, sizeof(why), "%s", open_err);
         snprintf(open_err, sizeof(open_err), "open %s in clustered mode: %s", path, why);
@@ -1409,7 +1410,7 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
     if (!db)
         return SOP_ENOMEM;
     db->salvage = salvage;
-    db->member = member;
+    db->member = salvage ? NULL : member;
     if (salvage) { /* it changes nothing: the folder must hold a database */
         snprintf(p, sizeof(p), "%s/SOP", path);
         int m = os->open(os, p, O_RDONLY, 0);
@@ -1433,12 +1434,16 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
         rc = os_err(db->lock_fd);
         goto fail;
     }
+    /* a read-only open of a clustered folder reads along its claims, as a
+     * member (member is then what it reads with: cluster.c), beside them */
+    if (salvage && member && db_marked_clustered(db))
+        db->member = member;
     /* members share the flock, standalone takes it alone: on one host
      * neither opens while the other has the folder (over NFS, DATA/cluster
      * says it, as flock may not) */
-    r = os->flock(os, db->lock_fd, (member ? LOCK_SH : LOCK_EX) | LOCK_NB);
+    r = os->flock(os, db->lock_fd, (db->member ? LOCK_SH : LOCK_EX) | LOCK_NB);
     if (r < 0) {
-        if (r == -EWOULDBLOCK && member)
+        if (r == -EWOULDBLOCK && db->member && !salvage)
             db_seterr(db,
                       "open %s in clustered mode: the database is in use by a standalone process "
                       "(it holds %s); close it, then open every member with the same redis_url",
@@ -1457,7 +1462,7 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
         rc = r == -EWOULDBLOCK ? SOP_EBUSY : os_err(r);
         goto fail;
     }
-    if (!member && db_marked_clustered(db)) {
+    if (!db->member && db_marked_clustered(db)) {
         db_seterr(db,
                   "open %s: the database is in clustered mode (%s/cluster): open it with the "
                   "redis_url of its members (sopfs --redis URL), not standalone",
@@ -1468,21 +1473,25 @@ int db_open_any(const char *path, const sop_db_options *opts, const struct os_op
     if (!salvage && (rc = write_marker(db)) != 0)
         goto fail;
     load_id(db);
-    if (member && !db->id[0]) {
+    if (db->member && !salvage && !db->id[0]) {
         db_seterr(db, "open %s in clustered mode: the database has no id (%s/id): %s", path, path,
                   db->report ? db->report : "it could not be made");
         rc = SOP_EIO;
         goto fail;
     }
-    if (member && (rc = member->join(db, opts->redis_url)) != 0)
+    if (db->member && !salvage && (rc = member->join(db, opts->redis_url)) != 0)
         goto fail;
-    if ((rc = member ? member->recover(db) : db_recover_standalone(db)) != 0)
+    if (db->member)
+        rc = salvage ? member->recover_readonly(db) : member->recover(db);
+    else
+        rc = db_recover_standalone(db);
+    if (rc)
         goto fail;
-    if (!salvage && !member && db->floor_seg && (rc = db_drop_below_floor(db)) != 0)
+    if (!salvage && !db->member && db->floor_seg && (rc = db_drop_below_floor(db)) != 0)
         goto fail;
-    if (!salvage && !member && (rc = drop_dead_at_open(db)) != 0)
+    if (!salvage && !db->member && (rc = drop_dead_at_open(db)) != 0)
         goto fail;
-    if (settle && !member && (rc = settle(db)) != 0)
+    if (settle && !db->member && (rc = settle(db)) != 0)
         goto fail;
     os_free(db->reg.zeroed); /* what recovery's replay killed is gone now */
     db->reg.zeroed = NULL;
@@ -1723,7 +1732,9 @@ void db_close(sop_db *db)
     /* a checkpoint at close, so that the next open does not replay the
      * log written since the last one (a million-item load replayed 170 MB
      * for 8 s); it fails only at the cost of that replay */
-    if (db->salvage)
+    if (db->salvage && db->member)
+        db->member->abandon(db); /* it wrote nothing */
+    else if (db->salvage)
         ; /* it wrote nothing */
     else if (db->member)
         db->member->leave(db); /* its checkpoint is taken under the commit lock */

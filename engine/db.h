@@ -89,8 +89,11 @@ struct db_member_ops {
     int (*recover)(sop_db *db);
     /* at close, before anything is torn down (the checkpoint is its own) */
     void (*leave)(sop_db *db);
-    /* an open that failed after join */
+    /* an open that failed after join, or the close of a read-only one */
     void (*abandon)(sop_db *db);
+    /* a read-only open (sop_db_open_salvage) of a clustered folder: the
+     * checkpoint and the claims, no Redis, nothing written */
+    int (*recover_readonly)(sop_db *db);
 };
 struct cluster;
 

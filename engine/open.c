@@ -28,7 +28,8 @@ SOP_API int sop_db_open(const char *path, const sop_db_options *opts, sop_db **o
 /* Read-only: no sweep and no cleaner. */
 SOP_API int sop_db_open_salvage(const char *path, sop_db **out)
 {
-    return db_open_any(path, NULL, &os_default, true, NULL, NULL, out);
+    /* a clustered folder is read along its claims (cluster.c) */
+    return db_open_any(path, NULL, &os_default, true, NULL, &cluster_member_ops, out);
 }
 
 SOP_API void sop_db_close(sop_db *db)

@@ -265,6 +265,8 @@ SOP_API int sop_db_check(sop_db *db, const sop_check_ops *ops, void *arg, uint64
  * sop_db_recovery_report), and nothing in the folder is changed: no torn
  * end cut, no checkpoint, and write transactions answer SOP_EREADONLY.  For
  * sop_db_check and sop_db_salvage, and for tools that only look (sop stats, sop du).
+ * A clustered folder is read along its members' commits, beside running
+ * members and without Redis (each transaction's begin catches up).
  * *out as sop_db_open's.  Errors as sop_db_open's, and SOP_ENOTFOUND when
  * the folder holds no database (no SOP marker): a salvage open makes
  * nothing. */

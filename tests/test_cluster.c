@@ -203,6 +203,41 @@ static void members_making_a_new_folder_at_once_all_open_it(void **state)
     sop_db_close(db);
 }
 
+/* A read-only open (sop stats, sop du, sop check) reads a clustered
+ * folder along its claims, beside running members and without them. */
+static void read_only_opens_read_along_the_claims(void **state)
+{
+    (void)state;
+    char v[32];
+    sop_db *a = member(tl_dir), *r = NULL;
+    assert_int_equal(put(a, "s", "k", "1"), 0);
+    assert_int_equal(put(a, "s", "k", "2"), 0);
+    assert_int_equal(sop_db_open_salvage(tl_dir, &r), 0); /* beside a member */
+    assert_int_equal(get(r, "s", "k", v, sizeof(v)), 0);
+    assert_string_equal(v, "2");
+    assert_int_equal(put(a, "s", "k", "3"), 0);
+    assert_int_equal(get(r, "s", "k", v, sizeof(v)), 0); /* catches up too */
+    assert_string_equal(v, "3");
+    sop_txn *t;
+    assert_int_equal(sop_txn_begin(r, SOP_TXN_WRITE, &t), SOP_EREADONLY);
+    sop_db_close(r);
+    sop_db_close(a);
+    int segs = count_segments(tl_dir);
+    assert_int_equal(sop_db_open_salvage(tl_dir, &r), 0); /* and with none */
+    assert_int_equal(get(r, "s", "k", v, sizeof(v)), 0);
+    assert_string_equal(v, "3");
+    sop_db_close(r);
+    assert_int_equal(count_segments(tl_dir), segs); /* it wrote nothing */
+    const char *cmds[] = {"stats", "du", "check"}; /* the command line's read-only opens */
+    for (int i = 0; i < 3; i++) {
+        char cmd[4400];
+        snprintf(cmd, sizeof(cmd), "%s/tools/sop %s '%s' >/dev/null 2>&1",
+                 getenv("SOP_BUILDDIR") ? getenv("SOP_BUILDDIR") : ".", cmds[i], tl_dir);
+        if (system(cmd) != 0)
+            fail_msg("sop %s of a clustered folder failed", cmds[i]);
+    }
+}
+
 static void conflicts_are_per_key(void **state)
 {
     (void)state;
@@ -736,6 +771,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(members_making_a_new_folder_at_once_all_open_it,
                                         tl_dir_setup, tl_dir_teardown),
         cmocka_unit_test_setup_teardown(conflicts_are_per_key, tl_dir_setup, tl_dir_teardown),
+        cmocka_unit_test_setup_teardown(read_only_opens_read_along_the_claims, tl_dir_setup,
+                                        tl_dir_teardown),
         cmocka_unit_test_setup_teardown(standalone_and_members_refuse_each_other, tl_dir_setup,
                                         tl_dir_teardown),
         cmocka_unit_test_setup_teardown(a_commit_waiting_for_the_lock_holds_up_no_reader,

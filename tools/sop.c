@@ -845,8 +845,11 @@ static int cmd_check(int argc, char **argv)
     /* a repair never changes DIR; a check opens it as always, and when that
      * refuses, says why and checks what a salvage open reads */
     rc = repair ? SOP_ECORRUPT : sop_db_open(dir, NULL, &db);
-    if (rc == SOP_ECORRUPT) {
-        if (!repair)
+    snprintf(marker, sizeof(marker), "%s/cluster", dir);
+    bool clustered = rc == SOP_EBUSY && stat(marker, &st) == 0;
+    if (rc == SOP_ECORRUPT || clustered) {
+        /* a clustered folder is checked read-only, along its claims */
+        if (!repair && !clustered)
             check_problem(&ck, sop_open_errmsg());
         if ((rc = sop_db_open_salvage(dir, &db)) != SOP_OK) {
             cli_err("check %s: %s: %s", dir, sop_strerror(rc), sop_open_errmsg());
