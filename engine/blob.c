@@ -214,10 +214,10 @@ static void cut_zeros(struct seglog *l, int fd)
         l->zeroed_end = 0;
 }
 
-int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32_t seg,
-              uint64_t off)
+/* What blob_open and blob_open_member share: l set up on dir, and the
+ * folder's value segments known (their kinds, and the numbers past them). */
+static int log_init(struct seglog *l, const struct os_ops *os, const char *dir)
 {
-    int fd;
     memset(l, 0, sizeof(*l));
     l->os = os;
     l->dir = os_strdup(dir);
@@ -225,13 +225,9 @@ int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32
     if (!l->dir)
         return SOP_ENOMEM;
     pthread_mutex_init(&l->mu, NULL);
-    l->cur = seg ? seg : 1;
-    l->cur_off = off;
     uint32_t *vs = NULL;
     size_t nv = 0;
     int rc = blob_list_vsegs(os, dir, &vs, &nv);
-    if (rc)
-        return rc;
     for (size_t i = 0; i < nv && rc == 0; i++) {
         if ((rc = grow_fds(l, vs[i])) == 0)
             l->vkind[vs[i]] = VSEG_YES;
@@ -239,9 +235,19 @@ int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32
             l->next_seg = vs[i] + 1;
     }
     os_free(vs);
-    if (rc || (rc = seg_fd(l, l->cur, true, &fd)) != 0)
-        return rc;
+    return rc;
+}
+
+int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32_t seg,
+              uint64_t off)
+{
+    int fd;
+    int rc = log_init(l, os, dir);
     if (rc)
+        return rc;
+    l->cur = seg ? seg : 1;
+    l->cur_off = off;
+    if ((rc = seg_fd(l, l->cur, true, &fd)) != 0)
         return rc;
     /* what recovery found is what later commits may call durable */
     int r = os->fsync(os, fd);
@@ -257,26 +263,11 @@ int blob_open(struct seglog *l, const struct os_ops *os, const char *dir, uint32
 int blob_open_member(struct seglog *l, const struct os_ops *os, const char *dir,
                      int (*number)(void *, uint64_t, uint64_t *, char *, size_t), void *arg)
 {
-    memset(l, 0, sizeof(*l));
-    l->os = os;
-    l->dir = os_strdup(dir);
-    l->seg_max = BLOB_SEG_MAX;
+    int rc = log_init(l, os, dir);
     l->number = number;
     l->number_arg = arg;
-    if (!l->dir)
-        return SOP_ENOMEM;
-    pthread_mutex_init(&l->mu, NULL);
     uint32_t *v = NULL;
     size_t n = 0;
-    int rc = blob_list_vsegs(os, dir, &v, &n);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if ((rc = grow_fds(l, v[i])) == 0)
-            l->vkind[v[i]] = VSEG_YES;
-        if (v[i] >= l->next_seg)
-            l->next_seg = v[i] + 1;
-    }
-    os_free(v);
-    v = NULL;
     if (rc == 0)
         rc = blob_list_segments(os, dir, &v, &n);
     for (size_t i = 0; i < n && rc == 0; i++)
