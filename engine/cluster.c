@@ -192,24 +192,13 @@ int cluster_catch_up(sop_db *db)
 
 static int write_mark(sop_db *db)
 {
-    char p[4200], tmp[4200];
-    snprintf(p, sizeof(p), "%s/cluster", db->path);
-    snprintf(tmp, sizeof(tmp), "%s/cluster.tmp-%02x%02x%02x%02x", db->path, db->cl->member[0],
-             db->cl->member[1], db->cl->member[2], db->cl->member[3]);
-    int fd = db->os->open(db->os, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int r = fd < 0 ? fd : os_pwrite_full(db->os, fd, CLUSTER_MARK, strlen(CLUSTER_MARK), 0);
-    if (r == 0)
-        r = db->os->fsync(db->os, fd);
-    if (fd >= 0)
-        db->os->close(db->os, fd);
-    if (r == 0 && (r = db->os->link(db->os, tmp, p)) == -EEXIST)
-        r = 0;
-    if (fd >= 0)
-        db->os->unlink(db->os, tmp);
-    if (r == 0)
-        r = db->os->fsync_dir(db->os, db->path);
+    char tag[9];
+    snprintf(tag, sizeof(tag), "%02x%02x%02x%02x", db->cl->member[0], db->cl->member[1],
+             db->cl->member[2], db->cl->member[3]);
+    int r = os_make_once(db->os, db->path, "cluster", CLUSTER_MARK, tag);
     if (r < 0) {
-        db_seterr(db, "open %s in clustered mode: write %s: %s", db->path, p, strerror(-r));
+        db_seterr(db, "open %s in clustered mode: write %s/cluster: %s", db->path, db->path,
+                  strerror(-r));
         return os_err(r);
     }
     return 0;

@@ -51,30 +51,16 @@ static int read_id(const struct os_ops *os, const char *p, char out[DBID_LEN + 1
 static int write_id(const struct os_ops *os, const char *dir, const char *p, char *why,
                     size_t whylen)
 {
-    char tmp[4200], text[sizeof(DBID_TAG) + DBID_LEN + 1];
+    char text[sizeof(DBID_TAG) + DBID_LEN + 1];
     uuid_t u;
-    char id[DBID_LEN + 1];
+    char id[DBID_LEN + 1], tag[9];
     uuid_generate_random(u);
     uuid_unparse_lower(u, id);
     snprintf(text, sizeof(text), "%s%s\n", DBID_TAG, id);
-    /* a name of this writer's own, linked to id: two members of a new
-     * clustered database making it at once agree on the first one's */
-    snprintf(tmp, sizeof(tmp), "%s/id.tmp-%.8s", dir, id);
-    int fd = os->open(os, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int r = fd < 0 ? fd : os_pwrite_full(os, fd, text, strlen(text), 0);
-    if (r == 0)
-        r = os->fsync(os, fd);
-    if (fd >= 0)
-        os->close(os, fd);
-    if (r == 0) {
-        r = os->link(os, tmp, p);
-        if (r == -EEXIST)
-            r = 0; /* somebody else's came first: it is the id */
-    }
-    if (fd >= 0)
-        os->unlink(os, tmp);
-    if (r == 0)
-        r = os->fsync_dir(os, dir);
+    snprintf(tag, sizeof(tag), "%.8s", id);
+    /* two members of a new clustered database making it at once agree on
+     * the first one's */
+    int r = os_make_once(os, dir, "id", text, tag);
     if (r < 0) {
         snprintf(why, whylen, "write %s: %s", p, strerror(-r));
         return os_err(r);

@@ -176,6 +176,27 @@ const struct os_ops os_default = {
     .readlink = k_readlink,
 };
 
+int os_make_once(const struct os_ops *os, const char *dir, const char *name, const char *text,
+                 const char *tag)
+{
+    char p[4200], tmp[4300];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%s", p, tag);
+    int fd = os->open(os, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int r = fd < 0 ? fd : os_pwrite_full(os, fd, text, strlen(text), 0);
+    if (r == 0)
+        r = os->fsync(os, fd);
+    if (fd >= 0)
+        os->close(os, fd);
+    if (r == 0 && (r = os->link(os, tmp, p)) == -EEXIST)
+        r = 0; /* somebody else's came first: it is the one */
+    if (fd >= 0)
+        os->unlink(os, tmp);
+    if (r == 0)
+        r = os->fsync_dir(os, dir);
+    return r;
+}
+
 uint64_t os_file_size(const struct os_ops *os, const char *path)
 {
     uint64_t size = 0;

@@ -83,6 +83,13 @@ int os_pwrite_full(const struct os_ops *os, int fd, const void *buf, size_t n, u
  * cannot be opened or sized: for figures that count what is there. */
 uint64_t os_file_size(const struct os_ops *os, const char *path);
 
+/* Make file dir/name holding text, whole, unless one is there already:
+ * written to dir/name.tmp-<tag> (tag: the writer's own), synced, linked to
+ * its name (link fails when the name exists: writers at once agree on the
+ * first), the folder synced.  0 (made, or there), or -errno. */
+int os_make_once(const struct os_ops *os, const char *dir, const char *name, const char *text,
+                 const char *tag);
+
 /* os->space, or the kernel's answer for a shim without one. */
 int os_space(const struct os_ops *os, const char *path, uint64_t *avail, uint64_t *total);
 
